@@ -1,0 +1,180 @@
+// The grant engine: validates and commits policy changes, requests and grants,
+// answers the fronts' question "may this connection pass?", and announces the
+// end of every window (expiry or revoke) so that live sessions can be cut.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "jitgate/clock.hpp"
+#include "jitgate/model.hpp"
+#include "jitgate/result.hpp"
+#include "jitgate/store.hpp"
+
+namespace jitgate {
+
+enum class DenyReason {
+  UnknownTarget,     // no target of that name
+  NoGrant,           // the user holds no grant on that target
+  PortNotGranted,    // grants on the target, none for that port
+  SourceNotAllowed,  // grants for the port, none from that address
+  NotYetValid,       // a covering grant starts later
+};
+std::string_view toString(DenyReason r);
+
+struct Decision {
+  bool allowed = false;
+  // When allowed: the covering grant that ends last.
+  std::string grantId;
+  SysTime end{};
+  // When denied:
+  DenyReason reason = DenyReason::NoGrant;
+  std::string message;
+};
+
+enum class WindowEnd { Expired, Revoked };
+std::string_view toString(WindowEnd e);
+
+struct GrantEnded {
+  Grant grant;
+  WindowEnd why;
+};
+
+enum class TargetState { Configured, NotConfigured, Unsupported };
+std::string_view toString(TargetState s);
+
+struct TargetView {
+  Target target;
+  TargetState state = TargetState::NotConfigured;
+  std::string reason;  // for Unsupported; a recommendation for NotConfigured
+  std::optional<Policy> policy;
+  int64_t approvedLast7Days = 0;
+  std::optional<std::chrono::sys_time<std::chrono::milliseconds>> lastAccess;
+  std::string lastUser;
+  std::string lastSource;
+};
+
+struct GrantInput {
+  std::string user;
+  std::string target;
+  RequestedPort port;
+  std::string justification;
+  bool allowAnySource = false;  // needed for a /0 source
+};
+
+struct RequestInput {
+  std::string target;
+  std::vector<RequestedPort> ports;
+  std::string justification;
+};
+
+// Why a request or grant cannot be had under a policy, or the windows it
+// yields. Pure, so that it can be tested and fuzzed on its own.
+Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& target,
+                                       const std::vector<RequestedPort>& ports, SysTime now,
+                                       bool anySourceAllowed);
+Status validatePolicy(const Policy& policy);
+// Unsupported when JIT cannot be enforced; the reason says why.
+std::optional<std::string> unsupportedReason(const Target& target);
+
+class GrantEngine {
+ public:
+  GrantEngine(Store& store, const Clock& clock, boost::asio::io_context& io);
+  ~GrantEngine();
+  GrantEngine(const GrantEngine&) = delete;
+  GrantEngine& operator=(const GrantEngine&) = delete;
+
+  // Loads state; expires windows that ended while the daemon was down; arms
+  // the end-of-window timer.
+  Status start();
+
+  // --- Targets
+  Result<Target> addTarget(const std::string& actor, Target t);
+  Status removeTarget(const std::string& actor, const std::string& name);
+  Result<std::vector<TargetView>> targets();
+  Result<TargetView> targetView(const std::string& name);
+
+  // --- Policies. An empty port list means the OS defaults.
+  Result<Policy> setPolicy(const std::string& actor, Policy p);
+  Status disablePolicy(const std::string& actor, const std::string& target);
+  Result<std::optional<Policy>> policy(const std::string& target);
+  Result<std::vector<Policy>> policies();
+
+  // --- Grants and requests
+  Result<Grant> grant(const std::string& actor, const GrantInput& in);
+  Result<Grant> revoke(const std::string& actor, const std::string& grantId);
+  Result<std::vector<Grant>> grants(bool activeOnly);
+  Result<std::optional<Grant>> findGrant(const std::string& id);
+  Result<AccessRequest> request(const std::string& requester, const RequestInput& in);
+  Result<AccessRequest> approve(const std::string& actor, const std::string& requestId);
+  Result<AccessRequest> deny(const std::string& actor, const std::string& requestId,
+                             const std::string& reason);
+  Result<std::vector<AccessRequest>> requests();
+
+  // --- Users
+  Result<User> addUser(const std::string& actor, User u);
+  Status removeUser(const std::string& actor, const std::string& name);
+  Result<std::vector<User>> users();
+
+  // --- Audit
+  // Appends an entry (time and seq filled in). For refusals and for events
+  // the engine does not see itself (connects, disconnects).
+  Status record(AuditEntry e);
+  Result<std::vector<AuditEntry>> audit(const AuditQuery& q);
+
+  // --- The fronts' questions. Thread-safe, no store access.
+  Decision decide(const std::string& user, const std::string& target, uint16_t port,
+                  const IpAddress& source, SysTime now) const;
+  Decision decide(const std::string& user, const std::string& target, uint16_t port,
+                  const IpAddress& source) const;
+  std::optional<Target> findTarget(const std::string& nameOrAddress) const;
+  size_t activeGrantCount() const;
+
+  // Called on the engine's io_context for every window that ends.
+  using Listener = std::function<void(const GrantEnded&)>;
+  int subscribe(Listener l);
+  void unsubscribe(int id);
+
+  // Expires every active window whose end has passed (the timer calls this;
+  // tests with an injected clock call it directly).
+  void expireDue();
+
+  SysTime now() const;
+
+ private:
+  struct Index;
+  Status loadIndex();
+  void indexAdd(const Grant& g);
+  void indexRemove(const std::string& grantId);
+  void armTimer();
+  void announce(const Grant& g, WindowEnd why);
+  AuditEntry entry(const std::string& actor, std::string action) const;
+  // Revokes every active grant matching `pred` inside the current transaction.
+  Result<std::vector<Grant>> revokeWhere(const std::string& actor,
+                                         const std::function<bool(const Grant&)>& pred,
+                                         const std::string& why);
+  Result<std::vector<Grant>> commitWindows(const std::string& actor, std::vector<Grant> windows);
+
+  Store& store_;
+  const Clock& clock_;
+  boost::asio::io_context& io_;
+  boost::asio::steady_timer timer_;
+
+  mutable std::shared_mutex mu_;  // guards index_ and targets_
+  std::unique_ptr<Index> index_;
+  std::unordered_map<std::string, Target> targets_;
+
+  std::map<int, Listener> listeners_;
+  int nextListener_ = 1;
+};
+
+}  // namespace jitgate

@@ -1,0 +1,358 @@
+#include "jitgate/codec.hpp"
+
+#include <boost/json.hpp>
+
+#include "jitgate/json_input.hpp"
+
+namespace jitgate {
+namespace {
+
+namespace json = boost::json;
+
+Result<RequestedPort> decodeRequestedPort(ObjectReader& r, bool numberKeyIsPort) {
+  RequestedPort p;
+  auto number = r.requiredInt(numberKeyIsPort ? "port" : "number", 1, 65535);
+  if (!number) return number.refusal();
+  p.number = static_cast<uint16_t>(*number);
+  auto source = r.requiredString("source", 64);
+  if (!source) return source.refusal();
+  auto cidr = Cidr::parse(*source, r.field("source"));
+  if (!cidr) return cidr.refusal();
+  p.source = *cidr;
+  auto duration = r.optionalString("duration", 32);
+  if (!duration) return duration.refusal();
+  auto end = r.optionalString("endTimeUtc", 40);
+  if (!end) return end.refusal();
+  if (duration->has_value() == end->has_value())
+    return invalid(r.field("duration"), "give exactly one of duration and endTimeUtc");
+  if (*duration) {
+    auto d = parseDuration(**duration, r.field("duration"));
+    if (!d) return d.refusal();
+    p.duration = *d;
+  } else {
+    auto t = parseTimestamp(**end, r.field("endTimeUtc"));
+    if (!t) return t.refusal();
+    p.endTime = *t;
+  }
+  return p;
+}
+
+std::string timeOrEmpty(const std::optional<SysTime>& t) {
+  return t ? formatTimestamp(*t) : std::string();
+}
+
+}  // namespace
+
+Result<Target> decodeTarget(const json::object& o) {
+  ObjectReader r(o);
+  Target t;
+  auto name = r.requiredString("name", 64);
+  if (!name) return name.refusal();
+  t.name = *name;
+  auto address = r.requiredString("address", 253);
+  if (!address) return address.refusal();
+  t.address = *address;
+  auto os = r.requiredString("os", 16);
+  if (!os) return os.refusal();
+  auto parsedOs = parseTargetOs(*os);
+  if (!parsedOs) return parsedOs.refusal();
+  t.os = *parsedOs;
+  auto ssh = r.optionalInt("sshPort", 1, 65535);
+  if (!ssh) return ssh.refusal();
+  if (*ssh) t.sshPort = static_cast<uint16_t>(**ssh);
+  auto http = r.optionalInt("winrmHttpPort", 1, 65535);
+  if (!http) return http.refusal();
+  if (*http) t.winrmHttpPort = static_cast<uint16_t>(**http);
+  auto https = r.optionalInt("winrmHttpsPort", 1, 65535);
+  if (!https) return https.refusal();
+  if (*https) t.winrmHttpsPort = static_cast<uint16_t>(**https);
+  if (auto st = r.finish(); !st) return st.refusal();
+  if (auto st = validateName(t.name, "name"); !st) return st.refusal();
+  if (auto st = validateAddress(t.address, "address"); !st) return st.refusal();
+  return t;
+}
+
+Result<Policy> decodePolicy(const json::object& o, const std::string& target) {
+  ObjectReader r(o);
+  Policy p;
+  p.target = target;
+  auto approval = r.optionalBool("requireApproval");
+  if (!approval) return approval.refusal();
+  p.requireApproval = approval->value_or(false);
+  auto ports = r.optionalObjects("ports", 64);
+  if (!ports) return ports.refusal();
+  if (*ports) {
+    for (size_t i = 0; i < (*ports)->size(); ++i) {
+      ObjectReader pr(*(**ports)[i], "ports[" + std::to_string(i) + "].");
+      PortRule rule;
+      auto number = pr.requiredInt("number", 1, 65535);
+      if (!number) return number.refusal();
+      rule.number = static_cast<uint16_t>(*number);
+      auto protocol = pr.optionalString("protocol", 16);
+      if (!protocol) return protocol.refusal();
+      rule.protocol = protocol->value_or("tcp");
+      if (rule.protocol != "tcp")
+        return invalid(pr.field("protocol"),
+                       "'" + rule.protocol + "' is not supported: the bastion relays TCP only");
+      auto sources = pr.optionalStrings("allowedSourceAddressPrefixes", 256, 64);
+      if (!sources) return sources.refusal();
+      if (*sources && (*sources)->empty())
+        return invalid(pr.field("allowedSourceAddressPrefixes"),
+                       "needs at least one prefix (or \"*\" for any)");
+      if (!*sources) {
+        rule.allowedSources = {Cidr::any()};
+      } else {
+        for (size_t k = 0; k < (*sources)->size(); ++k) {
+          auto c = Cidr::parse((**sources)[k],
+                               pr.field("allowedSourceAddressPrefixes") + "[" +
+                                   std::to_string(k) + "]");
+          if (!c) return c.refusal();
+          rule.allowedSources.push_back(*c);
+        }
+      }
+      auto max = pr.optionalString("maxRequestAccessDuration", 32);
+      if (!max) return max.refusal();
+      if (*max) {
+        auto d = parseDuration(**max, pr.field("maxRequestAccessDuration"));
+        if (!d) return d.refusal();
+        rule.maxDuration = *d;
+      }
+      if (auto st = pr.finish(); !st) return st.refusal();
+      p.ports.push_back(std::move(rule));
+    }
+    if (p.ports.empty()) return invalid("ports", "give at least one port rule, or omit ports");
+  }
+  if (auto st = r.finish(); !st) return st.refusal();
+  return p;
+}
+
+Result<GrantInput> decodeGrantInput(const json::object& o) {
+  ObjectReader r(o);
+  GrantInput in;
+  auto user = r.requiredString("user", 64);
+  if (!user) return user.refusal();
+  in.user = *user;
+  auto target = r.requiredString("target", 64);
+  if (!target) return target.refusal();
+  in.target = *target;
+  auto port = decodeRequestedPort(r, true);
+  if (!port) return port.refusal();
+  in.port = *port;
+  auto just = r.optionalString("justification", 512);
+  if (!just) return just.refusal();
+  in.justification = just->value_or("");
+  auto any = r.optionalBool("allowAnySource");
+  if (!any) return any.refusal();
+  in.allowAnySource = any->value_or(false);
+  if (auto st = r.finish(); !st) return st.refusal();
+  if (auto st = validateName(in.user, "user"); !st) return st.refusal();
+  if (auto st = validateName(in.target, "target"); !st) return st.refusal();
+  return in;
+}
+
+Result<RequestInput> decodeRequestInput(const json::object& o) {
+  ObjectReader r(o);
+  RequestInput in;
+  auto target = r.requiredString("target", 64);
+  if (!target) return target.refusal();
+  in.target = *target;
+  auto ports = r.optionalObjects("ports", 64);
+  if (!ports) return ports.refusal();
+  if (!*ports || (*ports)->empty()) return invalid("ports", "at least one port is needed");
+  for (size_t i = 0; i < (*ports)->size(); ++i) {
+    ObjectReader pr(*(**ports)[i], "ports[" + std::to_string(i) + "].");
+    auto p = decodeRequestedPort(pr, false);
+    if (!p) return p.refusal();
+    if (auto st = pr.finish(); !st) return st.refusal();
+    in.ports.push_back(*p);
+  }
+  auto just = r.requiredString("justification", 512);
+  if (!just) return just.refusal();
+  in.justification = *just;
+  if (auto st = r.finish(); !st) return st.refusal();
+  if (auto st = validateName(in.target, "target"); !st) return st.refusal();
+  if (auto st = validateText(in.justification, "justification", 512, true); !st)
+    return st.refusal();
+  return in;
+}
+
+Result<User> decodeUser(const json::object& o) {
+  ObjectReader r(o);
+  User u;
+  auto name = r.requiredString("name", 64);
+  if (!name) return name.refusal();
+  u.name = *name;
+  auto keys = r.optionalStrings("keys", 32, 16384);
+  if (!keys) return keys.refusal();
+  if (!*keys || (*keys)->empty()) return invalid("keys", "at least one public key is needed");
+  for (size_t i = 0; i < (*keys)->size(); ++i) {
+    auto k = parseSshPublicKey((**keys)[i], "keys[" + std::to_string(i) + "]");
+    if (!k) return k.refusal();
+    u.keys.push_back(*k);
+  }
+  if (auto st = r.finish(); !st) return st.refusal();
+  if (auto st = validateName(u.name, "name"); !st) return st.refusal();
+  return u;
+}
+
+json::object encode(const Target& t) {
+  return {{"name", t.name},
+          {"address", t.address},
+          {"os", toString(t.os)},
+          {"sshPort", t.sshPort},
+          {"winrmHttpPort", t.winrmHttpPort},
+          {"winrmHttpsPort", t.winrmHttpsPort},
+          {"createdUtc", formatTimestamp(t.createdAt)}};
+}
+
+json::object encode(const TargetView& v) {
+  json::object o = encode(v.target);
+  o["state"] = toString(v.state);
+  o["reason"] = v.reason;
+  o["policy"] = v.policy ? json::value(encode(*v.policy)) : json::value(nullptr);
+  o["approvedRequestsLast7Days"] = v.approvedLast7Days;
+  o["lastAccessUtc"] = v.lastAccess ? json::value(formatTimestampMs(*v.lastAccess))
+                                    : json::value(nullptr);
+  o["lastUser"] = v.lastUser;
+  o["lastSource"] = v.lastSource;
+  return o;
+}
+
+json::object encode(const Policy& p) {
+  json::array ports;
+  for (const auto& r : p.ports) {
+    json::array sources;
+    for (const auto& c : r.allowedSources) sources.emplace_back(c.toString());
+    ports.emplace_back(json::object{{"number", r.number},
+                                    {"protocol", r.protocol},
+                                    {"allowedSourceAddressPrefixes", std::move(sources)},
+                                    {"maxRequestAccessDuration", formatDurationIso(r.maxDuration)}});
+  }
+  return {{"target", p.target},
+          {"ports", std::move(ports)},
+          {"requireApproval", p.requireApproval},
+          {"updatedUtc", formatTimestamp(p.updatedAt)},
+          {"updatedBy", p.updatedBy}};
+}
+
+json::object encode(const Grant& g) {
+  json::object o{{"id", g.id},
+                 {"user", g.user},
+                 {"target", g.target},
+                 {"port", g.port},
+                 {"source", g.source.toString()},
+                 {"startTimeUtc", formatTimestamp(g.start)},
+                 {"endTimeUtc", formatTimestamp(g.end)},
+                 {"requestedBy", g.requestedBy},
+                 {"approvedBy", g.approvedBy},
+                 {"justification", g.justification},
+                 {"requestId", g.requestId},
+                 {"state", toString(g.state)}};
+  o["revokedUtc"] = g.revokedAt ? json::value(formatTimestamp(*g.revokedAt)) : json::value(nullptr);
+  o["revokedBy"] = g.revokedBy;
+  return o;
+}
+
+json::object encode(const AccessRequest& r) {
+  json::array ports;
+  for (const auto& p : r.ports) {
+    json::object po{{"number", p.number}, {"source", p.source.toString()}};
+    if (p.duration) po["duration"] = formatDurationIso(*p.duration);
+    if (p.endTime) po["endTimeUtc"] = formatTimestamp(*p.endTime);
+    ports.push_back(std::move(po));
+  }
+  json::array grants;
+  for (const auto& g : r.grantIds) grants.emplace_back(g);
+  return {{"id", r.id},
+          {"requester", r.requester},
+          {"target", r.target},
+          {"ports", std::move(ports)},
+          {"justification", r.justification},
+          {"state", toString(r.state)},
+          {"createdUtc", formatTimestamp(r.createdAt)},
+          {"decidedBy", r.decidedBy},
+          {"decidedUtc", timeOrEmpty(r.decidedAt)},
+          {"reason", r.reason},
+          {"grants", std::move(grants)}};
+}
+
+json::object encode(const User& u) {
+  json::array keys;
+  for (const auto& k : u.keys)
+    keys.emplace_back(
+        json::object{{"type", k.type}, {"fingerprint", k.fingerprint}, {"comment", k.comment}});
+  return {{"name", u.name}, {"keys", std::move(keys)}, {"createdUtc", formatTimestamp(u.createdAt)}};
+}
+
+json::object encode(const AuditEntry& e) {
+  json::object o{{"seq", e.seq},
+                 {"timeUtc", formatTimestampMs(e.time)},
+                 {"actor", e.actor},
+                 {"action", e.action},
+                 {"outcome", e.outcome},
+                 {"target", e.target},
+                 {"source", e.source},
+                 {"user", e.user},
+                 {"grant", e.grantId},
+                 {"request", e.requestId},
+                 {"detail", e.detail}};
+  o["port"] = e.port ? json::value(*e.port) : json::value(nullptr);
+  return o;
+}
+
+json::object encode(const Decision& d) {
+  if (d.allowed)
+    return {{"allowed", true}, {"grant", d.grantId}, {"endTimeUtc", formatTimestamp(d.end)}};
+  return {{"allowed", false}, {"reason", toString(d.reason)}, {"message", d.message}};
+}
+
+json::object encode(const Refusal& r) {
+  return {{"error", json::object{{"code", refusalCodeName(r.code)},
+                                 {"field", r.field},
+                                 {"message", r.message}}}};
+}
+
+std::string csvCell(std::string_view s) {
+  std::string v;
+  if (!s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
+                     s[0] == '\r'))
+    v = "'";
+  v.append(s);
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char c : v) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  q += '"';
+  return q;
+}
+
+std::string auditToCsv(const std::vector<AuditEntry>& entries) {
+  std::string out =
+      "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail\r\n";
+  for (const auto& e : entries) {
+    const std::string cells[] = {std::to_string(e.seq),
+                                 formatTimestampMs(e.time),
+                                 e.actor,
+                                 e.action,
+                                 e.outcome,
+                                 e.target,
+                                 e.port ? std::to_string(*e.port) : "",
+                                 e.source,
+                                 e.user,
+                                 e.grantId,
+                                 e.requestId,
+                                 e.detail};
+    bool first = true;
+    for (const auto& c : cells) {
+      if (!first) out += ',';
+      first = false;
+      out += csvCell(c);
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
+}  // namespace jitgate

@@ -1,0 +1,262 @@
+#include "jitgate/control_server.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <cstring>
+#include <spdlog/spdlog.h>
+
+namespace jitgate {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using Local = asio::local::stream_protocol;
+
+constexpr size_t kHeaderLimit = 8 * 1024;
+constexpr size_t kBodyLimit = 64 * 1024;
+
+Refusal sockError(const std::string& path, const std::string& what) {
+  return Refusal{RefusalCode::Unavailable, "control_socket", path + ": " + what};
+}
+
+// True when something accepts connections on `path`.
+bool someoneListens(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;  // cannot tell: assume yes, do not remove
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 || err != ECONNREFUSED;
+}
+
+}  // namespace
+
+Result<Local::acceptor> openControlSocket(asio::io_context& io, const ControlSocketOptions& opts) {
+  const std::string& path = opts.path;
+  if (path.empty() || path[0] != '/') return sockError(path, "must be an absolute path");
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    return sockError(path, "longer than " + std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                               " bytes, the limit of a Unix socket path");
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  struct stat ds{};
+  if (::lstat(dir.c_str(), &ds) != 0)
+    return sockError(path, "directory " + dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(ds.st_mode)) return sockError(path, dir + " is not a directory (or is a symlink)");
+  if ((ds.st_mode & S_IWOTH) && !(ds.st_mode & S_ISVTX))
+    return sockError(path, dir + " is writable by everyone: someone could replace the socket");
+  if (ds.st_uid != 0 && ds.st_uid != ::geteuid())
+    return sockError(path, dir + " is owned by another user");
+
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return sockError(path, "exists and is not a socket; refusing to replace it");
+    if (someoneListens(path)) return sockError(path, "another process is listening on it");
+    if (::unlink(path.c_str()) != 0)
+      return sockError(path, std::string("cannot remove the stale socket: ") + std::strerror(errno));
+    spdlog::info("control socket: replaced stale socket {}", path);
+  } else if (errno != ENOENT) {
+    return sockError(path, std::strerror(errno));
+  }
+
+  Local::acceptor acceptor(io);
+  boost::system::error_code ec;
+  acceptor.open(Local(), ec);
+  if (ec) return sockError(path, "socket: " + ec.message());
+  // bind() creates the file with the umask applied: make it 0660 from birth.
+  mode_t old = ::umask(0117);
+  acceptor.bind(Local::endpoint(path), ec);
+  ::umask(old);
+  if (ec) return sockError(path, "bind: " + ec.message());
+  if (opts.group) {
+    if (::fchownat(AT_FDCWD, path.c_str(), static_cast<uid_t>(-1), *opts.group,
+                   AT_SYMLINK_NOFOLLOW) != 0)
+      return sockError(path, std::string("chgrp: ") + std::strerror(errno));
+  }
+  if (::fchmodat(AT_FDCWD, path.c_str(), 0660, 0) != 0)
+    return sockError(path, std::string("chmod: ") + std::strerror(errno));
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return sockError(path, "listen: " + ec.message());
+  return acceptor;
+}
+
+// One connection: read a header, admit or refuse it, then read the body and
+// answer; keep-alive loops. Every read has a deadline.
+class ControlServer::Session : public std::enable_shared_from_this<ControlServer::Session> {
+ public:
+  Session(Local::socket socket, ControlApi& api, Caller caller, std::shared_ptr<size_t> live,
+          std::chrono::seconds timeout)
+      : stream_(std::move(socket)),
+        api_(api),
+        caller_(std::move(caller)),
+        live_(std::move(live)),
+        timeout_(timeout) {
+    ++*live_;
+  }
+  ~Session() { --*live_; }
+
+  void run() { readHeader(); }
+
+ private:
+  void readHeader() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    parser_->body_limit(kBodyLimit);
+    stream_.expires_after(timeout_);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              self->onHeader(ec);
+                            });
+  }
+
+  void onHeader(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::operation_aborted || ec == beast::error::timeout) {
+      return close();
+    }
+    if (ec) return failHttp(ec);
+    auto& req = parser_->get();
+    keepAlive_ = req.keep_alive();
+    target_ = std::string(req.target());
+    method_ = req.method();
+    if (auto refusal = api_.admit(method_, target_, caller_)) {
+      keepAlive_ = false;  // the body, if any, is never read
+      return write(std::move(*refusal));
+    }
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                          if (ec) return self->close();
+                          self->readBody();
+                        });
+      return;
+    }
+    readBody();
+  }
+
+  void readBody() {
+    stream_.expires_after(timeout_);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->onBody(ec);
+                     });
+  }
+
+  void onBody(beast::error_code ec) {
+    if (ec) return failHttp(ec);
+    const auto& body = parser_->get().body();
+    write(api_.handle(method_, target_, body, caller_));
+  }
+
+  void failHttp(beast::error_code ec) {
+    if (ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::eof || ec == http::error::partial_message)
+      return close();
+    unsigned status = 400;
+    std::string why = "malformed HTTP request: " + ec.message();
+    if (ec == http::error::body_limit) {
+      status = 413;
+      why = "request body larger than 64 KiB";
+    } else if (ec == http::error::header_limit) {
+      status = 431;
+      why = "request header larger than 8 KiB";
+    }
+    keepAlive_ = false;
+    write(api_.refuseMalformed(status, why, caller_));
+  }
+
+  void write(ApiResponse r) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(r.status);
+    res->set(http::field::server, "jitgated");
+    res->set(http::field::content_type, r.contentType);
+    res->set(http::field::cache_control, "no-store");
+    res->body() = std::move(r.body);
+    res->keep_alive(keepAlive_);
+    res->prepare_payload();
+    stream_.expires_after(timeout_);
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      if (ec || !self->keepAlive_) return self->close();
+      self->readHeader();
+    });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(Local::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  beast::basic_stream<Local> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  ControlApi& api_;
+  Caller caller_;
+  std::shared_ptr<size_t> live_;
+  std::chrono::seconds timeout_;
+  std::string target_;
+  http::verb method_ = http::verb::unknown;
+  bool keepAlive_ = false;
+};
+
+ControlServer::ControlServer(asio::io_context& io, Local::acceptor acceptor, ControlApi& api,
+                             RoleConfig roles, ControlSocketOptions opts)
+    : io_(io),
+      acceptor_(std::move(acceptor)),
+      api_(api),
+      roles_(std::move(roles)),
+      opts_(std::move(opts)),
+      live_(std::make_shared<size_t>(0)),
+      daemonUid_(::geteuid()) {}
+
+ControlServer::~ControlServer() { stop(); }
+
+void ControlServer::start() { accept(); }
+
+void ControlServer::stop() {
+  if (!acceptor_.is_open()) return;
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+  // Remove the socket only if it is still ours.
+  struct stat st{};
+  if (::lstat(opts_.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(opts_.path.c_str());
+}
+
+void ControlServer::accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, Local::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      spdlog::warn("control socket: accept: {}", ec.message());
+    } else if (*live_ >= opts_.maxConnections) {
+      spdlog::warn("control socket: {} connections open, refusing another", *live_);
+    } else {
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        spdlog::warn("control socket: SO_PEERCRED: {}", std::strerror(errno));
+      } else {
+        Caller caller = identifyCaller(cred.uid, cred.gid, cred.pid, roles_, daemonUid_);
+        std::make_shared<Session>(std::move(socket), api_, std::move(caller), live_,
+                                  opts_.requestTimeout)
+            ->run();
+      }
+    }
+    accept();
+  });
+}
+
+}  // namespace jitgate

@@ -1,0 +1,209 @@
+#include "jitgate/model.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+
+namespace jitgate {
+
+std::string_view toString(TargetOs os) { return os == TargetOs::Linux ? "linux" : "windows"; }
+
+Result<TargetOs> parseTargetOs(std::string_view s) {
+  if (s == "linux") return TargetOs::Linux;
+  if (s == "windows") return TargetOs::Windows;
+  return invalid("os", "must be 'linux' or 'windows'");
+}
+
+std::string_view toString(GrantState s) {
+  switch (s) {
+    case GrantState::Active: return "active";
+    case GrantState::Expired: return "expired";
+    case GrantState::Revoked: return "revoked";
+  }
+  return "unknown";
+}
+
+Result<GrantState> parseGrantState(std::string_view s) {
+  if (s == "active") return GrantState::Active;
+  if (s == "expired") return GrantState::Expired;
+  if (s == "revoked") return GrantState::Revoked;
+  return invalid("state", "unknown grant state");
+}
+
+std::string_view toString(RequestState s) {
+  switch (s) {
+    case RequestState::Pending: return "pending";
+    case RequestState::Approved: return "approved";
+    case RequestState::Denied: return "denied";
+  }
+  return "unknown";
+}
+
+Result<RequestState> parseRequestState(std::string_view s) {
+  if (s == "pending") return RequestState::Pending;
+  if (s == "approved") return RequestState::Approved;
+  if (s == "denied") return RequestState::Denied;
+  return invalid("state", "unknown request state");
+}
+
+bool PortRule::allowsSource(const Cidr& source) const {
+  return std::any_of(allowedSources.begin(), allowedSources.end(),
+                     [&](const Cidr& allowed) { return source.within(allowed); });
+}
+
+const PortRule* Policy::rule(uint16_t port) const {
+  for (const auto& r : ports)
+    if (r.number == port) return &r;
+  return nullptr;
+}
+
+Policy defaultPolicy(const Target& target) {
+  Policy p;
+  p.target = target.name;
+  PortRule r;
+  r.number = target.os == TargetOs::Linux ? 22 : 3389;
+  r.allowedSources = {Cidr::any()};
+  r.maxDuration = kDefaultMaxDuration;
+  p.ports.push_back(r);
+  return p;
+}
+
+Status validateName(std::string_view name, std::string_view field) {
+  if (name.empty()) return invalid(std::string(field), "must not be empty");
+  if (name.size() > 64) return invalid(std::string(field), "longer than 64 characters");
+  if (name[0] == '-' || name[0] == '.')
+    return invalid(std::string(field), "must not start with '-' or '.'");
+  for (unsigned char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok)
+      return invalid(std::string(field),
+                     "may hold only letters, digits, '.', '_' and '-'");
+  }
+  return okStatus();
+}
+
+Status validateAddress(std::string_view address, std::string_view field) {
+  if (address.empty()) return invalid(std::string(field), "must not be empty");
+  if (address.size() > 253) return invalid(std::string(field), "longer than 253 characters");
+  if (IpAddress::parse(address)) return okStatus();
+  // RFC 1123 host name: dot-separated labels of 1..63 [A-Za-z0-9-], no
+  // leading or trailing '-'.
+  size_t start = 0;
+  while (true) {
+    size_t dot = address.find('.', start);
+    auto label = address.substr(start, dot == std::string_view::npos ? address.npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return invalid(std::string(field), "'" + std::string(address) +
+                                             "' is not a host name or IP address");
+    for (unsigned char c : label) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-';
+      if (!ok)
+        return invalid(std::string(field), "'" + std::string(address) +
+                                               "' is not a host name or IP address");
+    }
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return okStatus();
+}
+
+Status validateText(std::string_view text, std::string_view field, size_t maxLen, bool required) {
+  if (text.empty()) {
+    if (required) return invalid(std::string(field), "is required");
+    return okStatus();
+  }
+  if (text.size() > maxLen)
+    return invalid(std::string(field), "longer than " + std::to_string(maxLen) + " bytes");
+  // Well-formed UTF-8 without control characters: these land in tables, CSV
+  // and terminals.
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = text[i];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      len = 1, cp = c;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return invalid(std::string(field), "is not valid UTF-8");
+    }
+    if (i + len > text.size()) return invalid(std::string(field), "is not valid UTF-8");
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = text[i + k];
+      if ((cc & 0xc0) != 0x80) return invalid(std::string(field), "is not valid UTF-8");
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return invalid(std::string(field), "is not valid UTF-8");
+    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 || cp == 0x2029)
+      return invalid(std::string(field), "must not contain control characters");
+    i += len;
+  }
+  return okStatus();
+}
+
+std::string SshPublicKey::line() const {
+  std::string s = type + " " + base64;
+  if (!comment.empty()) s += " " + comment;
+  return s;
+}
+
+Result<SshPublicKey> parseSshPublicKey(std::string_view line, std::string_view field) {
+  static constexpr std::string_view kTypes[] = {
+      "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+      "ssh-rsa",     "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"};
+  auto f = std::string(field);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.size() > 16384) return invalid(f, "longer than 16 KiB");
+  if (line.find_first_of("\n\r") != line.npos)
+    return invalid(f, "one key per line: the text holds several lines");
+  auto sp = line.find(' ');
+  if (sp == line.npos) return invalid(f, "expected 'TYPE BASE64 [COMMENT]'");
+  SshPublicKey k;
+  k.type = std::string(line.substr(0, sp));
+  auto rest = line.substr(sp + 1);
+  auto sp2 = rest.find(' ');
+  k.base64 = std::string(rest.substr(0, sp2));
+  if (sp2 != rest.npos) k.comment = std::string(rest.substr(sp2 + 1));
+  if (std::find(std::begin(kTypes), std::end(kTypes), k.type) == std::end(kTypes))
+    return invalid(f, "unsupported key type '" + k.type.substr(0, 64) + "'");
+  if (auto st = validateText(k.comment, f + ".comment", 1024, false); !st) return st.refusal();
+  if (k.base64.empty() || k.base64.size() % 4 != 0)
+    return invalid(f, "key data is not base64");
+  std::string blob(k.base64.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(blob.data()),
+                          reinterpret_cast<const unsigned char*>(k.base64.data()),
+                          static_cast<int>(k.base64.size()));
+  if (n < 0) return invalid(f, "key data is not base64");
+  size_t pad = 0;
+  if (k.base64.back() == '=') ++pad;
+  if (k.base64.size() > 1 && k.base64[k.base64.size() - 2] == '=') ++pad;
+  blob.resize(static_cast<size_t>(n) - pad);
+  // The blob starts with the key type as an SSH string.
+  if (blob.size() < 4) return invalid(f, "key data is truncated");
+  uint32_t tlen = (uint32_t(uint8_t(blob[0])) << 24) | (uint32_t(uint8_t(blob[1])) << 16) |
+                  (uint32_t(uint8_t(blob[2])) << 8) | uint32_t(uint8_t(blob[3]));
+  if (tlen > blob.size() - 4 || blob.compare(4, tlen, k.type) != 0 || tlen != k.type.size())
+    return invalid(f, "key data does not match its type '" + k.type + "'");
+  if (blob.size() == 4 + tlen) return invalid(f, "key data is truncated");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (EVP_Digest(blob.data(), blob.size(), md, &mdlen, EVP_sha256(), nullptr) != 1)
+    return Refusal{RefusalCode::Unavailable, f, "could not hash the key"};
+  std::string b64(((mdlen + 2) / 3) * 4 + 1, '\0');
+  int m = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md, mdlen);
+  b64.resize(m);
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  k.fingerprint = "SHA256:" + b64;
+  return k;
+}
+
+}  // namespace jitgate

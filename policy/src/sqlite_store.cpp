@@ -1,0 +1,686 @@
+// SQLite store. WAL + synchronous=FULL so that a commit that returned survives
+// kill -9 and power loss; schema versions in PRAGMA user_version.
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "jitgate/store.hpp"
+
+namespace jitgate {
+namespace {
+
+namespace json = boost::json;
+
+struct DbClose {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+using SqliteDbPtr = std::unique_ptr<sqlite3, DbClose>;
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using SqliteStmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// Each entry moves the schema one version up; never edit a released one.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE targets (
+  name TEXT PRIMARY KEY,
+  address TEXT NOT NULL,
+  os TEXT NOT NULL CHECK (os IN ('linux','windows')),
+  ssh_port INTEGER NOT NULL,
+  winrm_http_port INTEGER NOT NULL,
+  winrm_https_port INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE policies (
+  target TEXT PRIMARY KEY REFERENCES targets(name),
+  rules TEXT NOT NULL,
+  require_approval INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  updated_by TEXT NOT NULL
+);
+CREATE TABLE grants (
+  id TEXT PRIMARY KEY,
+  user TEXT NOT NULL,
+  target TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  start_at INTEGER NOT NULL,
+  end_at INTEGER NOT NULL,
+  requested_by TEXT NOT NULL,
+  approved_by TEXT NOT NULL,
+  justification TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active','expired','revoked')),
+  revoked_at INTEGER,
+  revoked_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX grants_state ON grants(state);
+CREATE INDEX grants_target_start ON grants(target, start_at);
+CREATE TABLE requests (
+  id TEXT PRIMARY KEY,
+  requester TEXT NOT NULL,
+  target TEXT NOT NULL,
+  ports TEXT NOT NULL,
+  justification TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending','approved','denied')),
+  created_at INTEGER NOT NULL,
+  decided_by TEXT NOT NULL DEFAULT '',
+  decided_at INTEGER,
+  reason TEXT NOT NULL DEFAULT '',
+  grant_ids TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE users (
+  name TEXT PRIMARY KEY,
+  keys TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ms INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  target TEXT NOT NULL,
+  port INTEGER,
+  source TEXT NOT NULL,
+  user TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX audit_target_time ON audit(target, time_ms);
+CREATE INDEX audit_time ON audit(time_ms);
+)sql",
+};
+
+const std::string kTargetSelect =
+    "SELECT name,address,os,ssh_port,winrm_http_port,winrm_https_port,created_at FROM targets";
+const std::string kPolicySelect =
+    "SELECT target,rules,require_approval,updated_at,updated_by FROM policies";
+const std::string kGrantSelect =
+    "SELECT id,user,target,port,source,start_at,end_at,requested_by,approved_by,"
+    "justification,request_id,state,revoked_at,revoked_by FROM grants";
+const std::string kRequestSelect =
+    "SELECT id,requester,target,ports,justification,state,created_at,decided_by,decided_at,"
+    "reason,grant_ids FROM requests";
+const std::string kAuditSelect =
+    "SELECT seq,time_ms,actor,action,outcome,target,port,source,user,grant_id,request_id,"
+    "detail FROM audit";
+
+int64_t toEpoch(SysTime t) { return t.time_since_epoch().count(); }
+SysTime fromEpoch(int64_t s) { return SysTime(Seconds(s)); }
+
+Refusal dbError(sqlite3* db, const std::string& what) {
+  return Refusal{RefusalCode::Unavailable, "",
+                 "store: " + what + ": " + (db ? sqlite3_errmsg(db) : "no database")};
+}
+
+// A prepared statement with positional binds; text columns copied out.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+    sqlite3_stmt* s = nullptr;
+    rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr);
+    stmt_.reset(s);
+  }
+  bool prepared() const { return rc_ == SQLITE_OK && stmt_; }
+
+  Stmt& bind(int64_t v) {
+    check(sqlite3_bind_int64(stmt_.get(), ++idx_, v));
+    return *this;
+  }
+  Stmt& bind(const std::string& v) {
+    check(sqlite3_bind_text(stmt_.get(), ++idx_, v.data(), static_cast<int>(v.size()),
+                            SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& bindNull() {
+    check(sqlite3_bind_null(stmt_.get(), ++idx_));
+    return *this;
+  }
+  template <class T>
+  Stmt& bindOpt(const std::optional<T>& v) {
+    if (!v) return bindNull();
+    if constexpr (std::is_same_v<T, SysTime>) {
+      return bind(toEpoch(*v));
+    } else {
+      return bind(static_cast<int64_t>(*v));
+    }
+  }
+
+  // SQLITE_ROW -> true, SQLITE_DONE -> false; errors recorded.
+  bool step() {
+    if (!prepared() || bindFailed_) return false;
+    int rc = sqlite3_step(stmt_.get());
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) rc_ = rc;
+    return false;
+  }
+  bool failed() const { return !prepared() || bindFailed_ || (rc_ != SQLITE_OK); }
+  int code() const { return rc_; }
+
+  int64_t i64(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+  bool isNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
+  std::string text(int col) const {
+    auto p = sqlite3_column_text(stmt_.get(), col);
+    int n = sqlite3_column_bytes(stmt_.get(), col);
+    return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
+  }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) bindFailed_ = true;
+  }
+  sqlite3* db_;
+  SqliteStmtPtr stmt_;
+  int rc_ = SQLITE_OK;
+  int idx_ = 0;
+  bool bindFailed_ = false;
+};
+
+json::array rulesToJson(const std::vector<PortRule>& rules) {
+  json::array a;
+  for (const auto& r : rules) {
+    json::array sources;
+    for (const auto& c : r.allowedSources) sources.emplace_back(c.toString());
+    a.emplace_back(json::object{{"number", r.number},
+                                {"protocol", r.protocol},
+                                {"sources", std::move(sources)},
+                                {"max_s", r.maxDuration.count()}});
+  }
+  return a;
+}
+
+// Rows were validated before they were written; a row that no longer parses
+// means the file was altered, so it is reported rather than guessed at.
+Result<std::vector<PortRule>> rulesFromJson(const std::string& text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_array()) return Refusal{RefusalCode::Unavailable, "", "store: corrupt rules"};
+  std::vector<PortRule> out;
+  for (const auto& item : v.as_array()) {
+    const auto* o = item.if_object();
+    if (!o || !o->contains("number") || !o->contains("sources") || !o->contains("max_s"))
+      return Refusal{RefusalCode::Unavailable, "", "store: corrupt rules"};
+    PortRule r;
+    r.number = static_cast<uint16_t>(o->at("number").to_number<int64_t>());
+    r.protocol = json::value_to<std::string>(o->at("protocol"));
+    for (const auto& s : o->at("sources").as_array()) {
+      auto c = Cidr::parse(s.as_string());
+      if (!c) return Refusal{RefusalCode::Unavailable, "", "store: corrupt rule source"};
+      r.allowedSources.push_back(*c);
+    }
+    r.maxDuration = Seconds(o->at("max_s").to_number<int64_t>());
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+json::array portsToJson(const std::vector<RequestedPort>& ports) {
+  json::array a;
+  for (const auto& p : ports) {
+    json::object o{{"number", p.number}, {"source", p.source.toString()}};
+    if (p.duration) o["duration_s"] = p.duration->count();
+    if (p.endTime) o["end"] = toEpoch(*p.endTime);
+    a.push_back(std::move(o));
+  }
+  return a;
+}
+
+Result<std::vector<RequestedPort>> portsFromJson(const std::string& text) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_array()) return Refusal{RefusalCode::Unavailable, "", "store: corrupt ports"};
+  std::vector<RequestedPort> out;
+  for (const auto& item : v.as_array()) {
+    const auto* o = item.if_object();
+    if (!o || !o->contains("number") || !o->contains("source"))
+      return Refusal{RefusalCode::Unavailable, "", "store: corrupt ports"};
+    RequestedPort p;
+    p.number = static_cast<uint16_t>(o->at("number").to_number<int64_t>());
+    auto c = Cidr::parse(o->at("source").as_string());
+    if (!c) return Refusal{RefusalCode::Unavailable, "", "store: corrupt port source"};
+    p.source = *c;
+    if (auto* d = o->if_contains("duration_s")) p.duration = Seconds(d->to_number<int64_t>());
+    if (auto* e = o->if_contains("end")) p.endTime = fromEpoch(e->to_number<int64_t>());
+    out.push_back(p);
+  }
+  return out;
+}
+
+std::string stringsToJson(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return json::serialize(a);
+}
+
+std::vector<std::string> stringsFromJson(const std::string& text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& s : v.as_array())
+    if (s.is_string()) out.emplace_back(s.as_string());
+  return out;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(SqliteDbPtr db) : db_(std::move(db)) {}
+
+  Status init() {
+    const char* pragmas =
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+        "PRAGMA busy_timeout=5000;";
+    if (auto st = exec(pragmas); !st) return st;
+    {
+      // journal_mode answers with a row; make sure WAL took.
+      Stmt mode(db(), "PRAGMA journal_mode");
+      if (!mode.step() || mode.text(0) != "wal") return dbError(db(), "cannot enable WAL");
+    }
+    int64_t version = 0;
+    {
+      Stmt ver(db(), "PRAGMA user_version");
+      if (!ver.step()) return dbError(db(), "read schema version");
+      version = ver.i64(0);
+    }
+    constexpr int64_t latest = std::size(kMigrations);
+    if (version > latest)
+      return Refusal{RefusalCode::Unavailable, "",
+                     "store: schema version " + std::to_string(version) +
+                         " is newer than this jitgated knows (" + std::to_string(latest) + ")"};
+    for (int64_t v = version; v < latest; ++v) {
+      auto st = transaction([&]() -> Status {
+        if (auto s = exec(kMigrations[v]); !s) return s;
+        return exec("PRAGMA user_version=" + std::to_string(v + 1));
+      });
+      if (!st) return st;
+    }
+    return okStatus();
+  }
+
+  Status transaction(const std::function<Status()>& body) override {
+    if (inTransaction_) return body();  // nested: part of the outer one
+    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
+    inTransaction_ = true;
+    Status st = body();
+    inTransaction_ = false;
+    if (!st) {
+      (void)exec("ROLLBACK");
+      return st;
+    }
+    if (auto c = exec("COMMIT"); !c) {
+      (void)exec("ROLLBACK");
+      return c;
+    }
+    return okStatus();
+  }
+
+  Status insertTarget(const Target& t) override {
+    Stmt s(db(),
+           "INSERT INTO targets(name,address,os,ssh_port,winrm_http_port,winrm_https_port,"
+           "created_at) VALUES(?,?,?,?,?,?,?)");
+    s.bind(t.name).bind(t.address).bind(std::string(toString(t.os))).bind(t.sshPort)
+        .bind(t.winrmHttpPort).bind(t.winrmHttpsPort).bind(toEpoch(t.createdAt));
+    return run(s, "insert target");
+  }
+  Status deleteTarget(const std::string& name) override {
+    Stmt s(db(), "DELETE FROM targets WHERE name=?");
+    s.bind(name);
+    return run(s, "delete target");
+  }
+  Result<std::optional<Target>> target(const std::string& name) override {
+    Stmt s(db(), kTargetSelect + " WHERE name=?");
+    s.bind(name);
+    if (s.step()) return std::optional<Target>(readTarget(s));
+    if (s.failed()) return dbError(db(), "read target");
+    return std::optional<Target>();
+  }
+  Result<std::vector<Target>> targets() override {
+    Stmt s(db(), kTargetSelect + " ORDER BY name");
+    std::vector<Target> out;
+    while (s.step()) out.push_back(readTarget(s));
+    if (s.failed()) return dbError(db(), "list targets");
+    return out;
+  }
+
+  Status upsertPolicy(const Policy& p) override {
+    Stmt s(db(),
+           "INSERT INTO policies(target,rules,require_approval,updated_at,updated_by) "
+           "VALUES(?,?,?,?,?) ON CONFLICT(target) DO UPDATE SET rules=excluded.rules,"
+           "require_approval=excluded.require_approval,updated_at=excluded.updated_at,"
+           "updated_by=excluded.updated_by");
+    s.bind(p.target).bind(json::serialize(rulesToJson(p.ports)))
+        .bind(int64_t{p.requireApproval}).bind(toEpoch(p.updatedAt)).bind(p.updatedBy);
+    return run(s, "write policy");
+  }
+  Status deletePolicy(const std::string& target) override {
+    Stmt s(db(), "DELETE FROM policies WHERE target=?");
+    s.bind(target);
+    return run(s, "delete policy");
+  }
+  Result<std::optional<Policy>> policy(const std::string& target) override {
+    Stmt s(db(), kPolicySelect + " WHERE target=?");
+    s.bind(target);
+    if (s.step()) {
+      auto p = readPolicy(s);
+      if (!p) return p.refusal();
+      return std::optional<Policy>(std::move(*p));
+    }
+    if (s.failed()) return dbError(db(), "read policy");
+    return std::optional<Policy>();
+  }
+  Result<std::vector<Policy>> policies() override {
+    Stmt s(db(), kPolicySelect + " ORDER BY target");
+    std::vector<Policy> out;
+    while (s.step()) {
+      auto p = readPolicy(s);
+      if (!p) return p.refusal();
+      out.push_back(std::move(*p));
+    }
+    if (s.failed()) return dbError(db(), "list policies");
+    return out;
+  }
+
+  Status insertGrant(const Grant& g) override {
+    Stmt s(db(),
+           "INSERT INTO grants(id,user,target,port,source,start_at,end_at,requested_by,"
+           "approved_by,justification,request_id,state,revoked_at,revoked_by) "
+           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    s.bind(g.id).bind(g.user).bind(g.target).bind(g.port).bind(g.source.toString())
+        .bind(toEpoch(g.start)).bind(toEpoch(g.end)).bind(g.requestedBy).bind(g.approvedBy)
+        .bind(g.justification).bind(g.requestId).bind(std::string(toString(g.state)))
+        .bindOpt(g.revokedAt).bind(g.revokedBy);
+    return run(s, "insert grant");
+  }
+  Status updateGrant(const Grant& g) override {
+    Stmt s(db(), "UPDATE grants SET state=?,revoked_at=?,revoked_by=? WHERE id=?");
+    s.bind(std::string(toString(g.state))).bindOpt(g.revokedAt).bind(g.revokedBy).bind(g.id);
+    return run(s, "update grant");
+  }
+  Result<std::optional<Grant>> grant(const std::string& id) override {
+    Stmt s(db(), kGrantSelect + " WHERE id=?");
+    s.bind(id);
+    if (s.step()) {
+      auto g = readGrant(s);
+      if (!g) return g.refusal();
+      return std::optional<Grant>(std::move(*g));
+    }
+    if (s.failed()) return dbError(db(), "read grant");
+    return std::optional<Grant>();
+  }
+  Result<std::vector<Grant>> grants(bool activeOnly) override {
+    Stmt s(db(), activeOnly ? kGrantSelect + " WHERE state='active' ORDER BY start_at, id"
+                            : kGrantSelect + " ORDER BY start_at, id");
+    std::vector<Grant> out;
+    while (s.step()) {
+      auto g = readGrant(s);
+      if (!g) return g.refusal();
+      out.push_back(std::move(*g));
+    }
+    if (s.failed()) return dbError(db(), "list grants");
+    return out;
+  }
+  Result<int64_t> countGrantsCreatedSince(const std::string& target, SysTime since) override {
+    Stmt s(db(), "SELECT COUNT(*) FROM grants WHERE target=? AND start_at>=?");
+    s.bind(target).bind(toEpoch(since));
+    if (!s.step()) return dbError(db(), "count grants");
+    return s.i64(0);
+  }
+
+  Status insertRequest(const AccessRequest& r) override {
+    Stmt s(db(),
+           "INSERT INTO requests(id,requester,target,ports,justification,state,created_at,"
+           "decided_by,decided_at,reason,grant_ids) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    s.bind(r.id).bind(r.requester).bind(r.target).bind(json::serialize(portsToJson(r.ports)))
+        .bind(r.justification).bind(std::string(toString(r.state))).bind(toEpoch(r.createdAt))
+        .bind(r.decidedBy).bindOpt(r.decidedAt).bind(r.reason).bind(stringsToJson(r.grantIds));
+    return run(s, "insert request");
+  }
+  Status updateRequest(const AccessRequest& r) override {
+    Stmt s(db(),
+           "UPDATE requests SET state=?,decided_by=?,decided_at=?,reason=?,grant_ids=? "
+           "WHERE id=?");
+    s.bind(std::string(toString(r.state))).bind(r.decidedBy).bindOpt(r.decidedAt).bind(r.reason)
+        .bind(stringsToJson(r.grantIds)).bind(r.id);
+    return run(s, "update request");
+  }
+  Result<std::optional<AccessRequest>> request(const std::string& id) override {
+    Stmt s(db(), kRequestSelect + " WHERE id=?");
+    s.bind(id);
+    if (s.step()) {
+      auto r = readRequest(s);
+      if (!r) return r.refusal();
+      return std::optional<AccessRequest>(std::move(*r));
+    }
+    if (s.failed()) return dbError(db(), "read request");
+    return std::optional<AccessRequest>();
+  }
+  Result<std::vector<AccessRequest>> requests() override {
+    Stmt s(db(), kRequestSelect + " ORDER BY created_at, id");
+    std::vector<AccessRequest> out;
+    while (s.step()) {
+      auto r = readRequest(s);
+      if (!r) return r.refusal();
+      out.push_back(std::move(*r));
+    }
+    if (s.failed()) return dbError(db(), "list requests");
+    return out;
+  }
+
+  Status insertUser(const User& u) override {
+    Stmt s(db(), "INSERT INTO users(name,keys,created_at) VALUES(?,?,?)");
+    s.bind(u.name).bind(keysToJson(u.keys)).bind(toEpoch(u.createdAt));
+    return run(s, "insert user");
+  }
+  Status updateUser(const User& u) override {
+    Stmt s(db(), "UPDATE users SET keys=? WHERE name=?");
+    s.bind(keysToJson(u.keys)).bind(u.name);
+    return run(s, "update user");
+  }
+  Status deleteUser(const std::string& name) override {
+    Stmt s(db(), "DELETE FROM users WHERE name=?");
+    s.bind(name);
+    return run(s, "delete user");
+  }
+  Result<std::optional<User>> user(const std::string& name) override {
+    Stmt s(db(), "SELECT name,keys,created_at FROM users WHERE name=?");
+    s.bind(name);
+    if (s.step()) return std::optional<User>(readUser(s));
+    if (s.failed()) return dbError(db(), "read user");
+    return std::optional<User>();
+  }
+  Result<std::vector<User>> users() override {
+    Stmt s(db(), "SELECT name,keys,created_at FROM users ORDER BY name");
+    std::vector<User> out;
+    while (s.step()) out.push_back(readUser(s));
+    if (s.failed()) return dbError(db(), "list users");
+    return out;
+  }
+
+  Result<int64_t> appendAudit(const AuditEntry& e) override {
+    Stmt s(db(),
+           "INSERT INTO audit(time_ms,actor,action,outcome,target,port,source,user,grant_id,"
+           "request_id,detail) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    s.bind(static_cast<int64_t>(e.time.time_since_epoch().count())).bind(e.actor).bind(e.action)
+        .bind(e.outcome).bind(e.target).bindOpt(e.port).bind(e.source).bind(e.user)
+        .bind(e.grantId).bind(e.requestId).bind(e.detail);
+    if (auto st = run(s, "append audit"); !st) return st.refusal();
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db()));
+  }
+  Result<std::vector<AuditEntry>> audit(const AuditQuery& q) override {
+    std::string sql = kAuditSelect + " WHERE 1=1";
+    if (!q.target.empty()) sql += " AND target=?";
+    if (q.since) sql += " AND time_ms>=?";
+    sql += " ORDER BY seq DESC";
+    if (q.limit) sql += " LIMIT " + std::to_string(q.limit);
+    Stmt s(db(), sql);
+    if (!q.target.empty()) s.bind(q.target);
+    if (q.since) s.bind(toEpoch(*q.since) * 1000);
+    std::vector<AuditEntry> out;
+    while (s.step()) out.push_back(readAudit(s));
+    if (s.failed()) return dbError(db(), "read audit");
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+  Result<std::optional<AuditEntry>> lastAudit(const std::string& target,
+                                              const std::string& action) override {
+    Stmt s(db(), kAuditSelect + " WHERE target=? AND action=? ORDER BY seq DESC LIMIT 1");
+    s.bind(target).bind(action);
+    if (s.step()) return std::optional<AuditEntry>(readAudit(s));
+    if (s.failed()) return dbError(db(), "read audit");
+    return std::optional<AuditEntry>();
+  }
+
+ private:
+  sqlite3* db() const { return db_.get(); }
+
+  Status exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, &err);
+    std::string msg = err ? err : "";
+    sqlite3_free(err);
+    if (rc != SQLITE_OK)
+      return Refusal{RefusalCode::Unavailable, "", "store: " + msg};
+    return okStatus();
+  }
+
+  Status run(Stmt& s, const std::string& what) {
+    s.step();
+    if (s.failed()) {
+      if (s.code() == SQLITE_CONSTRAINT)
+        return Refusal{RefusalCode::AlreadyExists, "", "already exists"};
+      return dbError(db(), what);
+    }
+    return okStatus();
+  }
+
+  static Target readTarget(const Stmt& s) {
+    Target t;
+    t.name = s.text(0);
+    t.address = s.text(1);
+    t.os = s.text(2) == "windows" ? TargetOs::Windows : TargetOs::Linux;
+    t.sshPort = static_cast<uint16_t>(s.i64(3));
+    t.winrmHttpPort = static_cast<uint16_t>(s.i64(4));
+    t.winrmHttpsPort = static_cast<uint16_t>(s.i64(5));
+    t.createdAt = fromEpoch(s.i64(6));
+    return t;
+  }
+  static Result<Policy> readPolicy(const Stmt& s) {
+    Policy p;
+    p.target = s.text(0);
+    auto rules = rulesFromJson(s.text(1));
+    if (!rules) return rules.refusal();
+    p.ports = std::move(*rules);
+    p.requireApproval = s.i64(2) != 0;
+    p.updatedAt = fromEpoch(s.i64(3));
+    p.updatedBy = s.text(4);
+    return p;
+  }
+  static Result<Grant> readGrant(const Stmt& s) {
+    Grant g;
+    g.id = s.text(0);
+    g.user = s.text(1);
+    g.target = s.text(2);
+    g.port = static_cast<uint16_t>(s.i64(3));
+    auto src = Cidr::parse(s.text(4));
+    if (!src) return Refusal{RefusalCode::Unavailable, "", "store: corrupt grant source " + g.id};
+    g.source = *src;
+    g.start = fromEpoch(s.i64(5));
+    g.end = fromEpoch(s.i64(6));
+    g.requestedBy = s.text(7);
+    g.approvedBy = s.text(8);
+    g.justification = s.text(9);
+    g.requestId = s.text(10);
+    auto st = parseGrantState(s.text(11));
+    if (!st) return Refusal{RefusalCode::Unavailable, "", "store: corrupt grant state " + g.id};
+    g.state = *st;
+    if (!s.isNull(12)) g.revokedAt = fromEpoch(s.i64(12));
+    g.revokedBy = s.text(13);
+    return g;
+  }
+  static Result<AccessRequest> readRequest(const Stmt& s) {
+    AccessRequest r;
+    r.id = s.text(0);
+    r.requester = s.text(1);
+    r.target = s.text(2);
+    auto ports = portsFromJson(s.text(3));
+    if (!ports) return ports.refusal();
+    r.ports = std::move(*ports);
+    r.justification = s.text(4);
+    auto st = parseRequestState(s.text(5));
+    if (!st) return Refusal{RefusalCode::Unavailable, "", "store: corrupt request state " + r.id};
+    r.state = *st;
+    r.createdAt = fromEpoch(s.i64(6));
+    r.decidedBy = s.text(7);
+    if (!s.isNull(8)) r.decidedAt = fromEpoch(s.i64(8));
+    r.reason = s.text(9);
+    r.grantIds = stringsFromJson(s.text(10));
+    return r;
+  }
+  static std::string keysToJson(const std::vector<SshPublicKey>& keys) {
+    std::vector<std::string> lines;
+    for (const auto& k : keys) lines.push_back(k.line());
+    return stringsToJson(lines);
+  }
+  static User readUser(const Stmt& s) {
+    User u;
+    u.name = s.text(0);
+    for (const auto& line : stringsFromJson(s.text(1))) {
+      // Keys were validated on the way in; one that no longer parses is
+      // dropped rather than trusted.
+      if (auto k = parseSshPublicKey(line)) u.keys.push_back(std::move(*k));
+    }
+    u.createdAt = fromEpoch(s.i64(2));
+    return u;
+  }
+  static AuditEntry readAudit(const Stmt& s) {
+    AuditEntry e;
+    e.seq = s.i64(0);
+    e.time = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(s.i64(1)));
+    e.actor = s.text(2);
+    e.action = s.text(3);
+    e.outcome = s.text(4);
+    e.target = s.text(5);
+    if (!s.isNull(6)) e.port = static_cast<uint16_t>(s.i64(6));
+    e.source = s.text(7);
+    e.user = s.text(8);
+    e.grantId = s.text(9);
+    e.requestId = s.text(10);
+    e.detail = s.text(11);
+    return e;
+  }
+
+  SqliteDbPtr db_;
+  bool inTransaction_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path) {
+  // Create the file ourselves so that it is 0600 from the first byte and is
+  // never a symlink planted by someone else.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return Refusal{RefusalCode::Unavailable, "",
+                   "store: cannot open " + path + ": " + std::strerror(errno)};
+  ::close(fd);
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  SqliteDbPtr db(raw);
+  if (rc != SQLITE_OK) return dbError(db.get(), "open " + path);
+  auto store = std::make_unique<SqliteStore>(std::move(db));
+  if (auto st = store->init(); !st) return st.refusal();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace jitgate

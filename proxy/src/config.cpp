@@ -1,0 +1,95 @@
+#include "jitgate/proxy/config.hpp"
+
+#include <set>
+#include <toml++/toml.h>
+
+namespace jitgate {
+namespace {
+
+Refusal configError(const std::string& key, const std::string& why) {
+  return invalid(key, why);
+}
+
+Status checkKeys(const toml::table& t, const std::string& prefix,
+                 const std::set<std::string>& known) {
+  for (const auto& [k, v] : t) {
+    std::string key(k.str());
+    if (!known.count(key))
+      return configError(prefix + key, "unknown setting (see README.md, Configuration)");
+  }
+  return okStatus();
+}
+
+Status readString(const toml::table& t, const std::string& prefix, const char* key,
+                  std::string& out) {
+  if (const auto* n = t.get(key)) {
+    auto s = n->value<std::string>();
+    if (!n->is_string() || !s) return configError(prefix + key, "must be a string");
+    out = *s;
+  }
+  return okStatus();
+}
+
+Status readStrings(const toml::table& t, const std::string& prefix, const char* key,
+                   std::vector<std::string>& out) {
+  if (const auto* n = t.get(key)) {
+    const auto* arr = n->as_array();
+    if (!arr) return configError(prefix + key, "must be an array of strings");
+    for (const auto& item : *arr) {
+      auto s = item.value<std::string>();
+      if (!item.is_string() || !s) return configError(prefix + key, "must be an array of strings");
+      out.push_back(*s);
+    }
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+Result<DaemonConfig> loadConfig(const std::string& path) {
+  DaemonConfig c;
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::string where = e.source().begin ? " at line " + std::to_string(e.source().begin.line) : "";
+    return configError(path, std::string(e.description()) + where);
+  }
+  if (auto st = checkKeys(root, "", {"state_dir", "control_socket", "control_socket_group",
+                                     "log_level", "roles"});
+      !st)
+    return st.refusal();
+  if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
+  if (auto st = readString(root, "", "control_socket", c.controlSocket); !st) return st.refusal();
+  if (auto st = readString(root, "", "control_socket_group", c.controlSocketGroup); !st)
+    return st.refusal();
+  if (auto st = readString(root, "", "log_level", c.logLevel); !st) return st.refusal();
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+  if (!levels.count(c.logLevel))
+    return configError("log_level", "must be one of trace, debug, info, warn, error");
+
+  if (const auto* n = root.get("roles")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("roles", "must be a table");
+    if (auto st = checkKeys(*t, "roles.",
+                            {"admins", "admin_groups", "requesters", "requester_groups", "readers",
+                             "reader_groups", "security_readers", "security_reader_groups"});
+        !st)
+      return st.refusal();
+    struct {
+      const char* users;
+      const char* groups;
+      RoleList* list;
+    } lists[] = {{"admins", "admin_groups", &c.roles.admins},
+                 {"requesters", "requester_groups", &c.roles.requesters},
+                 {"readers", "reader_groups", &c.roles.readers},
+                 {"security_readers", "security_reader_groups", &c.roles.securityReaders}};
+    for (auto& l : lists) {
+      if (auto st = readStrings(*t, "roles.", l.users, l.list->users); !st) return st.refusal();
+      if (auto st = readStrings(*t, "roles.", l.groups, l.list->groups); !st) return st.refusal();
+    }
+  }
+  return c;
+}
+
+}  // namespace jitgate

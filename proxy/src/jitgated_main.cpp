@@ -1,0 +1,140 @@
+// jitgated: wires the store, the grant engine and the control socket
+// together on one event loop. All logic lives in the libraries.
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cerrno>
+#include <cstring>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "jitgate/clock.hpp"
+#include "jitgate/control_server.hpp"
+#include "jitgate/engine.hpp"
+#include "jitgate/proxy/config.hpp"
+#include "jitgate/store.hpp"
+
+namespace {
+
+using namespace jitgate;
+
+// Creates `dir` (only its last component) with `mode` if missing, and checks
+// that it is a real directory owned by us or root.
+Status ensureDir(const std::string& dir, mode_t mode, const char* what) {
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
+    return invalid(what, dir + ": " + std::strerror(errno));
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) return invalid(what, dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return invalid(what, dir + " is not a directory");
+  if (st.st_uid != ::geteuid() && st.st_uid != 0)
+    return invalid(what, dir + " is owned by another user");
+  return okStatus();
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"jitgated: the jitgate daemon (grant engine, CA, audit, control socket)"};
+  std::string configPath, stateDir, controlSocket, logLevel;
+  app.add_option("--config", configPath, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--state-dir", stateDir, "directory for the store (overrides the config)");
+  app.add_option("--control-socket", controlSocket, "control socket path (overrides the config)");
+  app.add_option("--log-level", logLevel, "trace, debug, info, warn or error");
+  app.set_version_flag("--version", std::string("jitgated ") + JITGATE_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  DaemonConfig config;
+  if (!configPath.empty()) {
+    auto loaded = loadConfig(configPath);
+    if (!loaded) {
+      spdlog::error("config {}: {}", configPath, loaded.refusal().describe());
+      return 1;
+    }
+    config = *loaded;
+  }
+  if (!stateDir.empty()) config.stateDir = stateDir;
+  if (!controlSocket.empty()) config.controlSocket = controlSocket;
+  if (!logLevel.empty()) config.logLevel = logLevel;
+  auto level = spdlog::level::from_str(config.logLevel);
+  if (level == spdlog::level::off && config.logLevel != "off") {
+    spdlog::error("--log-level: '{}' is not a level", config.logLevel);
+    return 1;
+  }
+  spdlog::set_level(level);
+
+  if (auto st = ensureDir(config.stateDir, 0700, "state_dir"); !st) {
+    spdlog::error("{} (use --state-dir DIR)", st.refusal().describe());
+    return 1;
+  }
+  std::string socketDir = config.controlSocket.substr(0, config.controlSocket.rfind('/'));
+  if (!socketDir.empty()) {
+    if (auto st = ensureDir(socketDir, 0755, "control_socket"); !st) {
+      spdlog::error("{} (use --control-socket PATH)", st.refusal().describe());
+      return 1;
+    }
+  }
+
+  ControlSocketOptions sockOpts;
+  sockOpts.path = config.controlSocket;
+  if (!config.controlSocketGroup.empty()) {
+    std::vector<char> buf(16384);
+    group gr{};
+    group* found = nullptr;
+    if (getgrnam_r(config.controlSocketGroup.c_str(), &gr, buf.data(), buf.size(), &found) != 0 ||
+        !found) {
+      spdlog::error("control_socket_group: no group named '{}'", config.controlSocketGroup);
+      return 1;
+    }
+    sockOpts.group = found->gr_gid;
+  }
+
+  auto store = openSqliteStore(config.stateDir + "/jitgate.db");
+  if (!store) {
+    spdlog::error("{}", store.refusal().describe());
+    return 1;
+  }
+  boost::asio::io_context io;
+  SystemClock clock;
+  GrantEngine engine(**store, clock, io);
+  if (auto st = engine.start(); !st) {
+    spdlog::error("grant engine: {}", st.refusal().describe());
+    return 1;
+  }
+  auto acceptor = openControlSocket(io, sockOpts);
+  if (!acceptor) {
+    spdlog::error("{}", acceptor.refusal().describe());
+    return 1;
+  }
+  ControlApi api(engine, JITGATE_VERSION);
+  ControlServer server(io, std::move(*acceptor), api, config.roles, sockOpts);
+  server.start();
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("jitgated: signal {}, stopping", sig);
+    server.stop();
+    io.stop();
+  });
+  spdlog::info("jitgated ready: control socket {}, state dir {}, {} active grants",
+               config.controlSocket, config.stateDir, engine.activeGrantCount());
+  io.run();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    spdlog::critical("jitgated: {}", e.what());
+    return 1;
+  }
+}
