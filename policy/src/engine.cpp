@@ -88,6 +88,7 @@ std::string_view toString(DenyReason r) {
     case DenyReason::PortNotGranted: return "port_not_granted";
     case DenyReason::SourceNotAllowed: return "source_not_allowed";
     case DenyReason::NotYetValid: return "not_yet_valid";
+    case DenyReason::WindowEnded: return "window_ended";
   }
   return "denied";
 }
@@ -322,13 +323,16 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
     return d;
   }
   const Grant* best = nullptr;
-  bool sourceMatched = false;
+  bool sourceMatched = false, early = false;
   for (const Grant* g : it->second) {
     if (!g->source.contains(source)) continue;
     sourceMatched = true;
     // The end is exclusive; a window whose end passed is dead even if the
     // timer has not fired yet.
-    if (!g->coversTime(at)) continue;
+    if (!g->coversTime(at)) {
+      early = early || at < g->start;
+      continue;
+    }
     if (!best || g->end > best->end) best = g;
   }
   if (best) {
@@ -341,10 +345,14 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
     d.reason = DenyReason::SourceNotAllowed;
     d.message = "no grant for " + user + " on " + target + " port " + std::to_string(port) +
                 " covers source " + source.toString();
-  } else {
+  } else if (early) {
     d.reason = DenyReason::NotYetValid;
-    d.message = "no grant for " + user + " on " + target + " port " + std::to_string(port) +
-                " is valid now";
+    d.message = "the grant for " + user + " on " + target + " port " + std::to_string(port) +
+                " has not started yet";
+  } else {
+    d.reason = DenyReason::WindowEnded;
+    d.message = "the window for " + user + " on " + target + " port " + std::to_string(port) +
+                " has ended";
   }
   return d;
 }

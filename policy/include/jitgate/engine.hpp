@@ -27,7 +27,8 @@ enum class DenyReason {
   NoGrant,           // the user holds no grant on that target
   PortNotGranted,    // grants on the target, none for that port
   SourceNotAllowed,  // grants for the port, none from that address
-  NotYetValid,       // a covering grant starts later
+  NotYetValid,       // a matching grant starts later
+  WindowEnded,       // a matching grant's window has ended (its expiry is being recorded)
 };
 std::string_view toString(DenyReason r);
 

@@ -1,0 +1,241 @@
+// The control API without a socket: routing, role checks before the body,
+// requester scoping, refusals (with audit), and bad input.
+#include "jitgate/control_api.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include "../support/test_support.hpp"
+
+namespace jitgate {
+namespace {
+
+namespace json = boost::json;
+using http = boost::beast::http::verb;
+using testing::TempDir;
+
+Caller make(const std::string& name, Roles roles) {
+  Caller c;
+  c.uid = 1000;
+  c.name = name;
+  c.roles = roles;
+  return c;
+}
+
+class ControlApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = openSqliteStore(dir_ / "db").value();
+    engine_ = std::make_unique<GrantEngine>(*store_, clock_, io_);
+    ASSERT_TRUE(engine_->start().ok());
+    api_ = std::make_unique<ControlApi>(*engine_, "test");
+    admin_ = make("root", Roles{.admin = true});
+    requester_ = make("carol", Roles{.requester = true});
+    reader_ = make("rita", Roles{.reader = true});
+    secReader_ = make("sam", Roles{.securityReader = true});
+    nobody_ = make("nobody", Roles{});
+  }
+
+  // What the server does: admit on the request line, then handle.
+  ApiResponse call(const Caller& c, http m, const std::string& target,
+                   const std::string& body = "") {
+    if (auto refused = api_->admit(m, target, c)) return *refused;
+    return api_->handle(m, target, body, c);
+  }
+  json::value parse(const ApiResponse& r) { return json::parse(r.body); }
+  std::string errorField(const ApiResponse& r) {
+    return json::value_to<std::string>(parse(r).at("error").at("field"));
+  }
+
+  void setUpTarget() {
+    ASSERT_EQ(call(admin_, http::post, "/v1/targets",
+                   R"({"name":"vm1","address":"10.0.0.5","os":"linux"})")
+                  .status,
+              201u);
+    ASSERT_EQ(call(admin_, http::put, "/v1/targets/vm1/policy",
+                   R"({"ports":[{"number":22,"allowedSourceAddressPrefixes":["10.0.0.0/8"]}]})")
+                  .status,
+              200u);
+  }
+
+  TempDir dir_;
+  testing::FakeClock clock_{testing::at("2026-11-23T12:00:00Z")};
+  boost::asio::io_context io_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<GrantEngine> engine_;
+  std::unique_ptr<ControlApi> api_;
+  Caller admin_, requester_, reader_, secReader_, nobody_;
+};
+
+TEST_F(ControlApiTest, RolesAreCheckedOnTheRequestLine) {
+  // 403 comes from admit() alone: the body is never looked at.
+  auto r = api_->admit(http::post, "/v1/grants", requester_);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 403u);
+  EXPECT_TRUE(api_->admit(http::get, "/v1/targets", nobody_).has_value());
+  EXPECT_FALSE(api_->admit(http::get, "/v1/whoami", nobody_).has_value());
+  EXPECT_EQ(api_->admit(http::get, "/v1/audit", requester_)->status, 403u);
+  EXPECT_FALSE(api_->admit(http::get, "/v1/audit", reader_).has_value());
+  EXPECT_EQ(api_->admit(http::get, "/v1/users", reader_)->status, 403u);
+  EXPECT_FALSE(api_->admit(http::get, "/v1/users", secReader_).has_value());
+  EXPECT_EQ(api_->admit(http::post, "/v1/requests", reader_)->status, 403u);
+  EXPECT_FALSE(api_->admit(http::post, "/v1/requests", requester_).has_value());
+  EXPECT_EQ(api_->admit(http::delete_, "/v1/targets/vm1", secReader_)->status, 403u);
+  // And every 403 is in the audit log with who asked.
+  auto audit = store_->audit({}).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit[0].actor, "carol");
+  EXPECT_EQ(audit[0].action, "grant.create");
+  EXPECT_EQ(audit[0].outcome, "denied");
+}
+
+TEST_F(ControlApiTest, UnknownRoutesAndMethods) {
+  EXPECT_EQ(call(admin_, http::get, "/v2/targets").status, 404u);
+  EXPECT_EQ(call(admin_, http::get, "/v1/nothing").status, 404u);
+  EXPECT_EQ(call(admin_, http::patch, "/v1/targets").status, 405u);
+  EXPECT_EQ(call(admin_, http::get, "/v1/targets?bogus=1").status, 400u);
+  EXPECT_EQ(call(admin_, http::get, "/v1/targets", "{}").status, 400u);
+}
+
+TEST_F(ControlApiTest, GrantLifecycle) {
+  setUpTarget();
+  auto g = call(admin_, http::post, "/v1/grants",
+                R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"PT1H"})");
+  ASSERT_EQ(g.status, 201u) << g.body;
+  auto id = json::value_to<std::string>(parse(g).at("id"));
+  EXPECT_EQ(parse(g).at("endTimeUtc").as_string(), "2026-11-23T13:00:00Z");
+  auto d = call(reader_, http::get, "/v1/decision?user=alice&target=vm1&port=22&source=10.1.0.9");
+  ASSERT_EQ(d.status, 200u);
+  EXPECT_TRUE(parse(d).at("allowed").as_bool());
+  auto revoked = call(admin_, http::post, "/v1/grants/" + id + "/revoke");
+  ASSERT_EQ(revoked.status, 200u) << revoked.body;
+  EXPECT_EQ(parse(revoked).at("state").as_string(), "revoked");
+  EXPECT_EQ(call(admin_, http::delete_, "/v1/grants/" + id).status, 409u);
+  d = call(reader_, http::get, "/v1/decision?user=alice&target=vm1&port=22&source=10.1.0.9");
+  EXPECT_FALSE(parse(d).at("allowed").as_bool());
+}
+
+TEST_F(ControlApiTest, BadGrantInputNamesTheField) {
+  setUpTarget();
+  struct Case {
+    const char* body;
+    unsigned status;
+    const char* field;
+  } cases[] = {
+      {R"({"user":"alice","target":"vm1","port":0,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
+      {R"({"user":"alice","target":"vm1","port":65536,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.1/8","duration":"1h"})", 400, "source"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"4h"})", 422, "duration"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1y"})", 400, "duration"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"0.0.0.0/0","duration":"1h"})", 422, "source"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","endTimeUtc":"2020-01-01T00:00:00Z"})", 400, "end_time"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h","colour":"red"})", 400, "colour"},
+      {R"({"user":"alice","target":"vm1","port":22.5,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
+      {R"({"user":"alice","target":"vm1","port":99999999999999999999,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
+      {R"({"user":"alice","target":"vm1","port":"22","source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
+      {R"({"user":"alice","user":"bob","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h"})", 400, "body"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h")", 400, "body"},
+      {"{\"user\":\"al\xff\",\"target\":\"vm1\",\"port\":22,\"source\":\"10.0.0.0/8\",\"duration\":\"1h\"}", 400, "body"},
+      {R"({"user":"al\u0000ice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h"})", 400, "user"},
+      {R"([1,2,3])", 400, "body"},
+      {"", 400, "body"},
+  };
+  for (const auto& c : cases) {
+    auto r = call(admin_, http::post, "/v1/grants", c.body);
+    EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
+    if (r.status >= 400) EXPECT_EQ(errorField(r), c.field) << c.body << " -> " << r.body;
+  }
+  EXPECT_EQ(engine_->activeGrantCount(), 0u);
+  // Each refusal was audited.
+  size_t denied = 0;
+  for (const auto& e : store_->audit({}).value())
+    if (e.action == "grant.create" && e.outcome == "denied") ++denied;
+  EXPECT_EQ(denied, std::size(cases));
+}
+
+TEST_F(ControlApiTest, RequestersSeeOnlyTheirOwn) {
+  setUpTarget();
+  ASSERT_EQ(call(admin_, http::post, "/v1/grants",
+                 R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h"})")
+                .status,
+            201u);
+  auto req = call(requester_, http::post, "/v1/requests",
+                  R"({"target":"vm1","ports":[{"number":22,"source":"10.9.9.9","duration":"30m"}],"justification":"oncall"})");
+  ASSERT_EQ(req.status, 201u) << req.body;
+  EXPECT_EQ(parse(req).at("requester").as_string(), "carol");
+  EXPECT_EQ(parse(req).at("state").as_string(), "approved");
+
+  auto mine = parse(call(requester_, http::get, "/v1/grants")).as_array();
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0].at("user").as_string(), "carol");
+  auto all = parse(call(reader_, http::get, "/v1/grants")).as_array();
+  EXPECT_EQ(all.size(), 2u);
+  // Someone else's grant is "not found" to a requester.
+  std::string aliceGrant;
+  for (const auto& g : all)
+    if (g.at("user").as_string() == "alice") aliceGrant = json::value_to<std::string>(g.at("id"));
+  EXPECT_EQ(call(requester_, http::get, "/v1/grants/" + aliceGrant).status, 404u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/grants/" + aliceGrant).status, 200u);
+  // A request for a port the policy lacks names the port.
+  auto bad = call(requester_, http::post, "/v1/requests",
+                  R"({"target":"vm1","ports":[{"number":3389,"source":"10.9.9.9","duration":"30m"}],"justification":"x"})");
+  EXPECT_EQ(bad.status, 422u);
+  EXPECT_EQ(errorField(bad), "port");
+}
+
+TEST_F(ControlApiTest, AuditCsvNeutralisesFormulas) {
+  setUpTarget();
+  ASSERT_EQ(call(admin_, http::post, "/v1/grants",
+                 R"j({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h","justification":"=HYPERLINK(\"x\")"})j")
+                .status,
+            201u);
+  auto csv = call(reader_, http::get, "/v1/audit?format=csv&target=vm1");
+  ASSERT_EQ(csv.status, 200u);
+  EXPECT_EQ(csv.contentType.rfind("text/csv", 0), 0u);
+  EXPECT_EQ(csv.body.rfind("seq,time_utc,actor,action", 0), 0u);
+  EXPECT_NE(csv.body.find("\r\n"), std::string::npos);
+  // The justification is inside the detail cell, not at its start; the
+  // cell is quoted because of the embedded quotes.
+  EXPECT_NE(csv.body.find("\"\"x\"\""), std::string::npos);
+  EXPECT_EQ(call(reader_, http::get, "/v1/audit?since=garbage").status, 400u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/audit?since=24h").status, 200u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/audit?limit=0").status, 400u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/audit?format=xml").status, 400u);
+  auto limited = parse(call(reader_, http::get, "/v1/audit?limit=1")).as_array();
+  EXPECT_EQ(limited.size(), 1u);
+}
+
+TEST_F(ControlApiTest, PolicyInputValidation) {
+  ASSERT_EQ(call(admin_, http::post, "/v1/targets",
+                 R"({"name":"vm1","address":"10.0.0.5","os":"linux"})")
+                .status,
+            201u);
+  auto udp = call(admin_, http::put, "/v1/targets/vm1/policy",
+                  R"({"ports":[{"number":53,"protocol":"udp"}]})");
+  EXPECT_EQ(udp.status, 400u);
+  EXPECT_EQ(errorField(udp), "ports[0].protocol");
+  auto longMax = call(admin_, http::put, "/v1/targets/vm1/policy",
+                      R"({"ports":[{"number":22,"maxRequestAccessDuration":"P2D"}]})");
+  EXPECT_EQ(longMax.status, 400u);
+  EXPECT_EQ(errorField(longMax), "ports[0].maxRequestAccessDuration");
+  auto shortMax = call(admin_, http::put, "/v1/targets/vm1/policy",
+                       R"({"ports":[{"number":22,"maxRequestAccessDuration":"PT4M"}]})");
+  EXPECT_EQ(shortMax.status, 400u);
+  auto badOs = call(admin_, http::post, "/v1/targets",
+                    R"({"name":"vm2","address":"10.0.0.6","os":"plan9"})");
+  EXPECT_EQ(badOs.status, 400u);
+  EXPECT_EQ(errorField(badOs), "os");
+  auto badName = call(admin_, http::post, "/v1/targets",
+                      R"({"name":"vm\u001b[31m","address":"10.0.0.6","os":"linux"})");
+  EXPECT_EQ(badName.status, 400u);
+  EXPECT_EQ(errorField(badName), "name");
+  auto ok = call(admin_, http::put, "/v1/targets/vm1/policy", "");
+  ASSERT_EQ(ok.status, 200u);
+  EXPECT_EQ(parse(ok).at("ports").as_array()[0].at("number").as_int64(), 22);
+  EXPECT_EQ(call(admin_, http::put, "/v1/targets/nope/policy", "").status, 404u);
+}
+
+}  // namespace
+}  // namespace jitgate

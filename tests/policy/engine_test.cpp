@@ -1,0 +1,418 @@
+// The grant engine against a real SQLite store and an injected clock:
+// decisions, windows, revocation, expiry, restart, requests and approvals.
+#include "jitgate/engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "../support/test_support.hpp"
+
+namespace jitgate {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+using testing::TempDir;
+
+IpAddress ip(const char* s) { return IpAddress::parse(s).value(); }
+Cidr cidr(const char* s) { return Cidr::parse(s).value(); }
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+
+  void open() {
+    engine_.reset();
+    store_ = openSqliteStore(dir_ / "db").value();
+    engine_ = std::make_unique<GrantEngine>(*store_, clock_, io_);
+    ASSERT_TRUE(engine_->start().ok());
+    engine_->subscribe([this](const GrantEnded& e) { ended_.push_back(e); });
+  }
+
+  void addTarget(const std::string& name, TargetOs os = TargetOs::Linux) {
+    Target t;
+    t.name = name;
+    t.address = "10.0.0.5";
+    t.os = os;
+    ASSERT_TRUE(engine_->addTarget("admin", t).ok());
+  }
+
+  void enable(const std::string& target, std::vector<PortRule> ports = {},
+              bool approval = false) {
+    Policy p;
+    p.target = target;
+    p.ports = std::move(ports);
+    p.requireApproval = approval;
+    auto r = engine_->setPolicy("admin", p);
+    ASSERT_TRUE(r.ok()) << r.refusal().describe();
+  }
+
+  Result<Grant> grant(const std::string& user, const std::string& target, uint16_t port,
+                      const char* source, Seconds length) {
+    GrantInput in;
+    in.user = user;
+    in.target = target;
+    in.port.number = port;
+    in.port.source = cidr(source);
+    in.port.duration = length;
+    return engine_->grant("admin", in);
+  }
+
+  TempDir dir_;
+  FakeClock clock_{testing::at("2026-11-23T12:00:00Z")};
+  boost::asio::io_context io_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<GrantEngine> engine_;
+  std::vector<GrantEnded> ended_;
+};
+
+TEST_F(EngineTest, DecisionNamesEachReasonForDenial) {
+  addTarget("vm1");
+  enable("vm1", {PortRule{22, "tcp", {Cidr::any()}, 3h}, PortRule{3389, "tcp", {Cidr::any()}, 3h}});
+  ASSERT_TRUE(grant("alice", "vm1", 22, "10.1.0.0/16", 1h).ok());
+
+  auto d = engine_->decide("alice", "nope", 22, ip("10.1.2.3"));
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, DenyReason::UnknownTarget);
+
+  d = engine_->decide("bob", "vm1", 22, ip("10.1.2.3"));
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, DenyReason::NoGrant);
+
+  d = engine_->decide("alice", "vm1", 3389, ip("10.1.2.3"));
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, DenyReason::PortNotGranted);
+
+  d = engine_->decide("alice", "vm1", 22, ip("10.2.0.1"));
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, DenyReason::SourceNotAllowed);
+  EXPECT_NE(d.message.find("10.2.0.1"), std::string::npos);
+
+  d = engine_->decide("alice", "vm1", 22, ip("10.1.2.3"));
+  EXPECT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.end, testing::at("2026-11-23T13:00:00Z"));
+}
+
+TEST_F(EngineTest, MappedAndV6SourcesMatch) {
+  addTarget("vm1");
+  enable("vm1");
+  ASSERT_TRUE(grant("alice", "vm1", 22, "10.1.0.0/16", 1h).ok());
+  ASSERT_TRUE(grant("bob", "vm1", 22, "2001:db8::/32", 1h).ok());
+  EXPECT_TRUE(engine_->decide("alice", "vm1", 22, ip("::ffff:10.1.9.9")).allowed);
+  EXPECT_FALSE(engine_->decide("alice", "vm1", 22, ip("::ffff:10.2.9.9")).allowed);
+  EXPECT_TRUE(engine_->decide("bob", "vm1", 22, ip("2001:db8:1::7")).allowed);
+  EXPECT_FALSE(engine_->decide("bob", "vm1", 22, ip("2001:db9::7")).allowed);
+  EXPECT_FALSE(engine_->decide("bob", "vm1", 22, ip("10.1.0.1")).allowed);
+}
+
+TEST_F(EngineTest, WindowEndIsExclusive) {
+  addTarget("vm1");
+  enable("vm1");
+  auto g = grant("alice", "vm1", 22, "10.0.0.0/8", 1h);
+  ASSERT_TRUE(g.ok());
+  auto end = g->end;
+  EXPECT_TRUE(engine_->decide("alice", "vm1", 22, ip("10.0.0.1"), end - 1s).allowed);
+  auto d = engine_->decide("alice", "vm1", 22, ip("10.0.0.1"), end);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, DenyReason::WindowEnded);
+  d = engine_->decide("alice", "vm1", 22, ip("10.0.0.1"), g->start - 1s);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.reason, DenyReason::NotYetValid);
+}
+
+TEST_F(EngineTest, RevokingOneOfOverlappingGrantsLeavesTheOther) {
+  addTarget("vm1");
+  enable("vm1");
+  auto a = grant("alice", "vm1", 22, "10.0.0.0/8", 2h);
+  auto b = grant("alice", "vm1", 22, "10.1.0.0/16", 1h);
+  ASSERT_TRUE(a.ok() && b.ok());
+  // The covering grant that ends last is reported.
+  EXPECT_EQ(engine_->decide("alice", "vm1", 22, ip("10.1.0.1")).grantId, a->id);
+  ASSERT_TRUE(engine_->revoke("root", a->id).ok());
+  auto d = engine_->decide("alice", "vm1", 22, ip("10.1.0.1"));
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.grantId, b->id);
+  EXPECT_FALSE(engine_->decide("alice", "vm1", 22, ip("10.2.0.1")).allowed);
+  ASSERT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(ended_[0].grant.id, a->id);
+  EXPECT_EQ(ended_[0].why, WindowEnd::Revoked);
+  // Revoking twice is a conflict, not a silent success.
+  auto again = engine_->revoke("root", a->id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.refusal().code, RefusalCode::Conflict);
+  auto missing = engine_->revoke("root", "g-0000000000000000");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.refusal().code, RefusalCode::NotFound);
+}
+
+TEST_F(EngineTest, ExpiryIsAnnouncedRecordedAndAudited) {
+  addTarget("vm1");
+  enable("vm1");
+  auto g = grant("alice", "vm1", 22, "10.0.0.0/8", 1h);
+  ASSERT_TRUE(g.ok());
+  clock_.advance(1h - 1s);
+  engine_->expireDue();
+  EXPECT_TRUE(ended_.empty());
+  clock_.advance(1s);
+  engine_->expireDue();
+  ASSERT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(ended_[0].why, WindowEnd::Expired);
+  EXPECT_EQ(engine_->activeGrantCount(), 0u);
+  auto stored = store_->grant(g->id).value();
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->state, GrantState::Expired);
+  auto audit = store_->audit({}).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().action, "grant.expire");
+  EXPECT_EQ(audit.back().grantId, g->id);
+}
+
+TEST_F(EngineTest, WindowsThatEndedWhileDownStayEnded) {
+  addTarget("vm1");
+  enable("vm1");
+  auto shortOne = grant("alice", "vm1", 22, "10.0.0.0/8", 10min);
+  auto longOne = grant("bob", "vm1", 22, "10.0.0.0/8", 2h);
+  ASSERT_TRUE(shortOne.ok() && longOne.ok());
+  engine_.reset();
+  clock_.advance(1h);  // "down" for an hour
+  open();
+  EXPECT_EQ(store_->grant(shortOne->id).value()->state, GrantState::Expired);
+  EXPECT_FALSE(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).allowed);
+  EXPECT_TRUE(engine_->decide("bob", "vm1", 22, ip("10.0.0.1")).allowed);
+  EXPECT_EQ(engine_->activeGrantCount(), 1u);
+}
+
+TEST_F(EngineTest, RevocationSurvivesRestart) {
+  addTarget("vm1");
+  enable("vm1");
+  auto g = grant("alice", "vm1", 22, "10.0.0.0/8", 1h);
+  ASSERT_TRUE(engine_->revoke("root", g->id).ok());
+  open();
+  EXPECT_FALSE(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).allowed);
+  EXPECT_EQ(store_->grant(g->id).value()->state, GrantState::Revoked);
+}
+
+TEST_F(EngineTest, GrantRefusals) {
+  addTarget("vm1");
+  auto noPolicy = grant("alice", "vm1", 22, "10.0.0.0/8", 1h);
+  ASSERT_FALSE(noPolicy.ok());
+  EXPECT_EQ(noPolicy.refusal().code, RefusalCode::PolicyViolation);
+  EXPECT_EQ(noPolicy.refusal().field, "target");
+
+  enable("vm1", {PortRule{22, "tcp", {cidr("10.0.0.0/8")}, 1h}});
+  auto badPort = grant("alice", "vm1", 23, "10.0.0.0/8", 1h);
+  ASSERT_FALSE(badPort.ok());
+  EXPECT_EQ(badPort.refusal().field, "port");
+  auto outside = grant("alice", "vm1", 22, "192.168.0.0/16", 1h);
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.refusal().field, "source");
+  auto tooLong = grant("alice", "vm1", 22, "10.0.0.0/8", 2h);
+  ASSERT_FALSE(tooLong.ok());
+  EXPECT_EQ(tooLong.refusal().field, "duration");
+  auto noTarget = grant("alice", "vm2", 22, "10.0.0.0/8", 1h);
+  ASSERT_FALSE(noTarget.ok());
+  EXPECT_EQ(noTarget.refusal().code, RefusalCode::NotFound);
+  auto badUser = grant("al\nice", "vm1", 22, "10.0.0.0/8", 1h);
+  ASSERT_FALSE(badUser.ok());
+  EXPECT_EQ(badUser.refusal().field, "user");
+
+  GrantInput past;
+  past.user = "alice";
+  past.target = "vm1";
+  past.port.number = 22;
+  past.port.source = cidr("10.0.0.0/8");
+  past.port.endTime = std::chrono::floor<Seconds>(clock_.now()) - 1s;
+  auto inPast = engine_->grant("admin", past);
+  ASSERT_FALSE(inPast.ok());
+  EXPECT_EQ(inPast.refusal().field, "end_time");
+  EXPECT_EQ(engine_->activeGrantCount(), 0u);
+}
+
+TEST_F(EngineTest, AnySourceNeedsTheAdminFlag) {
+  addTarget("vm1");
+  enable("vm1");
+  auto refused = grant("alice", "vm1", 22, "0.0.0.0/0", 1h);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.refusal().field, "source");
+  GrantInput in;
+  in.user = "alice";
+  in.target = "vm1";
+  in.port.number = 22;
+  in.port.source = cidr("::/0");
+  in.port.duration = 1h;
+  EXPECT_FALSE(engine_->grant("admin", in).ok());
+  in.allowAnySource = true;
+  EXPECT_TRUE(engine_->grant("admin", in).ok());
+}
+
+TEST_F(EngineTest, RequestsAreAutoApprovedWithinPolicy) {
+  addTarget("vm1");
+  enable("vm1", {PortRule{22, "tcp", {cidr("10.0.0.0/8")}, 3h}});
+  RequestInput in;
+  in.target = "vm1";
+  in.justification = "incident 42";
+  in.ports.push_back(RequestedPort{22, cidr("10.9.9.9"), 30min, std::nullopt});
+  auto r = engine_->request("carol", in);
+  ASSERT_TRUE(r.ok()) << r.refusal().describe();
+  EXPECT_EQ(r->state, RequestState::Approved);
+  EXPECT_EQ(r->decidedBy, "policy");
+  ASSERT_EQ(r->grantIds.size(), 1u);
+  EXPECT_TRUE(engine_->decide("carol", "vm1", 22, ip("10.9.9.9")).allowed);
+  EXPECT_FALSE(engine_->decide("carol", "vm1", 22, ip("10.9.9.8")).allowed);
+
+  // A requester can never ask for every address, even where the policy allows it.
+  RequestInput wide = in;
+  wide.ports[0].source = cidr("10.0.0.0/8");
+  EXPECT_TRUE(engine_->request("carol", wide).ok());
+  enable("vm1");  // policy "*"
+  wide.ports[0].source = Cidr::any();
+  auto any = engine_->request("carol", wide);
+  ASSERT_FALSE(any.ok());
+  EXPECT_EQ(any.refusal().field, "source");
+  RequestInput noWhy = in;
+  noWhy.justification = "";
+  auto nj = engine_->request("carol", noWhy);
+  ASSERT_FALSE(nj.ok());
+  EXPECT_EQ(nj.refusal().field, "justification");
+}
+
+TEST_F(EngineTest, ApprovalFlow) {
+  addTarget("vm1");
+  enable("vm1", {PortRule{22, "tcp", {Cidr::any()}, 3h}}, true);
+  RequestInput in;
+  in.target = "vm1";
+  in.justification = "deploy";
+  in.ports.push_back(RequestedPort{22, cidr("10.9.9.9"), 1h, std::nullopt});
+  auto r = engine_->request("carol", in);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state, RequestState::Pending);
+  EXPECT_TRUE(r->grantIds.empty());
+  EXPECT_FALSE(engine_->decide("carol", "vm1", 22, ip("10.9.9.9")).allowed);
+
+  auto self = engine_->approve("carol", r->id);
+  ASSERT_FALSE(self.ok());
+  EXPECT_EQ(self.refusal().code, RefusalCode::Forbidden);
+
+  clock_.advance(10min);
+  auto ok = engine_->approve("dave", r->id);
+  ASSERT_TRUE(ok.ok()) << ok.refusal().describe();
+  EXPECT_EQ(ok->state, RequestState::Approved);
+  ASSERT_EQ(ok->grantIds.size(), 1u);
+  auto g = store_->grant(ok->grantIds[0]).value();
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->approvedBy, "dave");
+  EXPECT_EQ(g->requestedBy, "carol");
+  // The window starts at approval, not at the request.
+  EXPECT_EQ(g->start, std::chrono::floor<Seconds>(clock_.now()));
+  EXPECT_EQ(g->end - g->start, Seconds(1h));
+  EXPECT_TRUE(engine_->decide("carol", "vm1", 22, ip("10.9.9.9")).allowed);
+
+  auto twice = engine_->approve("dave", r->id);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.refusal().code, RefusalCode::Conflict);
+
+  auto r2 = engine_->request("carol", in);
+  ASSERT_TRUE(r2.ok());
+  auto denied = engine_->deny("dave", r2->id, "not today");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->state, RequestState::Denied);
+  EXPECT_EQ(denied->reason, "not today");
+  EXPECT_FALSE(engine_->approve("dave", r2->id).ok());
+}
+
+TEST_F(EngineTest, PolicyChangesRevokeWhatTheyNoLongerAllow) {
+  addTarget("vm1");
+  enable("vm1", {PortRule{22, "tcp", {Cidr::any()}, 3h}, PortRule{3389, "tcp", {Cidr::any()}, 3h}});
+  auto ssh = grant("alice", "vm1", 22, "10.0.0.0/8", 1h);
+  auto rdp = grant("alice", "vm1", 3389, "10.0.0.0/8", 1h);
+  ASSERT_TRUE(ssh.ok() && rdp.ok());
+  enable("vm1", {PortRule{22, "tcp", {Cidr::any()}, 3h}});
+  ASSERT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(ended_[0].grant.id, rdp->id);
+  EXPECT_TRUE(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).allowed);
+  EXPECT_FALSE(engine_->decide("alice", "vm1", 3389, ip("10.0.0.1")).allowed);
+
+  ASSERT_TRUE(engine_->disablePolicy("admin", "vm1").ok());
+  EXPECT_FALSE(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).allowed);
+  EXPECT_EQ(ended_.size(), 2u);
+  auto again = engine_->disablePolicy("admin", "vm1");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.refusal().code, RefusalCode::NotFound);
+}
+
+TEST_F(EngineTest, RemovingATargetRevokesItsGrants) {
+  addTarget("vm1");
+  enable("vm1");
+  ASSERT_TRUE(grant("alice", "vm1", 22, "10.0.0.0/8", 1h).ok());
+  ASSERT_TRUE(engine_->removeTarget("admin", "vm1").ok());
+  EXPECT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).reason,
+            DenyReason::UnknownTarget);
+  EXPECT_FALSE(engine_->findTarget("vm1"));
+}
+
+TEST_F(EngineTest, TargetStatesAndSummary) {
+  addTarget("vm1");
+  Target bad;
+  bad.name = "ghost";
+  bad.address = "0.0.0.0";
+  ASSERT_TRUE(engine_->addTarget("admin", bad).ok());
+  auto dup = engine_->addTarget("admin", bad);
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.refusal().code, RefusalCode::AlreadyExists);
+
+  auto views = engine_->targets().value();
+  ASSERT_EQ(views.size(), 2u);
+  EXPECT_EQ(views[0].target.name, "ghost");
+  EXPECT_EQ(views[0].state, TargetState::Unsupported);
+  EXPECT_NE(views[0].reason.find("unspecified"), std::string::npos);
+  EXPECT_EQ(views[1].state, TargetState::NotConfigured);
+  Policy p;
+  p.target = "ghost";
+  auto refused = engine_->setPolicy("admin", p);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.refusal().code, RefusalCode::PolicyViolation);
+
+  enable("vm1");
+  ASSERT_TRUE(grant("alice", "vm1", 22, "10.0.0.0/8", 1h).ok());
+  AuditEntry connect;
+  connect.actor = "ssh-front";
+  connect.action = "session.connect";
+  connect.outcome = "ok";
+  connect.target = "vm1";
+  connect.user = "alice";
+  connect.source = "10.0.0.1";
+  ASSERT_TRUE(engine_->record(connect).ok());
+  auto v = engine_->targetView("vm1").value();
+  EXPECT_EQ(v.state, TargetState::Configured);
+  EXPECT_EQ(v.approvedLast7Days, 1);
+  ASSERT_TRUE(v.lastAccess.has_value());
+  EXPECT_EQ(v.lastUser, "alice");
+  EXPECT_EQ(v.lastSource, "10.0.0.1");
+}
+
+TEST_F(EngineTest, DefaultPolicyFollowsTheOs) {
+  addTarget("win1", TargetOs::Windows);
+  enable("win1");
+  auto p = engine_->policy("win1").value();
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->ports.size(), 1u);
+  EXPECT_EQ(p->ports[0].number, 3389);
+  EXPECT_EQ(p->ports[0].maxDuration, Seconds(3h));
+  EXPECT_TRUE(p->ports[0].allowedSources[0].isAny());
+}
+
+TEST_F(EngineTest, EveryChangeIsAudited) {
+  addTarget("vm1");
+  enable("vm1");
+  auto g = grant("alice", "vm1", 22, "10.0.0.0/8", 1h);
+  ASSERT_TRUE(engine_->revoke("root", g->id).ok());
+  std::vector<std::string> actions;
+  for (const auto& e : store_->audit({}).value()) actions.push_back(e.action);
+  EXPECT_EQ(actions, (std::vector<std::string>{"target.add", "policy.enable", "grant.create",
+                                               "grant.revoke"}));
+}
+
+}  // namespace
+}  // namespace jitgate
