@@ -37,10 +37,6 @@ Result<RequestedPort> decodeRequestedPort(ObjectReader& r, bool numberKeyIsPort)
   return p;
 }
 
-std::string timeOrEmpty(const std::optional<SysTime>& t) {
-  return t ? formatTimestamp(*t) : std::string();
-}
-
 }  // namespace
 
 Result<Target> decodeTarget(const json::object& o) {
@@ -271,7 +267,8 @@ json::object encode(const AccessRequest& r) {
           {"state", toString(r.state)},
           {"createdUtc", formatTimestamp(r.createdAt)},
           {"decidedBy", r.decidedBy},
-          {"decidedUtc", timeOrEmpty(r.decidedAt)},
+          {"decidedUtc", r.decidedAt ? json::value(formatTimestamp(*r.decidedAt))
+                                     : json::value(nullptr)},
           {"reason", r.reason},
           {"grants", std::move(grants)}};
 }
@@ -307,9 +304,10 @@ json::object encode(const Decision& d) {
 }
 
 json::object encode(const Refusal& r) {
+  // Messages may quote what the caller sent: keep the answer valid UTF-8.
   return {{"error", json::object{{"code", refusalCodeName(r.code)},
-                                 {"field", r.field},
-                                 {"message", r.message}}}};
+                                 {"field", printable(r.field, 128)},
+                                 {"message", printable(r.message, 1024)}}}};
 }
 
 std::string csvCell(std::string_view s) {

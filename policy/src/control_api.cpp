@@ -27,6 +27,27 @@ struct Route {
   std::string arg;  // the name or id in the path
 };
 
+// What the path argument names, so that refusals are audited in the right
+// column.
+enum class ArgKind { None, Target, Grant, Request, User };
+
+ArgKind argKind(Op op) {
+  switch (op) {
+    case Op::GetTarget:
+    case Op::RemoveTarget:
+    case Op::GetPolicy:
+    case Op::SetPolicy:
+    case Op::DisablePolicy: return ArgKind::Target;
+    case Op::GetGrant:
+    case Op::RevokeGrant: return ArgKind::Grant;
+    case Op::GetRequest:
+    case Op::ApproveRequest:
+    case Op::DenyRequest: return ArgKind::Request;
+    case Op::RemoveUser: return ArgKind::User;
+    default: return ArgKind::None;
+  }
+}
+
 const char* actionOf(Op op) {
   switch (op) {
     case Op::Whoami: return "control.whoami";
@@ -235,12 +256,24 @@ struct ControlApi::Call {
   std::string_view body;
   std::string auditTarget;  // what the refusal audit entry names
 
+  // The path argument, only once it is known to be a well-formed name.
+  bool argValid() const { return validateName(route.arg, "path").ok(); }
+
   ApiResponse refuse(const Refusal& r) {
     AuditEntry e;
     e.actor = caller.name;
     e.action = actionOf(route.op);
     e.outcome = r.code == RefusalCode::Unavailable ? "error" : "denied";
     e.target = auditTarget;
+    if (argValid()) {
+      switch (argKind(route.op)) {
+        case ArgKind::Target: e.target = route.arg; break;
+        case ArgKind::Grant: e.grantId = route.arg; break;
+        case ArgKind::Request: e.requestId = route.arg; break;
+        case ArgKind::User: e.user = route.arg; break;
+        case ArgKind::None: break;
+      }
+    }
     e.detail = std::string(refusalCodeName(r.code)) + ": " + r.describe();
     (void)api.engine_.record(std::move(e));
     return jsonResponse(statusOf(r.code), encode(r));
@@ -274,7 +307,7 @@ std::optional<ApiResponse> ControlApi::admit(http::verb method, std::string_view
     return jsonResponse(m.status, encode(r));
   }
   if (!admits(m.route->op, caller.roles)) {
-    Call call{*this, caller, *m.route, target, {}, m.route->arg};
+    Call call{*this, caller, *m.route, target, {}, {}};
     std::string roles;
     for (const auto& n : caller.roles.names()) roles += (roles.empty() ? "" : ", ") + n;
     return call.refuse(Refusal{RefusalCode::Forbidden, "",
@@ -302,7 +335,7 @@ ApiResponse ControlApi::handle(http::verb method, std::string_view target, std::
     // handle() without admit(): answer as admit would.
     if (auto r = admit(method, target, caller)) return *r;
   }
-  Call call{*this, caller, *m.route, target, body, m.route->arg};
+  Call call{*this, caller, *m.route, target, body, {}};
   return call.serve();
 }
 
@@ -310,6 +343,12 @@ ApiResponse ControlApi::Call::serve() {
   GrantEngine& eng = api.engine_;
   const std::string& arg = route.arg;
   bool seesAll = caller.roles.can(Capability::ReadGrants);
+
+  // Names and ids in the path follow the same rule as names in bodies; a
+  // malformed one is refused without being echoed.
+  if (argKind(route.op) != ArgKind::None) {
+    if (auto st = validateName(arg, "path"); !st) return refuse(st.refusal());
+  }
 
   // Bodies are read only by the operations that take one.
   switch (route.op) {
@@ -407,6 +446,8 @@ ApiResponse ControlApi::Call::serve() {
     }
     case Op::GetPolicy: {
       if (auto st = noQuery(); !st) return refuse(st.refusal());
+      if (auto t = eng.findTarget(arg); !t || t->name != arg)
+        return refuse(Refusal{RefusalCode::NotFound, "target", "no target named '" + arg + "'"});
       auto p = eng.policy(arg);
       if (!p) return refuse(p.refusal());
       if (!*p)

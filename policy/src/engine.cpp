@@ -28,12 +28,19 @@ std::string newId(char prefix) {
   return id;
 }
 
-std::string indexKey(const std::string& user, const std::string& target, uint16_t port) {
-  std::string k;
-  k.reserve(user.size() + target.size() + 8);
+// Builds the (user, target, port) key in `k`. Decisions reuse one buffer per
+// thread so that the hot path does not allocate.
+void indexKey(std::string& k, const std::string& user, const std::string& target, uint16_t port) {
+  k.clear();
   k.append(user).push_back('\0');
   k.append(target).push_back('\0');
-  k.append(std::to_string(port));
+  k.push_back(static_cast<char>(port >> 8));
+  k.push_back(static_cast<char>(port & 0xff));
+}
+
+std::string indexKey(const std::string& user, const std::string& target, uint16_t port) {
+  std::string k;
+  indexKey(k, user, target, port);
   return k;
 }
 
@@ -148,15 +155,19 @@ Status validatePolicy(const Policy& p) {
 
 Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& target,
                                        const std::vector<RequestedPort>& ports, SysTime now,
-                                       bool anySourceAllowed) {
+                                       bool anySourceAllowed, FieldNames names) {
   if (!policy)
     return Refusal{RefusalCode::PolicyViolation, "target",
                    "target '" + target.name + "' has no JIT policy: an admin must enable one"};
   if (ports.empty()) return invalid("ports", "at least one port is needed");
   if (ports.size() > 64) return invalid("ports", "at most 64 ports in one request");
+  // Refusals name the field as the caller wrote it: "port" in a grant,
+  // "ports[0].number" in a request.
   auto field = [&](size_t i, const char* name) {
-    return ports.size() == 1 ? std::string(name)
-                             : "ports[" + std::to_string(i) + "]." + name;
+    std::string n = name;
+    if (names == FieldNames::Grant) return n;
+    if (n == "port") n = "number";
+    return "ports[" + std::to_string(i) + "]." + n;
   };
   std::set<uint16_t> seen;
   std::vector<Grant> out;
@@ -173,7 +184,7 @@ Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& targe
     if (p.source.isAny() && !anySourceAllowed)
       return Refusal{RefusalCode::PolicyViolation, field(i, "source"),
                      p.source.toString() + " admits every address; only an admin may grant it, "
-                     "and only with allow_any_source (jitctl --allow-any-source)"};
+                     "and only with allowAnySource (jitctl --allow-any-source)"};
     if (!rule->allowsSource(p.source))
       return Refusal{RefusalCode::PolicyViolation, field(i, "source"),
                      p.source.toString() + " is not inside the allowed source prefixes of port " +
@@ -184,7 +195,7 @@ Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& targe
     Seconds length{0};
     if (p.endTime) {
       if (*p.endTime <= now)
-        return invalid(field(i, "end_time"),
+        return invalid(field(i, "endTimeUtc"),
                        formatTimestamp(*p.endTime) + " is not in the future");
       length = *p.endTime - now;
     } else {
@@ -193,7 +204,7 @@ Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& targe
     if (length <= Seconds(0)) return invalid(field(i, "duration"), "must be greater than zero");
     if (length > rule->maxDuration)
       return Refusal{RefusalCode::PolicyViolation,
-                     field(i, p.endTime ? "end_time" : "duration"),
+                     field(i, p.endTime ? "endTimeUtc" : "duration"),
                      "window of " + formatDurationIso(length) + " exceeds the maximum " +
                          formatDurationIso(rule->maxDuration) + " for port " +
                          std::to_string(p.number)};
@@ -211,9 +222,16 @@ Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& targe
 // ---------------------------------------------------------------------------
 
 struct GrantEngine::Index {
+  // What a decision needs of a grant, kept inline in its bucket so that a
+  // decision touches one cache line per candidate, not a whole Grant.
+  struct Window {
+    Cidr source;
+    SysTime start, end;
+    const Grant* grant;  // into byId (node-stable)
+  };
   std::unordered_map<std::string, Grant> byId;
-  // (user, target, port) -> active grants; pointers into byId (node-stable).
-  std::unordered_map<std::string, std::vector<const Grant*>> byKey;
+  // (user, target, port) -> its active grants.
+  std::unordered_map<std::string, std::vector<Window>> byKey;
   std::unordered_map<std::string, int> perUserTarget;
   std::multimap<SysTime, std::string> ends;
 };
@@ -262,7 +280,9 @@ void GrantEngine::indexAdd(const Grant& g) {
   std::unique_lock lock(mu_);
   auto [it, inserted] = index_->byId.emplace(g.id, g);
   if (!inserted) return;
-  index_->byKey[indexKey(g.user, g.target, g.port)].push_back(&it->second);
+  const Grant& stored = it->second;
+  index_->byKey[indexKey(g.user, g.target, g.port)].push_back(
+      Index::Window{stored.source, stored.start, stored.end, &stored});
   ++index_->perUserTarget[userTargetKey(g.user, g.target)];
   index_->ends.emplace(g.end, g.id);
 }
@@ -274,7 +294,7 @@ void GrantEngine::indexRemove(const std::string& grantId) {
   const Grant& g = it->second;
   auto key = indexKey(g.user, g.target, g.port);
   if (auto k = index_->byKey.find(key); k != index_->byKey.end()) {
-    std::erase(k->second, &g);
+    std::erase_if(k->second, [&](const Index::Window& w) { return w.grant == &g; });
     if (k->second.empty()) index_->byKey.erase(k);
   }
   auto utk = userTargetKey(g.user, g.target);
@@ -310,7 +330,9 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
     d.message = "no target named '" + target + "'";
     return d;
   }
-  auto it = index_->byKey.find(indexKey(user, target, port));
+  thread_local std::string key;
+  indexKey(key, user, target, port);
+  auto it = index_->byKey.find(key);
   if (it == index_->byKey.end()) {
     if (index_->perUserTarget.count(userTargetKey(user, target))) {
       d.reason = DenyReason::PortNotGranted;
@@ -322,22 +344,22 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
     }
     return d;
   }
-  const Grant* best = nullptr;
+  const Index::Window* best = nullptr;
   bool sourceMatched = false, early = false;
-  for (const Grant* g : it->second) {
-    if (!g->source.contains(source)) continue;
+  for (const auto& w : it->second) {
+    if (!w.source.contains(source)) continue;
     sourceMatched = true;
     // The end is exclusive; a window whose end passed is dead even if the
     // timer has not fired yet.
-    if (!g->coversTime(at)) {
-      early = early || at < g->start;
+    if (!(w.start <= at && at < w.end)) {
+      early = early || at < w.start;
       continue;
     }
-    if (!best || g->end > best->end) best = g;
+    if (!best || w.end > best->end) best = &w;
   }
   if (best) {
     d.allowed = true;
-    d.grantId = best->id;
+    d.grantId = best->grant->id;
     d.end = best->end;
     return d;
   }
@@ -676,7 +698,7 @@ Result<Grant> GrantEngine::grant(const std::string& actor, const GrantInput& in)
   auto p = store_.policy(in.target);
   if (!p) return p.refusal();
   auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, {in.port}, now(),
-                          in.allowAnySource);
+                          in.allowAnySource, FieldNames::Grant);
   if (!plan) return plan.refusal();
   for (auto& g : *plan) {
     g.user = in.user;
@@ -741,7 +763,8 @@ Result<AccessRequest> GrantEngine::request(const std::string& requester, const R
   auto p = store_.policy(in.target);
   if (!p) return p.refusal();
   SysTime at = now();
-  auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, in.ports, at, false);
+  auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, in.ports, at, false,
+                          FieldNames::Request);
   if (!plan) return plan.refusal();
 
   AccessRequest r;
@@ -810,7 +833,8 @@ Result<AccessRequest> GrantEngine::approve(const std::string& actor, const std::
     if (!p) return p.refusal();
     // Checked again against the policy as it is now: it may have changed.
     SysTime at = now();
-    auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, r.ports, at, false);
+    auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, r.ports, at, false,
+                            FieldNames::Request);
     if (!plan) return plan.refusal();
     for (auto& g : *plan) {
       g.user = r.requester;
@@ -859,7 +883,6 @@ Result<AccessRequest> GrantEngine::deny(const std::string& actor, const std::str
     r.reason = reason;
     if (auto s = store_.updateRequest(r); !s) return s;
     auto e = entry(actor, "request.deny");
-    e.outcome = "denied";
     e.target = r.target;
     e.user = r.requester;
     e.requestId = r.id;
@@ -882,6 +905,19 @@ Result<User> GrantEngine::addUser(const std::string& actor, User u) {
   u.createdAt = now();
   bool existed = false;
   auto st = store_.transaction([&]() -> Status {
+    // A key names one person: the same key under two users would let its
+    // holder be either of them at the bastion.
+    auto all = store_.users();
+    if (!all) return all.refusal();
+    for (const auto& other : *all) {
+      if (other.name == u.name) continue;
+      for (const auto& k : u.keys)
+        for (const auto& ok : other.keys)
+          if (ok.base64 == k.base64)
+            return Refusal{RefusalCode::Conflict, "keys",
+                           "key " + k.fingerprint + " is already registered to user '" +
+                               other.name + "'"};
+    }
     auto found = store_.user(u.name);
     if (!found) return found.refusal();
     Status s = okStatus();
@@ -930,6 +966,11 @@ Result<std::vector<User>> GrantEngine::users() { return store_.users(); }
 
 Status GrantEngine::record(AuditEntry e) {
   e.time = std::chrono::floor<Ms>(clock_.now());
+  // Entries recorded from outside may carry what a caller sent.
+  for (std::string* f : {&e.actor, &e.action, &e.target, &e.source, &e.user, &e.grantId,
+                         &e.requestId})
+    *f = printable(*f, 128);
+  e.detail = printable(e.detail, 2048);
   auto r = store_.appendAudit(e);
   if (!r) {
     spdlog::error("audit: cannot record {} by {}: {}", e.action, e.actor, r.refusal().describe());

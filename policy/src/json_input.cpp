@@ -185,6 +185,8 @@ Result<std::optional<std::vector<std::string>>> ObjectReader::optionalStrings(
     if (!a[i].is_string()) return invalid(f, "must be a string, not " + jsonTypeName(a[i]));
     const auto& s = a[i].as_string();
     if (s.size() > maxLen) return invalid(f, "longer than " + std::to_string(maxLen) + " bytes");
+    if (std::string_view(s.data(), s.size()).find('\0') != std::string_view::npos)
+      return invalid(f, "must not contain NUL");
     out.emplace_back(s.data(), s.size());
   }
   return std::optional<std::vector<std::string>>(std::move(out));

@@ -109,6 +109,66 @@ Status validateAddress(std::string_view address, std::string_view field) {
   return okStatus();
 }
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at text[i] and its code point, or
+// 0 when the bytes there are not one.
+size_t utf8Sequence(std::string_view text, size_t i, uint32_t& cp) {
+  unsigned char c = text[i];
+  size_t len;
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  } else if ((c & 0xe0) == 0xc0) {
+    len = 2, cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3, cp = c & 0x0f;
+  } else if ((c & 0xf8) == 0xf0) {
+    len = 4, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > text.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    unsigned char cc = text[i + k];
+    if ((cc & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return len;
+}
+
+bool isControl(uint32_t cp) {
+  return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 || cp == 0x2029;
+}
+
+}  // namespace
+
+std::string printable(std::string_view text, size_t maxLen) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size() && out.size() < maxLen) {
+    uint32_t cp = 0;
+    size_t len = utf8Sequence(text, i, cp);
+    if (len == 0 || isControl(cp)) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      for (size_t k = 0; k < (len ? len : 1); ++k) {
+        unsigned char b = text[i + k];
+        out += "\\x";
+        out += kHex[b >> 4];
+        out += kHex[b & 15];
+      }
+      i += len ? len : 1;
+      continue;
+    }
+    out.append(text.substr(i, len));
+    i += len;
+  }
+  if (i < text.size()) out += "...";
+  return out;
+}
+
 Status validateText(std::string_view text, std::string_view field, size_t maxLen, bool required) {
   if (text.empty()) {
     if (required) return invalid(std::string(field), "is required");
@@ -120,31 +180,10 @@ Status validateText(std::string_view text, std::string_view field, size_t maxLen
   // and terminals.
   size_t i = 0;
   while (i < text.size()) {
-    unsigned char c = text[i];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      len = 1, cp = c;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return invalid(std::string(field), "is not valid UTF-8");
-    }
-    if (i + len > text.size()) return invalid(std::string(field), "is not valid UTF-8");
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = text[i + k];
-      if ((cc & 0xc0) != 0x80) return invalid(std::string(field), "is not valid UTF-8");
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return invalid(std::string(field), "is not valid UTF-8");
-    if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 || cp == 0x2029)
-      return invalid(std::string(field), "must not contain control characters");
+    uint32_t cp = 0;
+    size_t len = utf8Sequence(text, i, cp);
+    if (len == 0) return invalid(std::string(field), "is not valid UTF-8");
+    if (isControl(cp)) return invalid(std::string(field), "must not contain control characters");
     i += len;
   }
   return okStatus();
@@ -187,13 +226,36 @@ Result<SshPublicKey> parseSshPublicKey(std::string_view line, std::string_view f
   if (k.base64.back() == '=') ++pad;
   if (k.base64.size() > 1 && k.base64[k.base64.size() - 2] == '=') ++pad;
   blob.resize(static_cast<size_t>(n) - pad);
-  // The blob starts with the key type as an SSH string.
+  // The blob is a sequence of SSH strings (RFC 4253 6.6): the type, then
+  // the key's own fields. Each must be whole and nothing may follow.
+  size_t pos = 0;
+  auto nextString = [&](std::string_view& out) {
+    if (blob.size() - pos < 4) return false;
+    uint32_t len = (uint32_t(uint8_t(blob[pos])) << 24) | (uint32_t(uint8_t(blob[pos + 1])) << 16) |
+                   (uint32_t(uint8_t(blob[pos + 2])) << 8) | uint32_t(uint8_t(blob[pos + 3]));
+    if (len > blob.size() - pos - 4) return false;
+    out = std::string_view(blob).substr(pos + 4, len);
+    pos += 4 + len;
+    return true;
+  };
+  std::string_view type;
   if (blob.size() < 4) return invalid(f, "key data is truncated");
-  uint32_t tlen = (uint32_t(uint8_t(blob[0])) << 24) | (uint32_t(uint8_t(blob[1])) << 16) |
-                  (uint32_t(uint8_t(blob[2])) << 8) | uint32_t(uint8_t(blob[3]));
-  if (tlen > blob.size() - 4 || blob.compare(4, tlen, k.type) != 0 || tlen != k.type.size())
-    return invalid(f, "key data does not match its type '" + k.type + "'");
-  if (blob.size() == 4 + tlen) return invalid(f, "key data is truncated");
+  if (!nextString(type) || type != k.type) return invalid(f, "key data does not match its type '" + k.type + "'");
+  size_t fields = 0;
+  if (k.type == "ssh-ed25519") fields = 1;                          // pk
+  else if (k.type.rfind("ecdsa-sha2-", 0) == 0) fields = 2;         // curve, Q
+  else if (k.type == "ssh-rsa") fields = 2;                         // e, n
+  else if (k.type == "sk-ssh-ed25519@openssh.com") fields = 2;      // pk, application
+  else if (k.type == "sk-ecdsa-sha2-nistp256@openssh.com") fields = 3;  // curve, Q, application
+  std::string_view first;
+  for (size_t n = 0; n < fields; ++n) {
+    std::string_view field;
+    if (!nextString(field) || field.empty()) return invalid(f, "key data is truncated");
+    if (n == 0) first = field;
+  }
+  if (pos != blob.size()) return invalid(f, "key data has trailing bytes");
+  if ((k.type == "ssh-ed25519" || k.type == "sk-ssh-ed25519@openssh.com") && first.size() != 32)
+    return invalid(f, "an Ed25519 key is 32 bytes");
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   if (EVP_Digest(blob.data(), blob.size(), md, &mdlen, EVP_sha256(), nullptr) != 1)

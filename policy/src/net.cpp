@@ -87,36 +87,39 @@ Result<Cidr> Cidr::parse(std::string_view text, std::string_view field) {
   }
   Cidr c;
   c.base_ = *addr;
-  int familyBits = addr->isV4() ? 32 : 128;
+  // The length counts bits of the family the prefix is written in:
+  // "::ffff:10.0.0.0/104" is a mapped v4 prefix written in v6, 10.0.0.0/8.
+  bool writtenAsV6 = text.substr(0, slash).find(':') != std::string_view::npos;
+  int familyBits = writtenAsV6 ? 128 : 32;
   int len = familyBits;
   if (slash != std::string_view::npos) {
     auto digits = text.substr(slash + 1);
-    if (digits.empty() || digits.size() > 3)
+    auto bad = [&] {
       return invalid(std::string(field), "prefix length must be 0.." + std::to_string(familyBits));
+    };
+    if (digits.empty() || digits.size() > 3) return bad();
     len = 0;
     for (char ch : digits) {
-      if (ch < '0' || ch > '9')
-        return invalid(std::string(field),
-                       "prefix length must be 0.." + std::to_string(familyBits));
+      if (ch < '0' || ch > '9') return bad();
       len = len * 10 + (ch - '0');
     }
-    if (len > familyBits)
-      return invalid(std::string(field), "prefix length must be 0.." + std::to_string(familyBits));
-    // "::ffff:10.0.0.0/104" is written in v6 but parsed as a mapped v4 address:
-    // its length counts v6 bits, so bring it back to v4 terms.
-    if (addr->isV4() && text.substr(0, slash).find(':') != std::string_view::npos) {
-      if (len < 96)
-        return invalid(std::string(field),
-                       "an IPv4-mapped prefix must be at least /96 long");
-      len -= 96;
-    }
+    if (len > familyBits) return bad();
   }
-  c.bits_ = addr->isV4() ? len + 96 : len;
+  // Held in v6 space either way.
+  c.bits_ = writtenAsV6 ? len : len + 96;
+  if (addr->isV4() && c.bits_ < 96)
+    return invalid(std::string(field), "an IPv4-mapped prefix must be at least /96 long");
   if (!hostBitsZero(addr->bytes(), c.bits_)) {
     return invalid(std::string(field), "'" + std::string(text) +
                                            "' has host bits set; did you mean a network address?");
   }
   return c;
+}
+
+bool Cidr::isAny() const {
+  if (any_ || bits_ == 0) return true;
+  static const IpAddress kAllV4 = IpAddress::fromV4(0);
+  return bits_ <= 96 && samePrefix(base_.bytes(), kAllV4.bytes(), bits_);
 }
 
 bool Cidr::contains(const IpAddress& addr) const {

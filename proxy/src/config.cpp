@@ -1,5 +1,9 @@
 #include "jitgate/proxy/config.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <toml++/toml.h>
 
@@ -48,6 +52,10 @@ Status readStrings(const toml::table& t, const std::string& prefix, const char* 
 
 Result<DaemonConfig> loadConfig(const std::string& path) {
   DaemonConfig c;
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0)
+    return configError(path, std::string("cannot read: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return configError(path, "is not a regular file");
   toml::table root;
   try {
     root = toml::parse_file(path);

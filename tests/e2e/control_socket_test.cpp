@@ -119,7 +119,7 @@ TEST_F(ControlSocketTest, RefusalsAreOneLineNamingTheField) {
       {{"grant", "alice", "vm1", "--port", "22", "--from", "192.168.0.0/16", "--for", "1h"}, "source"},
       {{"grant", "alice", "vm1", "--port", "22", "--from", "0.0.0.0/0", "--for", "1h"}, "source"},
       {{"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--until",
-        "2020-01-01T00:00:00Z"}, "end_time"},
+        "2020-01-01T00:00:00Z"}, "endTimeUtc"},
       {{"grant", "alice", "nope", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"}, "target"},
       {{"policy", "enable", "vm1", "--port", "22", "--max", "P2D"}, "maxRequestAccessDuration"},
       {{"target", "add", "bad name", "--address", "10.0.0.6", "--os", "linux"}, "name"},

@@ -130,7 +130,7 @@ TEST_F(ControlApiTest, BadGrantInputNamesTheField) {
       {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"4h"})", 422, "duration"},
       {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1y"})", 400, "duration"},
       {R"({"user":"alice","target":"vm1","port":22,"source":"0.0.0.0/0","duration":"1h"})", 422, "source"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","endTimeUtc":"2020-01-01T00:00:00Z"})", 400, "end_time"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","endTimeUtc":"2020-01-01T00:00:00Z"})", 400, "endTimeUtc"},
       {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h","colour":"red"})", 400, "colour"},
       {R"({"user":"alice","target":"vm1","port":22.5,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
       {R"({"user":"alice","target":"vm1","port":99999999999999999999,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
@@ -182,7 +182,7 @@ TEST_F(ControlApiTest, RequestersSeeOnlyTheirOwn) {
   auto bad = call(requester_, http::post, "/v1/requests",
                   R"({"target":"vm1","ports":[{"number":3389,"source":"10.9.9.9","duration":"30m"}],"justification":"x"})");
   EXPECT_EQ(bad.status, 422u);
-  EXPECT_EQ(errorField(bad), "port");
+  EXPECT_EQ(errorField(bad), "ports[0].number");
 }
 
 TEST_F(ControlApiTest, AuditCsvNeutralisesFormulas) {

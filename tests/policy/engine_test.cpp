@@ -225,7 +225,7 @@ TEST_F(EngineTest, GrantRefusals) {
   past.port.endTime = std::chrono::floor<Seconds>(clock_.now()) - 1s;
   auto inPast = engine_->grant("admin", past);
   ASSERT_FALSE(inPast.ok());
-  EXPECT_EQ(inPast.refusal().field, "end_time");
+  EXPECT_EQ(inPast.refusal().field, "endTimeUtc");
   EXPECT_EQ(engine_->activeGrantCount(), 0u);
 }
 
@@ -269,7 +269,7 @@ TEST_F(EngineTest, RequestsAreAutoApprovedWithinPolicy) {
   wide.ports[0].source = Cidr::any();
   auto any = engine_->request("carol", wide);
   ASSERT_FALSE(any.ok());
-  EXPECT_EQ(any.refusal().field, "source");
+  EXPECT_EQ(any.refusal().field, "ports[0].source");
   RequestInput noWhy = in;
   noWhy.justification = "";
   auto nj = engine_->request("carol", noWhy);

@@ -78,11 +78,15 @@ struct RequestInput {
   std::string justification;
 };
 
+// How refusals name fields: as in a grant body or as in a request body.
+enum class FieldNames { Grant, Request };
+
 // Why a request or grant cannot be had under a policy, or the windows it
 // yields. Pure, so that it can be tested and fuzzed on its own.
 Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& target,
                                        const std::vector<RequestedPort>& ports, SysTime now,
-                                       bool anySourceAllowed);
+                                       bool anySourceAllowed,
+                                       FieldNames names = FieldNames::Request);
 Status validatePolicy(const Policy& policy);
 // Unsupported when JIT cannot be enforced; the reason says why.
 std::optional<std::string> unsupportedReason(const Target& target);

@@ -129,6 +129,10 @@ Status validateAddress(std::string_view address, std::string_view field);
 // Justifications: 1..512 characters of printable UTF-8 (no control characters).
 Status validateText(std::string_view text, std::string_view field, size_t maxLen, bool required);
 
+// Text from outside made safe to echo in messages and records: invalid
+// UTF-8 and control characters become \xNN, and it is cut at maxLen bytes.
+std::string printable(std::string_view text, size_t maxLen = 256);
+
 struct AuditEntry {
   int64_t seq = 0;
   std::chrono::sys_time<std::chrono::milliseconds> time{};

@@ -40,8 +40,9 @@ class Cidr {
   bool contains(const IpAddress& addr) const;
   // True when every address this prefix holds is inside `outer`.
   bool within(const Cidr& outer) const;
-  // "*", 0.0.0.0/0 and ::/0: a whole address family or more.
-  bool isAny() const { return any_ || bits_ == 0 || (base_.isV4() && bits_ == 96); }
+  // "*", 0.0.0.0/0, ::/0, and any v6 prefix that holds ::ffff:0:0/96 (all
+  // of IPv4): a whole address family or more.
+  bool isAny() const;
   int prefixLength() const { return base_.isV4() ? bits_ - 96 : bits_; }
   const IpAddress& base() const { return base_; }
   std::string toString() const;

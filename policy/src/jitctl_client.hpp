@@ -1,0 +1,36 @@
+// jitctl's side of the control socket: one HTTP/1.1 exchange per call over a
+// Unix stream socket, synchronous for the caller, bounded in size and time.
+#pragma once
+
+#include <boost/beast/http/verb.hpp>
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "jitgate/result.hpp"
+
+namespace jitgate {
+
+struct HttpReply {
+  unsigned status = 0;
+  std::string contentType;
+  std::string body;
+};
+
+struct CallLimits {
+  std::chrono::seconds timeout{30};     // connect, send and receive, each
+  size_t bodyLimit = 64 * 1024 * 1024;  // the audit log's CSV export can be large
+};
+
+// Sends one request and returns the daemon's answer, whatever its status.
+// Refuses (Unavailable, with a message naming the socket path) only when no
+// well-formed answer came back: cannot connect, timeout, malformed HTTP.
+Result<HttpReply> callApi(const std::string& socketPath, boost::beast::http::verb method,
+                          const std::string& target, const std::string& jsonBody,
+                          const CallLimits& limits = {});
+
+// The refusal an error reply carries (`{"error": {"code", "field",
+// "message"}}`), or one naming the HTTP status when the body is not that.
+Refusal apiRefusal(const HttpReply& reply);
+
+}  // namespace jitgate
