@@ -237,7 +237,7 @@ struct GrantEngine::Index {
 };
 
 GrantEngine::GrantEngine(Store& store, const Clock& clock, boost::asio::io_context& io)
-    : store_(store), clock_(clock), io_(io), timer_(io), index_(std::make_unique<Index>()) {}
+    : store_(store), clock_(clock), timer_(io), index_(std::make_unique<Index>()) {}
 
 GrantEngine::~GrantEngine() { timer_.cancel(); }
 

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "jitctl_client.hpp"
+#include "jitgate/control_client.hpp"
 
 namespace jitgate {
 namespace {

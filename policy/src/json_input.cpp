@@ -102,7 +102,8 @@ Result<json::object> parseJsonObject(std::string_view text) {
     check.write_some(false, text.data(), text.size(), ec);
     if (!check.handler().duplicate.empty())
       return invalid("body", "duplicate key '" + check.handler().duplicate.substr(0, 64) + "'");
-    if (check.handler().tooDeep) return invalid("body", "nested deeper than 8 levels");
+    if (check.handler().tooDeep || ec == json::error::too_deep)
+      return invalid("body", "nested deeper than 8 levels");
     if (ec) return invalid("body", "malformed JSON: " + ec.message());
   }
   error_code ec;
@@ -152,8 +153,13 @@ Result<std::optional<int64_t>> ObjectReader::optionalInt(std::string_view key, i
     if (n < min || n > max) return invalid(field(key), "must be " + range);
     return std::optional<int64_t>(n);
   }
-  if (v->is_uint64() || v->is_double())
-    return invalid(field(key), "must be a whole number " + range);
+  if (v->is_uint64()) {
+    uint64_t n = v->as_uint64();
+    if (max < 0 || n > static_cast<uint64_t>(max) || (min > 0 && n < static_cast<uint64_t>(min)))
+      return invalid(field(key), "must be " + range);
+    return std::optional<int64_t>(static_cast<int64_t>(n));
+  }
+  if (v->is_double()) return invalid(field(key), "must be a whole number " + range);
   return invalid(field(key), "must be a number, not " + jsonTypeName(*v));
 }
 

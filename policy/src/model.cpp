@@ -1,5 +1,6 @@
 #include "jitgate/model.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -87,6 +88,13 @@ Status validateAddress(std::string_view address, std::string_view field) {
   if (address.empty()) return invalid(std::string(field), "must not be empty");
   if (address.size() > 253) return invalid(std::string(field), "longer than 253 characters");
   if (IpAddress::parse(address)) return okStatus();
+  // Resolvers read "127.1", "010.0.0.1" or "0x7f000001" as IPv4 in legacy
+  // forms: what the admin sees would not be what is dialled.
+  in_addr legacy{};
+  if (inet_aton(std::string(address).c_str(), &legacy) != 0)
+    return invalid(std::string(field), "'" + std::string(address) +
+                                           "' is a legacy numeric IPv4 form; write the address "
+                                           "as a.b.c.d");
   // RFC 1123 host name: dot-separated labels of 1..63 [A-Za-z0-9-], no
   // leading or trailing '-'.
   size_t start = 0;
@@ -215,8 +223,15 @@ Result<SshPublicKey> parseSshPublicKey(std::string_view line, std::string_view f
   if (std::find(std::begin(kTypes), std::end(kTypes), k.type) == std::end(kTypes))
     return invalid(f, "unsupported key type '" + k.type.substr(0, 64) + "'");
   if (auto st = validateText(k.comment, f + ".comment", 1024, false); !st) return st.refusal();
-  if (k.base64.empty() || k.base64.size() % 4 != 0)
-    return invalid(f, "key data is not base64");
+  // Strict base64: OpenSSL's decoder would take '=' in the middle.
+  auto padAt = k.base64.find('=');
+  bool b64ok = !k.base64.empty() && k.base64.size() % 4 == 0 &&
+               k.base64.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                          "0123456789+/=") == std::string::npos &&
+               (padAt == std::string::npos || padAt >= k.base64.size() - 2) &&
+               (padAt == std::string::npos ||
+                k.base64.find_first_not_of('=', padAt) == std::string::npos);
+  if (!b64ok) return invalid(f, "key data is not base64");
   std::string blob(k.base64.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(blob.data()),
                           reinterpret_cast<const unsigned char*>(k.base64.data()),

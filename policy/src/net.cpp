@@ -77,7 +77,7 @@ Cidr Cidr::any() {
 }
 
 Result<Cidr> Cidr::parse(std::string_view text, std::string_view field) {
-  if (text == "*" || text == "any") return any();
+  if (text == "*") return any();
   auto slash = text.find('/');
   auto addr = IpAddress::parse(text.substr(0, slash), field);
   if (!addr) {

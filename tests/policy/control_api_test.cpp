@@ -145,7 +145,9 @@ TEST_F(ControlApiTest, BadGrantInputNamesTheField) {
   for (const auto& c : cases) {
     auto r = call(admin_, http::post, "/v1/grants", c.body);
     EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
-    if (r.status >= 400) EXPECT_EQ(errorField(r), c.field) << c.body << " -> " << r.body;
+    if (r.status >= 400) {
+      EXPECT_EQ(errorField(r), c.field) << c.body << " -> " << r.body;
+    }
   }
   EXPECT_EQ(engine_->activeGrantCount(), 0u);
   // Each refusal was audited.

@@ -171,7 +171,6 @@ class GrantEngine {
 
   Store& store_;
   const Clock& clock_;
-  boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
 
   mutable std::shared_mutex mu_;  // guards index_ and targets_

@@ -1,4 +1,4 @@
-#include "jitctl_client.hpp"
+#include "jitgate/control_client.hpp"
 
 #include <sys/un.h>
 

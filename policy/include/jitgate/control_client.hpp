@@ -1,5 +1,6 @@
-// jitctl's side of the control socket: one HTTP/1.1 exchange per call over a
-// Unix stream socket, synchronous for the caller, bounded in size and time.
+// The client side of the control socket (jitctl, benchmarks): one HTTP/1.1
+// exchange per call over a Unix stream socket, synchronous for the caller,
+// bounded in size and time.
 #pragma once
 
 #include <boost/beast/http/verb.hpp>

@@ -1,0 +1,172 @@
+// jitgated's TOML configuration: a full file, the defaults, and every refusal
+// (unknown keys, wrong types, bad values, syntax errors, a missing file).
+#include "jitgate/proxy/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include "../support/test_support.hpp"
+
+namespace jitgate {
+namespace {
+
+template <class T>
+::testing::AssertionResult refused(const Result<T>& r, RefusalCode code, std::string_view field,
+                                   std::string_view part = {}) {
+  if (r.ok()) return ::testing::AssertionFailure() << "accepted";
+  const Refusal& f = r.refusal();
+  if (f.code != code)
+    return ::testing::AssertionFailure() << "code " << refusalCodeName(f.code) << ", want "
+                                         << refusalCodeName(code) << " (" << f.describe() << ")";
+  if (f.field != field)
+    return ::testing::AssertionFailure() << "field '" << f.field << "', want '" << field << "' ("
+                                         << f.describe() << ")";
+  if (!part.empty() && f.message.find(part) == std::string::npos)
+    return ::testing::AssertionFailure() << "message '" << f.message << "' lacks '" << part << "'";
+  return ::testing::AssertionSuccess();
+}
+
+constexpr auto kInvalid = RefusalCode::InvalidArgument;
+using Names = std::vector<std::string>;
+
+class LoadConfig : public ::testing::Test {
+ protected:
+  std::string write(const std::string& text) {
+    std::string path = dir_ / "jitgated.toml";
+    std::ofstream(path) << text;
+    return path;
+  }
+  Result<DaemonConfig> load(const std::string& text) { return loadConfig(write(text)); }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(LoadConfig, FullFile) {
+  auto c = load(R"(# jitgated configuration
+state_dir = "/srv/jitgate/state"
+control_socket = "/run/jg/control.sock"
+control_socket_group = "jitgate-users"
+log_level = "debug"
+
+[roles]
+admins = ["alice"]
+admin_groups = ["wheel", "ops"]
+requesters = ["bob"]
+requester_groups = ["devs"]
+readers = ["carol"]
+reader_groups = ["auditors"]
+security_readers = ["sam"]
+security_reader_groups = ["sec"]
+)");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  EXPECT_EQ(c->stateDir, "/srv/jitgate/state");
+  EXPECT_EQ(c->controlSocket, "/run/jg/control.sock");
+  EXPECT_EQ(c->controlSocketGroup, "jitgate-users");
+  EXPECT_EQ(c->logLevel, "debug");
+  EXPECT_EQ(c->roles.admins.users, Names{"alice"});
+  EXPECT_EQ(c->roles.admins.groups, (Names{"wheel", "ops"}));
+  EXPECT_EQ(c->roles.requesters.users, Names{"bob"});
+  EXPECT_EQ(c->roles.requesters.groups, Names{"devs"});
+  EXPECT_EQ(c->roles.readers.users, Names{"carol"});
+  EXPECT_EQ(c->roles.readers.groups, Names{"auditors"});
+  EXPECT_EQ(c->roles.securityReaders.users, Names{"sam"});
+  EXPECT_EQ(c->roles.securityReaders.groups, Names{"sec"});
+}
+
+TEST_F(LoadConfig, EmptyFileGivesDefaults) {
+  auto c = load("");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  DaemonConfig d;
+  EXPECT_EQ(c->stateDir, d.stateDir);
+  EXPECT_EQ(c->controlSocket, d.controlSocket);
+  EXPECT_EQ(c->controlSocketGroup, "");
+  EXPECT_EQ(c->logLevel, "info");
+  EXPECT_TRUE(c->roles.admins.users.empty());
+  EXPECT_TRUE(c->roles.securityReaders.groups.empty());
+}
+
+TEST_F(LoadConfig, DottedKeysAndInlineTablesAreTheSameTable) {
+  auto c = load("roles.readers = [\"carol\"]\n");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  EXPECT_EQ(c->roles.readers.users, Names{"carol"});
+  auto d = load("roles = { admins = [\"alice\"] }\n");
+  ASSERT_TRUE(d.ok()) << d.refusal().describe();
+  EXPECT_EQ(d->roles.admins.users, Names{"alice"});
+}
+
+TEST_F(LoadConfig, AllLogLevels) {
+  for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
+    auto c = load(std::string("log_level = \"") + level + "\"\n");
+    ASSERT_TRUE(c.ok()) << level << ": " << c.refusal().describe();
+    EXPECT_EQ(c->logLevel, level);
+  }
+}
+
+TEST_F(LoadConfig, RefusesUnknownTopLevelKeyNamingIt) {
+  EXPECT_TRUE(refused(load("state_dir = \"/x\"\nstatedir = \"/y\"\n"), kInvalid, "statedir",
+                      "unknown setting"));
+  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"0.0.0.0:2222\"\n"), kInvalid, "ssh",
+                      "unknown setting"));
+}
+
+TEST_F(LoadConfig, RefusesUnknownRolesKeyNamingIt) {
+  // "admin" for "admins": a typo in a security setting must not fall back.
+  EXPECT_TRUE(refused(load("[roles]\nadmin = [\"alice\"]\n"), kInvalid, "roles.admin",
+                      "unknown setting"));
+  EXPECT_TRUE(refused(load("[roles]\nadmins = [\"alice\"]\nsecurity_reader = [\"sam\"]\n"),
+                      kInvalid, "roles.security_reader", "unknown setting"));
+}
+
+TEST_F(LoadConfig, RefusesWrongTypes) {
+  EXPECT_TRUE(refused(load("state_dir = 5\n"), kInvalid, "state_dir", "must be a string"));
+  EXPECT_TRUE(refused(load("control_socket = [\"/a\"]\n"), kInvalid, "control_socket",
+                      "must be a string"));
+  EXPECT_TRUE(refused(load("control_socket_group = true\n"), kInvalid, "control_socket_group",
+                      "must be a string"));
+  EXPECT_TRUE(refused(load("log_level = 3\n"), kInvalid, "log_level", "must be a string"));
+  EXPECT_TRUE(refused(load("roles = \"alice\"\n"), kInvalid, "roles", "must be a table"));
+  EXPECT_TRUE(refused(load("[[roles]]\nadmins = [\"alice\"]\n"), kInvalid, "roles",
+                      "must be a table"));
+  EXPECT_TRUE(refused(load("[roles]\nadmins = \"alice\"\n"), kInvalid, "roles.admins",
+                      "must be an array of strings"));
+  EXPECT_TRUE(refused(load("[roles]\nreader_groups = [\"a\", 5]\n"), kInvalid,
+                      "roles.reader_groups", "must be an array of strings"));
+  EXPECT_TRUE(refused(load("[roles]\nrequesters = [[\"bob\"]]\n"), kInvalid, "roles.requesters",
+                      "must be an array of strings"));
+}
+
+TEST_F(LoadConfig, RefusesBadLogLevel) {
+  for (const char* level : {"verbose", "INFO", "", "warning"})
+    EXPECT_TRUE(refused(load(std::string("log_level = \"") + level + "\"\n"), kInvalid,
+                        "log_level", "must be one of trace, debug, info, warn, error"))
+        << level;
+}
+
+TEST_F(LoadConfig, SyntaxErrorNamesTheFileAndLine) {
+  std::string path = write("# comment\nstate_dir = \"/x\"\ncontrol_socket = \"/unterminated\n");
+  auto c = loadConfig(path);
+  EXPECT_TRUE(refused(c, kInvalid, path, "at line 3"));
+}
+
+TEST_F(LoadConfig, DuplicateKeyIsASyntaxError) {
+  std::string path = write("log_level = \"info\"\nlog_level = \"debug\"\n");
+  EXPECT_TRUE(refused(loadConfig(path), kInvalid, path, "at line 2"));
+}
+
+TEST_F(LoadConfig, RefusesMissingFile) {
+  std::string path = dir_ / "absent.toml";
+  auto c = loadConfig(path);
+  EXPECT_TRUE(refused(c, kInvalid, path, "cannot read"));
+  EXPECT_TRUE(refused(c, kInvalid, path, "No such file"));
+}
+
+// A directory given by mistake must not read as an empty file (all defaults).
+TEST_F(LoadConfig, RefusesADirectory) {
+  EXPECT_TRUE(refused(loadConfig(dir_.path()), kInvalid, dir_.path(), "not a regular file"));
+}
+
+}  // namespace
+}  // namespace jitgate
