@@ -92,6 +92,12 @@ Result<Local::acceptor> openControlSocket(asio::io_context& io, const ControlSoc
   return acceptor;
 }
 
+static ApiResponse internalError() {
+  return ApiResponse{500, "application/json",
+                     R"({"error":{"code":"internal","field":"","message":"internal error"}})"
+                     "\n"};
+}
+
 // One connection: read a header, admit or refuse it, then read the body and
 // answer; keep-alive loops. Every read has a deadline.
 class ControlServer::Session : public std::enable_shared_from_this<ControlServer::Session> {
@@ -131,7 +137,14 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
     keepAlive_ = req.keep_alive();
     target_ = std::string(req.target());
     method_ = req.method();
-    if (auto refusal = api_.admit(method_, target_, caller_)) {
+    std::optional<ApiResponse> refusal;
+    try {
+      refusal = api_.admit(method_, target_, caller_);
+    } catch (const std::exception& e) {
+      spdlog::error("control socket: admitting {}: {}", printable(target_, 128), e.what());
+      refusal = internalError();
+    }
+    if (refusal) {
       keepAlive_ = false;  // the body, if any, is never read
       return write(std::move(*refusal));
     }
@@ -158,7 +171,19 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
   void onBody(beast::error_code ec) {
     if (ec) return failHttp(ec);
     const auto& body = parser_->get().body();
-    write(api_.handle(method_, target_, body, caller_));
+    ApiResponse response;
+    try {
+      response = api_.handle(method_, target_, body, caller_);
+    } catch (const std::exception& e) {
+      // A bug must not let one request take the daemon (and every other
+      // caller) down; it is logged and answered, and nothing was committed
+      // outside the store's transactions.
+      spdlog::error("control socket: {} {} by {}: {}", http::to_string(method_),
+                    printable(target_, 128), caller_.name, e.what());
+      keepAlive_ = false;
+      response = internalError();
+    }
+    write(std::move(response));
   }
 
   void failHttp(beast::error_code ec) {

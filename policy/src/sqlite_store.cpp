@@ -125,7 +125,7 @@ Refusal dbError(sqlite3* db, const std::string& what) {
 // A prepared statement with positional binds; text columns copied out.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const std::string& sql) : db_(db) {
+  Stmt(sqlite3* db, const std::string& sql) {
     sqlite3_stmt* s = nullptr;
     rc_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr);
     stmt_.reset(s);
@@ -178,7 +178,6 @@ class Stmt {
   void check(int rc) {
     if (rc != SQLITE_OK) bindFailed_ = true;
   }
-  sqlite3* db_;
   SqliteStmtPtr stmt_;
   int rc_ = SQLITE_OK;
   int idx_ = 0;

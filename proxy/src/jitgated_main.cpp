@@ -32,6 +32,8 @@ Status ensureDir(const std::string& dir, mode_t mode, const char* what) {
   if (!S_ISDIR(st.st_mode)) return invalid(what, dir + " is not a directory");
   if (st.st_uid != ::geteuid() && st.st_uid != 0)
     return invalid(what, dir + " is owned by another user");
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+    return invalid(what, dir + " is writable by others: its files could be replaced");
   return okStatus();
 }
 
