@@ -316,7 +316,8 @@ std::string csvCell(std::string_view s) {
                      s[0] == '\r'))
     v = "'";
   v.append(s);
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  // ';' is quoted too: spreadsheets in many locales split cells on it.
+  if (v.find_first_of(",;\"\r\n") == std::string::npos) return v;
   std::string q = "\"";
   for (char c : v) {
     if (c == '"') q += '"';

@@ -364,11 +364,30 @@ ApiResponse ControlApi::Call::serve() {
     default:
       if (!body.empty()) return refuse(invalid("body", "this request takes no body"));
   }
-  // Queries are allowed only where documented.
+  // Queries are allowed only where documented; the routes that take one
+  // parse it themselves.
   auto noQuery = [&]() -> Status {
     auto q = Query::parse(target, {});
     if (!q) return q.refusal();
     return okStatus();
+  };
+  switch (route.op) {
+    case Op::ListGrants:
+    case Op::ListRequests:
+    case Op::Audit:
+    case Op::Decide:
+      break;
+    default:
+      if (auto st = noQuery(); !st) return refuse(st.refusal());
+  }
+  // Who used a target last, and from where, is other people's business to a
+  // requester.
+  auto scoped = [&](TargetView v) {
+    if (!seesAll) {
+      v.lastUser.clear();
+      v.lastSource.clear();
+    }
+    return v;
   };
 
   switch (route.op) {
@@ -413,13 +432,14 @@ ApiResponse ControlApi::Call::serve() {
       if (auto st = noQuery(); !st) return refuse(st.refusal());
       auto ts = eng.targets();
       if (!ts) return refuse(ts.refusal());
+      for (auto& v : *ts) v = scoped(std::move(v));
       return jsonResponse(200, encodeAll(*ts));
     }
     case Op::GetTarget: {
       if (auto st = noQuery(); !st) return refuse(st.refusal());
       auto v = eng.targetView(arg);
       if (!v) return refuse(v.refusal());
-      return jsonResponse(200, encode(*v));
+      return jsonResponse(200, encode(scoped(std::move(*v))));
     }
     case Op::AddTarget: {
       auto o = bodyObject(false);
@@ -617,7 +637,8 @@ ApiResponse ControlApi::Call::serve() {
       if (auto l = q->get("limit")) {
         size_t n = 0;
         if (l->empty() || l->size() > 7 ||
-            l->find_first_not_of("0123456789") != std::string::npos || (n = std::stoul(*l)) == 0)
+            l->find_first_not_of("0123456789") != std::string::npos ||
+            (n = std::stoul(*l)) == 0 || n > 1000000)
           return refuse(invalid("limit", "must be 1..1000000"));
         aq.limit = n;
       }

@@ -54,8 +54,8 @@ Result<Local::acceptor> openControlSocket(asio::io_context& io, const ControlSoc
   if (::lstat(dir.c_str(), &ds) != 0)
     return sockError(path, "directory " + dir + ": " + std::strerror(errno));
   if (!S_ISDIR(ds.st_mode)) return sockError(path, dir + " is not a directory (or is a symlink)");
-  if ((ds.st_mode & S_IWOTH) && !(ds.st_mode & S_ISVTX))
-    return sockError(path, dir + " is writable by everyone: someone could replace the socket");
+  if ((ds.st_mode & (S_IWOTH | S_IWGRP)) && !(ds.st_mode & S_ISVTX))
+    return sockError(path, dir + " is writable by others: someone could replace the socket");
   if (ds.st_uid != 0 && ds.st_uid != ::geteuid())
     return sockError(path, dir + " is owned by another user");
 
@@ -85,8 +85,12 @@ Result<Local::acceptor> openControlSocket(asio::io_context& io, const ControlSoc
                    AT_SYMLINK_NOFOLLOW) != 0)
       return sockError(path, std::string("chgrp: ") + std::strerror(errno));
   }
-  if (::fchmodat(AT_FDCWD, path.c_str(), 0660, 0) != 0)
-    return sockError(path, std::string("chmod: ") + std::strerror(errno));
+  // bind() made it 0660 under the umask above; check what is there now
+  // without following a link.
+  struct stat made{};
+  if (::lstat(path.c_str(), &made) != 0 || !S_ISSOCK(made.st_mode) ||
+      (made.st_mode & 0777) != 0660)
+    return sockError(path, "the socket is not what was just created");
   acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return sockError(path, "listen: " + ec.message());
   return acceptor;

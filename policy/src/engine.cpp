@@ -388,18 +388,32 @@ std::optional<Target> GrantEngine::findTarget(const std::string& nameOrAddress) 
 }
 
 int GrantEngine::subscribe(Listener l) {
+  std::lock_guard lock(listenersMu_);
   int id = nextListener_++;
   listeners_.emplace(id, std::move(l));
   return id;
 }
 
-void GrantEngine::unsubscribe(int id) { listeners_.erase(id); }
+void GrantEngine::unsubscribe(int id) {
+  std::lock_guard lock(listenersMu_);
+  listeners_.erase(id);
+}
 
 void GrantEngine::announce(const Grant& g, WindowEnd why) {
   GrantEnded ev{g, why};
-  // Copy: a listener may unsubscribe itself.
-  auto ls = listeners_;
-  for (auto& [id, l] : ls) l(ev);
+  std::map<int, Listener> ls;
+  {
+    // Copied: a listener may unsubscribe itself.
+    std::lock_guard lock(listenersMu_);
+    ls = listeners_;
+  }
+  for (auto& [id, l] : ls) {
+    try {
+      l(ev);
+    } catch (const std::exception& e) {
+      spdlog::error("grant {}: listener {} failed: {}", g.id, id, e.what());
+    }
+  }
 }
 
 void GrantEngine::armTimer() {
@@ -430,6 +444,11 @@ void GrantEngine::expireDue() {
       due.push_back(index_->byId.at(it->second));
   }
   for (auto& g : due) {
+    {
+      // A listener of an earlier expiry may have revoked this one.
+      std::shared_lock lock(mu_);
+      if (!index_->byId.count(g.id)) continue;
+    }
     g.state = GrantState::Expired;
     auto st = store_.transaction([&]() -> Status {
       if (auto s = store_.updateGrant(g); !s) return s;
@@ -459,6 +478,9 @@ void GrantEngine::expireDue() {
 
 Result<Target> GrantEngine::addTarget(const std::string& actor, Target t) {
   if (auto st = validateName(t.name, "name"); !st) return st.refusal();
+  // A name that reads as an address would shadow the target at that address.
+  if (IpAddress::parse(t.name) || !validateAddress(t.name, "name"))
+    return invalid("name", "a target name must not be an IP address");
   if (auto st = validateAddress(t.address, "address"); !st) return st.refusal();
   if (t.sshPort == 0) return invalid("ssh_port", "must be 1..65535");
   if (t.winrmHttpPort == 0) return invalid("winrm_http_port", "must be 1..65535");
@@ -488,12 +510,14 @@ Result<std::vector<Grant>> GrantEngine::revokeWhere(const std::string& actor,
                                                     const std::function<bool(const Grant&)>& pred,
                                                     const std::string& why) {
   std::vector<Grant> hit;
+  SysTime t = now();
   {
     std::shared_lock lock(mu_);
+    // A window whose end has passed is expiring (the timer records it); it
+    // is not revoked after the fact.
     for (const auto& [id, g] : index_->byId)
-      if (pred(g)) hit.push_back(g);
+      if (g.end > t && pred(g)) hit.push_back(g);
   }
-  SysTime t = now();
   for (auto& g : hit) {
     g.state = GrantState::Revoked;
     g.revokedAt = t;
@@ -616,10 +640,17 @@ Result<Policy> GrantEngine::setPolicy(const std::string& actor, Policy p) {
     e.target = p.target;
     e.detail = describePolicy(p);
     if (auto a = store_.appendAudit(e); !a) return a.refusal();
-    // Grants on ports the policy no longer has lose their footing.
+    // Grants the new policy would not give lose their footing: their port
+    // is gone, their source is no longer allowed, or their window is longer
+    // than the new maximum.
     auto r = revokeWhere(
-        actor, [&](const Grant& g) { return g.target == p.target && !p.rule(g.port); },
-        "port removed from the policy");
+        actor,
+        [&](const Grant& g) {
+          if (g.target != p.target) return false;
+          const PortRule* rule = p.rule(g.port);
+          return !rule || !rule->allowsSource(g.source) || g.end - g.start > rule->maxDuration;
+        },
+        "no longer allowed by the changed policy");
     if (!r) return r.refusal();
     revoked = std::move(*r);
     return okStatus();
@@ -913,7 +944,7 @@ Result<User> GrantEngine::addUser(const std::string& actor, User u) {
       if (other.name == u.name) continue;
       for (const auto& k : u.keys)
         for (const auto& ok : other.keys)
-          if (ok.base64 == k.base64)
+          if (ok.fingerprint == k.fingerprint)
             return Refusal{RefusalCode::Conflict, "keys",
                            "key " + k.fingerprint + " is already registered to user '" +
                                other.name + "'"};
@@ -926,8 +957,9 @@ Result<User> GrantEngine::addUser(const std::string& actor, User u) {
       existed = true;
       User merged = **found;
       for (const auto& k : u.keys) {
-        bool dup = std::any_of(merged.keys.begin(), merged.keys.end(),
-                               [&](const SshPublicKey& x) { return x.base64 == k.base64; });
+        bool dup = std::any_of(merged.keys.begin(), merged.keys.end(), [&](const SshPublicKey& x) {
+          return x.fingerprint == k.fingerprint;
+        });
         if (!dup) merged.keys.push_back(k);
       }
       if (merged.keys.size() > 32) return invalid("keys", "at most 32 keys per user");
@@ -948,16 +980,29 @@ Result<User> GrantEngine::addUser(const std::string& actor, User u) {
 }
 
 Status GrantEngine::removeUser(const std::string& actor, const std::string& name) {
-  return store_.transaction([&]() -> Status {
+  std::vector<Grant> revoked;
+  auto st = store_.transaction([&]() -> Status {
     auto found = store_.user(name);
     if (!found) return found.refusal();
     if (!*found) return Refusal{RefusalCode::NotFound, "name", "no user named '" + name + "'"};
+    // Removing a user ends their access, as removing a target does.
+    auto r = revokeWhere(actor, [&](const Grant& g) { return g.user == name; }, "user removed");
+    if (!r) return r.refusal();
+    revoked = std::move(*r);
     if (auto s = store_.deleteUser(name); !s) return s;
     auto e = entry(actor, "user.remove");
     e.user = name;
+    e.detail = std::to_string(revoked.size()) + " active grants revoked";
     if (auto a = store_.appendAudit(e); !a) return a.refusal();
     return okStatus();
   });
+  if (!st) return st;
+  for (const auto& g : revoked) {
+    indexRemove(g.id);
+    announce(g, WindowEnd::Revoked);
+  }
+  if (!revoked.empty()) armTimer();
+  return okStatus();
 }
 
 Result<std::vector<User>> GrantEngine::users() { return store_.users(); }

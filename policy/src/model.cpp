@@ -62,7 +62,9 @@ Policy defaultPolicy(const Target& target) {
   Policy p;
   p.target = target.name;
   PortRule r;
-  r.number = target.os == TargetOs::Linux ? 22 : 3389;
+  // Grants are for the port the service really listens on (SPEC: a target
+  // whose sshd listens on 2222 needs a grant for 2222).
+  r.number = target.os == TargetOs::Linux ? target.sshPort : 3389;
   r.allowedSources = {Cidr::any()};
   r.maxDuration = kDefaultMaxDuration;
   p.ports.push_back(r);
@@ -147,8 +149,13 @@ size_t utf8Sequence(std::string_view text, size_t i, uint32_t& cp) {
   return len;
 }
 
+// C0, DEL, C1, line/paragraph separators and the bidi overrides and
+// isolates, which can make a table or CSV cell read differently from what it
+// holds.
 bool isControl(uint32_t cp) {
-  return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 || cp == 0x2029;
+  return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 || cp == 0x2029 ||
+         (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
+         cp == 0x200f;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace jitgate {
 namespace {
@@ -50,6 +51,8 @@ Roles resolveRoles(const RoleConfig& config, uid_t uid, const std::string& name,
   return r;
 }
 
+// Groups come from the user's passwd and group entries, not from the peer's
+// effective gid: a setgid program or newgrp must not lend its group's roles.
 Caller identifyCaller(uid_t uid, gid_t gid, pid_t pid, const RoleConfig& config, uid_t daemonUid) {
   Caller c;
   c.uid = uid;
@@ -60,19 +63,26 @@ Caller identifyCaller(uid_t uid, gid_t gid, pid_t pid, const RoleConfig& config,
   passwd* pwp = nullptr;
   if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &pwp) == 0 && pwp) {
     c.name = pwp->pw_name;
-    int n = 64;
-    std::vector<gid_t> gids(n);
-    if (getgrouplist(pwp->pw_name, gid, gids.data(), &n) == -1) {
-      gids.resize(n);
-      getgrouplist(pwp->pw_name, gid, gids.data(), &n);
+    std::vector<gid_t> gids(64);
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      int n = static_cast<int>(gids.size());
+      if (getgrouplist(pwp->pw_name, pwp->pw_gid, gids.data(), &n) != -1) {
+        gids.resize(static_cast<size_t>(n));
+        break;
+      }
+      gids.assign(static_cast<size_t>(n) + 16, pwp->pw_gid);
+      if (attempt == 3) gids = {pwp->pw_gid};  // list keeps growing: primary group only
     }
-    gids.resize(std::max(n, 0));
     for (gid_t g : gids) {
       group gr{};
       group* grp = nullptr;
       std::vector<char> gbuf(16384);
-      if (getgrgid_r(g, &gr, gbuf.data(), gbuf.size(), &grp) == 0 && grp)
-        c.groups.emplace_back(grp->gr_name);
+      int rc;
+      // Large groups (LDAP) need a larger buffer.
+      while ((rc = getgrgid_r(g, &gr, gbuf.data(), gbuf.size(), &grp)) == ERANGE &&
+             gbuf.size() < (1u << 24))
+        gbuf.resize(gbuf.size() * 4);
+      if (rc == 0 && grp) c.groups.emplace_back(grp->gr_name);
     }
   } else {
     // A uid with no passwd entry gets no name to match roles against.

@@ -2,6 +2,7 @@
 // kill -9 and power loss; schema versions in PRAGMA user_version.
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -97,6 +98,10 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_target_time ON audit(target, time_ms);
 CREATE INDEX audit_time ON audit(time_ms);
+)sql",
+    // 2: the target summary's "last access" lookup.
+    R"sql(
+CREATE INDEX audit_target_action_seq ON audit(target, action, seq);
 )sql",
 };
 
@@ -199,7 +204,7 @@ json::array rulesToJson(const std::vector<PortRule>& rules) {
 
 // Rows were validated before they were written; a row that no longer parses
 // means the file was altered, so it is reported rather than guessed at.
-Result<std::vector<PortRule>> rulesFromJson(const std::string& text) {
+Result<std::vector<PortRule>> rulesFromJsonUnchecked(const std::string& text) {
   boost::system::error_code ec;
   auto v = json::parse(text, ec);
   if (ec || !v.is_array()) return Refusal{RefusalCode::Unavailable, "", "store: corrupt rules"};
@@ -233,7 +238,7 @@ json::array portsToJson(const std::vector<RequestedPort>& ports) {
   return a;
 }
 
-Result<std::vector<RequestedPort>> portsFromJson(const std::string& text) {
+Result<std::vector<RequestedPort>> portsFromJsonUnchecked(const std::string& text) {
   boost::system::error_code ec;
   auto v = json::parse(text, ec);
   if (ec || !v.is_array()) return Refusal{RefusalCode::Unavailable, "", "store: corrupt ports"};
@@ -252,6 +257,23 @@ Result<std::vector<RequestedPort>> portsFromJson(const std::string& text) {
     out.push_back(p);
   }
   return out;
+}
+
+// Boost.JSON's accessors throw on a wrong type; a corrupt row is a refusal.
+Result<std::vector<PortRule>> rulesFromJson(const std::string& text) {
+  try {
+    return rulesFromJsonUnchecked(text);
+  } catch (const std::exception&) {
+    return Refusal{RefusalCode::Unavailable, "", "store: corrupt rules"};
+  }
+}
+
+Result<std::vector<RequestedPort>> portsFromJson(const std::string& text) {
+  try {
+    return portsFromJsonUnchecked(text);
+  } catch (const std::exception&) {
+    return Refusal{RefusalCode::Unavailable, "", "store: corrupt ports"};
+  }
 }
 
 std::string stringsToJson(const std::vector<std::string>& v) {
@@ -309,7 +331,16 @@ class SqliteStore final : public Store {
     if (inTransaction_) return body();  // nested: part of the outer one
     if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
     inTransaction_ = true;
-    Status st = body();
+    Status st = okStatus();
+    try {
+      st = body();
+    } catch (...) {
+      // Never leave a transaction open: later writes would look nested and
+      // never commit.
+      inTransaction_ = false;
+      (void)exec("ROLLBACK");
+      throw;
+    }
     inTransaction_ = false;
     if (!st) {
       (void)exec("ROLLBACK");
@@ -400,9 +431,14 @@ class SqliteStore final : public Store {
     return run(s, "insert grant");
   }
   Status updateGrant(const Grant& g) override {
-    Stmt s(db(), "UPDATE grants SET state=?,revoked_at=?,revoked_by=? WHERE id=?");
+    // Only an active grant changes state: a revoked one never becomes
+    // expired, nor the other way round.
+    Stmt s(db(), "UPDATE grants SET state=?,revoked_at=?,revoked_by=? WHERE id=? AND state='active'");
     s.bind(std::string(toString(g.state))).bindOpt(g.revokedAt).bind(g.revokedBy).bind(g.id);
-    return run(s, "update grant");
+    if (auto st = run(s, "update grant"); !st) return st;
+    if (sqlite3_changes(db()) != 1)
+      return Refusal{RefusalCode::Conflict, "grant", "grant " + g.id + " is no longer active"};
+    return okStatus();
   }
   Result<std::optional<Grant>> grant(const std::string& id) override {
     Stmt s(db(), kGrantSelect + " WHERE id=?");
@@ -670,6 +706,13 @@ Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path) {
   if (fd < 0)
     return Refusal{RefusalCode::Unavailable, "",
                    "store: cannot open " + path + ": " + std::strerror(errno)};
+  // An existing file keeps no looser mode than a new one.
+  if (::fchmod(fd, 0600) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Refusal{RefusalCode::Unavailable, "",
+                   "store: cannot set mode of " + path + ": " + std::strerror(err)};
+  }
   ::close(fd);
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,

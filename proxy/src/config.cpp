@@ -1,6 +1,7 @@
 #include "jitgate/proxy/config.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -56,6 +57,11 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0)
     return configError(path, std::string("cannot read: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return configError(path, "is not a regular file");
+  // Whoever can write the config can make themselves admin.
+  if (st.st_uid != 0 && st.st_uid != ::geteuid())
+    return configError(path, "must be owned by root or jitgated's user");
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return configError(path, "must not be writable by group or others");
   toml::table root;
   try {
     root = toml::parse_file(path);

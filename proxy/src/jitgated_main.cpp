@@ -1,6 +1,8 @@
 // jitgated: wires the store, the grant engine and the control socket
 // together on one event loop. All logic lives in the libraries.
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,8 +72,22 @@ int run(int argc, char** argv) {
   }
   spdlog::set_level(level);
 
+  if (config.stateDir.empty() || config.stateDir[0] != '/' || config.controlSocket.empty() ||
+      config.controlSocket[0] != '/') {
+    spdlog::error("state_dir and control_socket must be absolute paths");
+    return 1;
+  }
   if (auto st = ensureDir(config.stateDir, 0700, "state_dir"); !st) {
     spdlog::error("{} (use --state-dir DIR)", st.refusal().describe());
+    return 1;
+  }
+  // One daemon per state directory: two would each keep their own view of
+  // the active grants, and a revoke through one would not reach the other.
+  std::string lockPath = config.stateDir + "/jitgated.lock";
+  int lockFd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lockFd < 0 || ::flock(lockFd, LOCK_EX | LOCK_NB) != 0) {
+    spdlog::error("state_dir {}: {}", config.stateDir,
+                  lockFd < 0 ? std::strerror(errno) : "another jitgated is using it");
     return 1;
   }
   std::string socketDir = config.controlSocket.substr(0, config.controlSocket.rfind('/'));

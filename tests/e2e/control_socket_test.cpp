@@ -220,6 +220,31 @@ TEST_F(ControlSocketTest, SocketIsCreatedSafely) {
   EXPECT_NE(::lstat((dir_ / "elsewhere").c_str(), &st), 0);
 }
 
+TEST_F(ControlSocketTest, OneDaemonPerStateDirAndAConfigOnlyRootMayWrite) {
+  auto d = startDaemon();
+  Daemon twin(JITGATED_BIN, {"--state-dir", dir_ / "state", "--control-socket", dir_ / "t.sock"},
+              dir_ / "twin.log");
+  EXPECT_NE(twin.waitExit(), 0);
+  EXPECT_NE(twin.log().find("another jitgated is using it"), std::string::npos) << twin.log();
+  d->stop();
+
+  std::string conf = dir_ / "open.toml";
+  std::ofstream(conf) << "[roles]\nadmins = [\"mallory\"]\n";
+  ASSERT_EQ(::chmod(conf.c_str(), 0666), 0);
+  Daemon loose(JITGATED_BIN, {"--config", conf, "--state-dir", dir_ / "state", "--control-socket",
+                              socket_},
+               dir_ / "loose.log");
+  EXPECT_NE(loose.waitExit(), 0);
+  EXPECT_NE(loose.log().find("must not be writable by group or others"), std::string::npos)
+      << loose.log();
+  std::ofstream(dir_ / "typo.toml") << "[roles]\nadmin = [\"mallory\"]\n";
+  Daemon typo(JITGATED_BIN, {"--config", dir_ / "typo.toml", "--state-dir", dir_ / "state",
+                             "--control-socket", socket_},
+              dir_ / "typo.log");
+  EXPECT_NE(typo.waitExit(), 0);
+  EXPECT_NE(typo.log().find("roles.admin"), std::string::npos) << typo.log();
+}
+
 // Raw HTTP for what jitctl never sends.
 std::string rawHttp(const std::string& socketPath, const std::string& request) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);

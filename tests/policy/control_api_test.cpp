@@ -187,6 +187,48 @@ TEST_F(ControlApiTest, RequestersSeeOnlyTheirOwn) {
   EXPECT_EQ(errorField(bad), "ports[0].number");
 }
 
+TEST_F(ControlApiTest, RequestersDoNotSeeWhoUsedATargetLast) {
+  setUpTarget();
+  AuditEntry connect;
+  connect.actor = "ssh-front";
+  connect.action = "session.connect";
+  connect.outcome = "ok";
+  connect.target = "vm1";
+  connect.user = "alice";
+  connect.source = "10.0.0.1";
+  ASSERT_TRUE(engine_->record(connect).ok());
+  auto asReader = parse(call(reader_, http::get, "/v1/targets/vm1"));
+  EXPECT_EQ(asReader.at("lastUser").as_string(), "alice");
+  auto asRequester = parse(call(requester_, http::get, "/v1/targets/vm1"));
+  EXPECT_EQ(asRequester.at("lastUser").as_string(), "");
+  EXPECT_EQ(asRequester.at("lastSource").as_string(), "");
+  EXPECT_FALSE(asRequester.at("lastAccessUtc").is_null());
+  auto list = parse(call(requester_, http::get, "/v1/targets")).as_array();
+  EXPECT_EQ(list[0].at("lastUser").as_string(), "");
+}
+
+TEST_F(ControlApiTest, QueryParametersOnlyWhereDocumented) {
+  setUpTarget();
+  auto r = call(admin_, http::post, "/v1/grants?dryRun=1",
+                R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h"})");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(errorField(r), "dryRun");
+  EXPECT_EQ(engine_->activeGrantCount(), 0u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/audit?limit=1000001").status, 400u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/audit?limit=1000000").status, 200u);
+}
+
+TEST_F(ControlApiTest, PathNamesAreValidatedAndNotEchoed) {
+  auto r = call(reader_, http::get, "/v1/targets/%FF%1B%5B31m");
+  EXPECT_EQ(r.status, 400u);
+  boost::system::error_code ec;
+  json::parse(r.body, ec);  // strict parser: the answer is valid UTF-8
+  EXPECT_FALSE(ec) << r.body;
+  auto audit = store_->audit({}).value();
+  ASSERT_FALSE(audit.empty());
+  EXPECT_EQ(audit.back().target, "");
+}
+
 TEST_F(ControlApiTest, AuditCsvNeutralisesFormulas) {
   setUpTarget();
   ASSERT_EQ(call(admin_, http::post, "/v1/grants",

@@ -6,6 +6,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <set>
+
 #include "../support/test_support.hpp"
 
 namespace jitgate {
@@ -339,6 +341,66 @@ TEST_F(EngineTest, PolicyChangesRevokeWhatTheyNoLongerAllow) {
   auto again = engine_->disablePolicy("admin", "vm1");
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.refusal().code, RefusalCode::NotFound);
+}
+
+TEST_F(EngineTest, NarrowingAPolicyRevokesGrantsItWouldNotGive) {
+  addTarget("vm1");
+  enable("vm1", {PortRule{22, "tcp", {Cidr::any()}, 3h}});
+  auto inside = grant("alice", "vm1", 22, "10.1.0.0/16", 1h);
+  auto outside = grant("bob", "vm1", 22, "203.0.113.0/24", 1h);
+  auto longer = grant("carol", "vm1", 22, "10.2.0.0/16", 2h);
+  ASSERT_TRUE(inside.ok() && outside.ok() && longer.ok());
+  enable("vm1", {PortRule{22, "tcp", {cidr("10.0.0.0/8")}, 90min}});
+  std::set<std::string> ended;
+  for (const auto& e : ended_) ended.insert(e.grant.id);
+  EXPECT_EQ(ended, (std::set<std::string>{outside->id, longer->id}));
+  EXPECT_TRUE(engine_->decide("alice", "vm1", 22, ip("10.1.0.1")).allowed);
+  EXPECT_FALSE(engine_->decide("bob", "vm1", 22, ip("203.0.113.9")).allowed);
+  EXPECT_FALSE(engine_->decide("carol", "vm1", 22, ip("10.2.0.1")).allowed);
+}
+
+TEST_F(EngineTest, RemovingAUserRevokesTheirGrants) {
+  addTarget("vm1");
+  enable("vm1");
+  User u;
+  u.name = "alice";
+  u.keys.push_back(parseSshPublicKey(
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKnqMwq1wQ6S0+7JgQ5Mx+FZoZLhPfTnLPo5eA0gEZ5V a").value());
+  ASSERT_TRUE(engine_->addUser("root", u).ok());
+  ASSERT_TRUE(grant("alice", "vm1", 22, "10.0.0.0/8", 1h).ok());
+  ASSERT_TRUE(grant("bob", "vm1", 22, "10.0.0.0/8", 1h).ok());
+  ASSERT_TRUE(engine_->removeUser("root", "alice").ok());
+  EXPECT_FALSE(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).allowed);
+  EXPECT_TRUE(engine_->decide("bob", "vm1", 22, ip("10.0.0.1")).allowed);
+  ASSERT_EQ(ended_.size(), 1u);
+  EXPECT_EQ(ended_[0].grant.user, "alice");
+  // The same key cannot then be registered to two people.
+  u.name = "bob";
+  ASSERT_TRUE(engine_->addUser("root", u).ok());
+  u.name = "carol";
+  auto twice = engine_->addUser("root", u);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.refusal().code, RefusalCode::Conflict);
+  EXPECT_NE(twice.refusal().message.find("bob"), std::string::npos);
+}
+
+TEST_F(EngineTest, TargetNamesAreNotAddresses) {
+  Target t;
+  t.name = "10.0.0.5";
+  t.address = "10.0.0.6";
+  auto r = engine_->addTarget("admin", t);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.refusal().field, "name");
+}
+
+TEST_F(EngineTest, DefaultLinuxPolicyUsesTheRealSshPort) {
+  Target t;
+  t.name = "vm2";
+  t.address = "10.0.0.7";
+  t.sshPort = 2222;
+  ASSERT_TRUE(engine_->addTarget("admin", t).ok());
+  enable("vm2");
+  EXPECT_EQ(engine_->policy("vm2").value()->ports[0].number, 2222);
 }
 
 TEST_F(EngineTest, RemovingATargetRevokesItsGrants) {

@@ -91,6 +91,10 @@ Status validatePolicy(const Policy& policy);
 // Unsupported when JIT cannot be enforced; the reason says why.
 std::optional<std::string> unsupportedReason(const Target& target);
 
+// Threading: decide(), findTarget(), activeGrantCount(), subscribe() and
+// unsubscribe() may be called from any thread. Everything else (changes,
+// queries, record(), expireDue()) runs on the io_context's thread: fronts on
+// other threads post to it. Listeners are called on that thread.
 class GrantEngine {
  public:
   GrantEngine(Store& store, const Clock& clock, boost::asio::io_context& io);
@@ -177,6 +181,7 @@ class GrantEngine {
   std::unique_ptr<Index> index_;
   std::unordered_map<std::string, Target> targets_;
 
+  std::mutex listenersMu_;
   std::map<int, Listener> listeners_;
   int nextListener_ = 1;
 };
