@@ -183,17 +183,22 @@ Result<SysTime> parseTimestamp(std::string_view s, std::string_view field) {
   using namespace std::chrono;
   year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
   if (!ymd.ok()) return bad("no such date");
+  if (Y < 1970) return bad("years before 1970 are not accepted");
   if (h > 23 || m > 59 || sec > 59) return bad("no such time of day");
   SysTime t = sys_days{ymd} + hours{h} + minutes{m} + seconds{sec} - seconds{offset};
   return t;
 }
 
 std::string formatTimestamp(SysTime t) {
-  std::time_t tt = t.time_since_epoch().count();
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  using namespace std::chrono;
+  auto day = floor<days>(t);
+  year_month_day ymd{day};
+  hh_mm_ss<seconds> tod{t - day};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
+                static_cast<int>(tod.seconds().count()));
   return buf;
 }
 

@@ -317,3 +317,20 @@ TEST(FormatTimestampMs, ParsesBackToTheWholeSecond) {
 
 }  // namespace
 }  // namespace jitgate
+
+namespace jitgate {
+namespace {
+
+// Found by fuzz_duration: year 0026 printed as "26-..." and did not parse back.
+TEST(TimestampRegression, YearsBefore1970AreRefusedAndYearsPrintFourDigits) {
+  auto early = parseTimestamp("0026-11-23T12:00:00.5+02:00");
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.refusal().message.find("before 1970"), std::string::npos);
+  auto t = parseTimestamp("9999-12-31T23:59:59Z").value();
+  EXPECT_EQ(formatTimestamp(t), "9999-12-31T23:59:59Z");
+  EXPECT_EQ(formatTimestamp(parseTimestamp("1970-01-01T00:00:00Z").value()),
+            "1970-01-01T00:00:00Z");
+}
+
+}  // namespace
+}  // namespace jitgate
