@@ -19,7 +19,6 @@
 
 #include <chrono>
 #include <ctime>
-#include <limits>
 #include <optional>
 
 namespace jitgate {
@@ -286,16 +285,26 @@ std::string_view asn1View(const ASN1_STRING* s) {
 
 std::string_view toString(X509Check check) {
   switch (check) {
-    case X509Check::Ok: return "ok";
-    case X509Check::Malformed: return "malformed";
-    case X509Check::UntrustedIssuer: return "untrusted_issuer";
-    case X509Check::BadSignature: return "bad_signature";
-    case X509Check::NotYetValid: return "not_yet_valid";
-    case X509Check::Expired: return "expired";
-    case X509Check::NotClientAuth: return "not_client_auth";
-    case X509Check::NoGrantId: return "no_grant_id";
-    case X509Check::Revoked: return "revoked";
-    case X509Check::Unavailable: return "unavailable";
+    case X509Check::Ok:
+      return "ok";
+    case X509Check::Malformed:
+      return "malformed";
+    case X509Check::UntrustedIssuer:
+      return "untrusted_issuer";
+    case X509Check::BadSignature:
+      return "bad_signature";
+    case X509Check::NotYetValid:
+      return "not_yet_valid";
+    case X509Check::Expired:
+      return "expired";
+    case X509Check::NotClientAuth:
+      return "not_client_auth";
+    case X509Check::NoGrantId:
+      return "no_grant_id";
+    case X509Check::Revoked:
+      return "revoked";
+    case X509Check::Unavailable:
+      return "unavailable";
   }
   return "unknown";
 }
@@ -346,7 +355,8 @@ struct X509AuthorityState {
 };
 }  // namespace detail
 
-X509Authority::X509Authority(std::unique_ptr<detail::X509AuthorityState> state) : state_(std::move(state)) {}
+X509Authority::X509Authority(std::unique_ptr<detail::X509AuthorityState> state)
+    : state_(std::move(state)) {}
 X509Authority::X509Authority(X509Authority&&) noexcept = default;
 X509Authority& X509Authority::operator=(X509Authority&&) noexcept = default;
 X509Authority::~X509Authority() = default;
@@ -433,9 +443,9 @@ Result<X509Authority> X509Authority::fromPem(const std::string& keyPem,
   // X509_check_ca returns 1 only for basicConstraints CA:TRUE; its other
   // positive answers (v1 self-signed, keyUsage alone, Netscape types) are
   // legacy forms we do not issue from.
-  if (X509_check_ca(cert.get()) != 1 ||
-      (X509_get_key_usage(cert.get()) & KU_KEY_CERT_SIGN) == 0) {
-    return invalid("certPem", "not a CA certificate (needs basicConstraints CA:TRUE and keyCertSign)");
+  if (X509_check_ca(cert.get()) != 1 || (X509_get_key_usage(cert.get()) & KU_KEY_CERT_SIGN) == 0) {
+    return invalid("certPem",
+                   "not a CA certificate (needs basicConstraints CA:TRUE and keyCertSign)");
   }
   EVP_PKEY* certKey = X509_get0_pubkey(cert.get());
   if (certKey == nullptr) return invalid("certPem", "unreadable public key: " + drainErrors());
@@ -448,7 +458,6 @@ Result<X509Authority> X509Authority::fromPem(const std::string& keyPem,
   if (!state) return state.refusal();
   return X509Authority(std::move(state).value());
 }
-
 
 std::string X509Authority::keyPem() const { return keyToPem(state_->key.get()); }
 
@@ -475,8 +484,8 @@ Result<X509Issued> X509Authority::issueClient(const X509ClientSpec& spec) const 
   // Fail now rather than hand out a certificate that stops verifying when
   // the CA does.
   if (spec.notAfter > state_->notAfter) {
-    return invalid("notAfter", "outlives the CA certificate (" +
-                                   formatTimestamp(state_->notAfter) + ")");
+    return invalid("notAfter",
+                   "outlives the CA certificate (" + formatTimestamp(state_->notAfter) + ")");
   }
 
   EvpPkeyPtr key(EVP_EC_gen("P-256"));
@@ -502,8 +511,7 @@ Result<X509Issued> X509Authority::issueClient(const X509ClientSpec& spec) const 
       !addExtension(c, &ctx, NID_subject_key_identifier, "hash") ||
       // The key id lets a verifier tell two CAs with the same name apart.
       !addExtension(c, &ctx, NID_authority_key_identifier, "keyid:always") ||
-      !addClientSan(c, spec.user + "@" + domain,
-                    std::string(kGrantUriPrefix) + spec.grantId)) {
+      !addClientSan(c, spec.user + "@" + domain, std::string(kGrantUriPrefix) + spec.grantId)) {
     return sslFailure("", "building the client certificate");
   }
   if (X509_sign(c, state_->key.get(), EVP_sha256()) <= 0) {
@@ -541,8 +549,24 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
   }
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return refuse(X509Check::Unavailable, "allocating a BIO: " + drainErrors());
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, noPassphrase, nullptr));
+  // PEM_read_bio_X509 would ignore bytes after the DER structure; reading
+  // the block ourselves lets us insist the DER is exactly one certificate.
+  char* rawName = nullptr;
+  char* rawHeader = nullptr;
+  unsigned char* rawDer = nullptr;
+  long derLen = 0;
+  int read = PEM_read_bio(bio.get(), &rawName, &rawHeader, &rawDer, &derLen);
+  OpensslBytesPtr name(reinterpret_cast<unsigned char*>(rawName));
+  OpensslBytesPtr header(reinterpret_cast<unsigned char*>(rawHeader));
+  OpensslBytesPtr der(rawDer);
+  if (read != 1) return refuse(X509Check::Malformed, "unreadable PEM: " + drainErrors());
+  if (std::string_view(rawName) != "CERTIFICATE" || (rawHeader != nullptr && *rawHeader != 0)) {
+    return refuse(X509Check::Malformed, "not a plain PEM certificate");
+  }
+  const unsigned char* p = rawDer;
+  X509Ptr cert(d2i_X509(nullptr, &p, derLen));
   if (!cert) return refuse(X509Check::Malformed, "unreadable certificate: " + drainErrors());
+  if (p != rawDer + derLen) return refuse(X509Check::Malformed, "data after the DER certificate");
   char* rest = nullptr;
   long restLen = BIO_get_mem_data(bio.get(), &rest);
   if (restLen > 0 &&
@@ -616,8 +640,8 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
   }
 
   int critical = 0;
-  GeneralNamesPtr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(c, NID_subject_alt_name, &critical, nullptr)));
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(c, NID_subject_alt_name, &critical, nullptr)));
   if (!names) {
     ERR_clear_error();
     if (critical == -2) return refuse(X509Check::Malformed, "more than one subjectAltName");
@@ -698,6 +722,5 @@ Result<X509Verified> X509Authority::verify(std::string_view certPem, SysTime now
       return Refusal{RefusalCode::PolicyViolation, std::string(kCertificateField), why};
   }
 }
-
 
 }  // namespace jitgate

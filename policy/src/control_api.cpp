@@ -20,6 +20,7 @@ enum class Op {
   ListGrants, GetGrant, CreateGrant, RevokeGrant,
   ListRequests, GetRequest, CreateRequest, ApproveRequest, DenyRequest,
   ListUsers, AddUser, RemoveUser, Audit, Decide,
+  IssueSshCert, IssueX509Cert, CaSsh, CaX509, CaKrl, CaRotate,
 };
 
 struct Route {
@@ -39,7 +40,9 @@ ArgKind argKind(Op op) {
     case Op::SetPolicy:
     case Op::DisablePolicy: return ArgKind::Target;
     case Op::GetGrant:
-    case Op::RevokeGrant: return ArgKind::Grant;
+    case Op::RevokeGrant:
+    case Op::IssueSshCert:
+    case Op::IssueX509Cert: return ArgKind::Grant;
     case Op::GetRequest:
     case Op::ApproveRequest:
     case Op::DenyRequest: return ArgKind::Request;
@@ -74,6 +77,12 @@ const char* actionOf(Op op) {
     case Op::RemoveUser: return "user.remove";
     case Op::Audit: return "audit.read";
     case Op::Decide: return "decision.check";
+    case Op::IssueSshCert: return "cert.issue";
+    case Op::IssueX509Cert: return "cert.issue";
+    case Op::CaSsh: return "ca.export";
+    case Op::CaX509: return "ca.export";
+    case Op::CaKrl: return "ca.krl";
+    case Op::CaRotate: return "ca.rotate";
   }
   return "control.unknown";
 }
@@ -97,6 +106,13 @@ bool admits(Op op, const Roles& r) {
     case Op::Audit: return r.can(Capability::ReadAudit);
     case Op::ListUsers: return r.can(Capability::ReadUsers);
     case Op::Decide: return r.can(Capability::ReadGrants);
+    // A grant's user gets certificates for it; admins for anyone's.
+    case Op::IssueSshCert:
+    case Op::IssueX509Cert: return r.can(Capability::RequestAccess);
+    case Op::CaSsh:
+    case Op::CaX509:
+    case Op::CaKrl: return r.can(Capability::ReadInventory);
+    case Op::CaRotate: return r.can(Capability::Administer);
     case Op::AddTarget:
     case Op::RemoveTarget:
     case Op::SetPolicy:
@@ -171,6 +187,18 @@ Matched match(http::verb m, std::string_view target) {
     pick({{V::get, Op::GetGrant}, {V::delete_, Op::RevokeGrant}}, seg[2]);
   } else if (is({"v1", "grants", "*", "revoke"})) {
     pick({{V::post, Op::RevokeGrant}}, seg[2]);
+  } else if (is({"v1", "grants", "*", "ssh-certificate"})) {
+    pick({{V::post, Op::IssueSshCert}}, seg[2]);
+  } else if (is({"v1", "grants", "*", "x509-certificate"})) {
+    pick({{V::post, Op::IssueX509Cert}}, seg[2]);
+  } else if (is({"v1", "ca", "ssh"})) {
+    pick({{V::get, Op::CaSsh}});
+  } else if (is({"v1", "ca", "ssh", "rotate"})) {
+    pick({{V::post, Op::CaRotate}});
+  } else if (is({"v1", "ca", "x509"})) {
+    pick({{V::get, Op::CaX509}});
+  } else if (is({"v1", "ca", "krl"})) {
+    pick({{V::get, Op::CaKrl}});
   } else if (is({"v1", "requests"})) {
     pick({{V::get, Op::ListRequests}, {V::post, Op::CreateRequest}});
   } else if (is({"v1", "requests", "*"})) {
@@ -286,10 +314,14 @@ struct ControlApi::Call {
   }
 
   ApiResponse serve();
+  ApiResponse serveCa();
 };
 
-ControlApi::ControlApi(GrantEngine& engine, std::string version)
-    : engine_(engine), version_(std::move(version)), started_(std::chrono::steady_clock::now()) {}
+ControlApi::ControlApi(GrantEngine& engine, std::string version, CertificateAuthority* authority)
+    : engine_(engine),
+      authority_(authority),
+      version_(std::move(version)),
+      started_(std::chrono::steady_clock::now()) {}
 
 std::optional<ApiResponse> ControlApi::admit(http::verb method, std::string_view target,
                                              const Caller& caller) {
@@ -360,6 +392,9 @@ ApiResponse ControlApi::Call::serve() {
     case Op::DenyRequest:
     case Op::ApproveRequest:
     case Op::RevokeGrant:
+    case Op::IssueSshCert:
+    case Op::IssueX509Cert:
+    case Op::CaRotate:
       break;
     default:
       if (!body.empty()) return refuse(invalid("body", "this request takes no body"));
@@ -650,6 +685,13 @@ ApiResponse ControlApi::Call::serve() {
       if (format == "csv") return {200, "text/csv; charset=utf-8", auditToCsv(*entries)};
       return jsonResponse(200, encodeAll(*entries));
     }
+    case Op::IssueSshCert:
+    case Op::IssueX509Cert:
+    case Op::CaSsh:
+    case Op::CaX509:
+    case Op::CaKrl:
+    case Op::CaRotate:
+      return serveCa();
     case Op::Decide: {
       auto q = Query::parse(target, {"user", "target", "port", "source"});
       if (!q) return refuse(q.refusal());
@@ -670,6 +712,89 @@ ApiResponse ControlApi::Call::serve() {
     }
   }
   return refuse(Refusal{RefusalCode::NotFound, "path", "no such resource"});
+}
+
+ApiResponse ControlApi::Call::serveCa() {
+  CertificateAuthority* ca = api.authority_;
+  if (!ca) return refuse(Refusal{RefusalCode::Unavailable, "", "the certificate authority is not running"});
+  const std::string& arg = route.arg;
+  bool admin = caller.roles.can(Capability::Administer);
+  switch (route.op) {
+    case Op::IssueSshCert: {
+      auto o = bodyObject(false);
+      if (!o) return refuse(o.refusal());
+      ObjectReader rd(*o);
+      auto key = rd.requiredString("publicKey", 16384);
+      if (!key) return refuse(key.refusal());
+      if (auto st = rd.finish(); !st) return refuse(st.refusal());
+      auto issued = ca->issueSsh(caller.name, admin, arg, *key);
+      if (!issued) return refuse(issued.refusal());
+      const auto& r = issued->record;
+      return jsonResponse(201, json::object{{"certificate", issued->line},
+                                            {"serial", std::to_string(r.serial)},
+                                            {"keyId", r.keyId},
+                                            {"principal", r.user},
+                                            {"validAfterUtc", formatTimestamp(r.validAfter)},
+                                            {"validBeforeUtc", formatTimestamp(r.validBefore)}});
+    }
+    case Op::IssueX509Cert: {
+      auto o = bodyObject(true);
+      if (!o) return refuse(o.refusal());
+      if (auto st = ObjectReader(*o).finish(); !st) return refuse(st.refusal());
+      auto issued = ca->issueX509(caller.name, admin, arg);
+      if (!issued) return refuse(issued.refusal());
+      const auto& r = issued->record;
+      return jsonResponse(201, json::object{{"certificatePem", issued->material.certPem},
+                                            {"privateKeyPem", issued->material.keyPem},
+                                            {"caCertificatePem", ca->x509CaPem()},
+                                            {"serial", std::to_string(r.serial)},
+                                            {"user", r.user},
+                                            {"validAfterUtc", formatTimestamp(r.validAfter)},
+                                            {"validBeforeUtc", formatTimestamp(r.validBefore)}});
+    }
+    case Op::CaSsh: {
+      auto keys = ca->trustedSshKeys();
+      if (!keys) return refuse(keys.refusal());
+      json::array list;
+      std::string lines;
+      for (const auto& k : *keys) {
+        lines += k.publicKey + "\n";
+        list.emplace_back(json::object{
+            {"id", k.id},
+            {"algorithm", k.algorithm},
+            {"publicKey", k.publicKey},
+            {"createdUtc", formatTimestamp(k.createdAt)},
+            {"retiredUtc", k.retiredAt ? json::value(formatTimestamp(*k.retiredAt)) : nullptr},
+            {"signing", !k.retiredAt}});
+      }
+      return jsonResponse(200, json::object{{"keys", std::move(list)},
+                                            {"trustedUserCaKeys", lines}});
+    }
+    case Op::CaX509:
+      return jsonResponse(200, json::object{{"certificatePem", ca->x509CaPem()}});
+    case Op::CaKrl: {
+      auto krl = ca->krl();
+      if (!krl) return refuse(krl.refusal());
+      return {200, "application/octet-stream", std::move(*krl)};
+    }
+    case Op::CaRotate: {
+      auto o = bodyObject(true);
+      if (!o) return refuse(o.refusal());
+      ObjectReader rd(*o);
+      auto alg = rd.optionalString("algorithm", 16);
+      if (!alg) return refuse(alg.refusal());
+      if (auto st = rd.finish(); !st) return refuse(st.refusal());
+      auto a = parseKeyAlgorithm(alg->value_or("ed25519"));
+      if (!a) return refuse(a.refusal());
+      auto rec = ca->rotateSsh(caller.name, *a);
+      if (!rec) return refuse(rec.refusal());
+      return jsonResponse(200, json::object{{"id", rec->id},
+                                            {"algorithm", rec->algorithm},
+                                            {"publicKey", rec->publicKey}});
+    }
+    default:
+      return refuse(Refusal{RefusalCode::NotFound, "path", "no such resource"});
+  }
 }
 
 }  // namespace jitgate

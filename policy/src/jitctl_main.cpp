@@ -4,6 +4,9 @@
 // what it must to build the request.
 
 #include <unistd.h>
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -19,6 +22,7 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include <tuple>
 
 #include "jitgate/control_client.hpp"
 
@@ -473,7 +477,105 @@ struct Args {
   bool csv = false;
   // user add
   std::vector<std::string> keyFiles;
+  // cert, ca
+  std::string pubkey, out, algorithm;
+  bool ssh = false, x509 = false;
 };
+
+// Writes `data` to `path` (created or replaced whole, with `mode`).
+Status writeFile(const std::string& path, const std::string& data, mode_t mode) {
+  std::string tmp = path + ".jitctl-tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return invalid("-o", "cannot write " + path + ": " + std::strerror(errno));
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return invalid("-o", "cannot write " + path + ": " + std::strerror(err));
+  }
+  return okStatus();
+}
+
+Result<std::vector<std::string>> readKeys(const std::vector<std::string>& files);
+
+int certSsh(const Context& ctx, const Args& a) {
+  auto keys = readKeys({a.pubkey});
+  if (!keys) return fail(keys.refusal());
+  if (keys->size() != 1) return usage("--pubkey: the file must hold exactly one public key");
+  json::object o{{"publicKey", keys->front()}};
+  auto answer = call(ctx, verb::post, apiTarget({"grants", a.id, "ssh-certificate"}),
+                     json::serialize(o));
+  if (!answer) return fail(answer.refusal());
+  if (ctx.json) {
+    echo(answer->reply);
+    return 0;
+  }
+  const auto& v = answer->value;
+  std::string line = text(v, "certificate") + "\n";
+  if (a.out.empty()) {
+    std::cout << line;
+  } else {
+    if (auto st = writeFile(a.out, line, 0644); !st) return fail(st.refusal());
+    std::cerr << "jitctl: certificate for " << printable(text(v, "principal")) << " valid "
+              << printable(text(v, "validAfterUtc")) << " .. "
+              << printable(text(v, "validBeforeUtc")) << " written to " << printable(a.out)
+              << '\n';
+  }
+  return 0;
+}
+
+int certX509(const Context& ctx, const Args& a) {
+  auto answer = call(ctx, verb::post, apiTarget({"grants", a.id, "x509-certificate"}), "{}");
+  if (!answer) return fail(answer.refusal());
+  if (ctx.json) {
+    echo(answer->reply);
+    return 0;
+  }
+  const auto& v = answer->value;
+  std::string key = text(v, "privateKeyPem"), cert = text(v, "certificatePem"),
+              ca = text(v, "caCertificatePem");
+  if (a.out.empty()) {
+    std::cout << key << cert;
+  } else {
+    for (auto [suffix, data, mode] : {std::tuple{".key", &key, mode_t{0600}},
+                                      std::tuple{".crt", &cert, mode_t{0644}},
+                                      std::tuple{"-ca.crt", &ca, mode_t{0644}}}) {
+      if (auto st = writeFile(a.out + suffix, *data, mode); !st) return fail(st.refusal());
+    }
+    std::cerr << "jitctl: " << printable(a.out) << ".key, " << printable(a.out) << ".crt and "
+              << printable(a.out) << "-ca.crt written (valid until "
+              << printable(text(v, "validBeforeUtc")) << ")\n";
+  }
+  OPENSSL_cleanse(key.data(), key.size());
+  return 0;
+}
+
+int caExport(const Context& ctx, const Args& a) {
+  if (a.ssh == a.x509) return usage("ca export: give exactly one of --ssh and --x509");
+  auto answer = call(ctx, verb::get, apiTarget({"ca", a.ssh ? "ssh" : "x509"}));
+  if (!answer) return fail(answer.refusal());
+  if (ctx.json) {
+    echo(answer->reply);
+    return 0;
+  }
+  std::cout << text(answer->value, a.ssh ? "trustedUserCaKeys" : "certificatePem");
+  return 0;
+}
+
+int caKrl(const Context& ctx, const Args& a) {
+  auto answer = call(ctx, verb::get, apiTarget({"ca", "krl"}));
+  if (!answer) return fail(answer.refusal());
+  if (a.out.empty()) {
+    if (::isatty(STDOUT_FILENO)) return usage("ca krl: the KRL is binary; use -o FILE");
+    std::cout << answer->reply.body;
+    return 0;
+  }
+  if (auto st = writeFile(a.out, answer->reply.body, 0644); !st) return fail(st.refusal());
+  return 0;
+}
 
 int addTarget(const Context& ctx, const Args& a) {
   json::object o{{"name", a.name}, {"address", a.address}, {"os", a.os}};
@@ -875,6 +977,45 @@ int run(int argc, char** argv) {
     auditCmd->add_option("--limit", a.limit, "only the newest N entries");
     auditCmd->add_flag("--csv", a.csv, "RFC 4180 CSV, as the daemon exports it");
     on(auditCmd, [&] { return audit(ctx, a); });
+  }
+
+  {
+    auto* cert = app.add_subcommand("cert", "certificates for a grant you hold");
+    cert->require_subcommand(1);
+    auto* ssh = cert->add_subcommand("ssh", "an OpenSSH user certificate for your public key");
+    ssh->add_option("GRANT", a.id, "grant id")->required();
+    ssh->add_option("--pubkey", a.pubkey, "your public key file (e.g. ~/.ssh/id_ed25519.pub)")
+        ->required();
+    ssh->add_option("-o", a.out, "write the certificate here (e.g. ~/.ssh/id_ed25519-cert.pub)");
+    on(ssh, [&] { return certSsh(ctx, a); });
+    auto* x509 = cert->add_subcommand("x509", "a client key and certificate for WinRM over HTTPS");
+    x509->add_option("GRANT", a.id, "grant id")->required();
+    x509->add_option("-o", a.out, "write PREFIX.key, PREFIX.crt and PREFIX-ca.crt");
+    on(x509, [&] { return certX509(ctx, a); });
+  }
+
+  {
+    auto* ca = app.add_subcommand("ca", "the certificate authority");
+    ca->require_subcommand(1);
+    auto* exp = ca->add_subcommand("export", "the CA's public keys for targets to trust");
+    exp->add_flag("--ssh", a.ssh, "TrustedUserCAKeys lines");
+    exp->add_flag("--x509", a.x509, "the client CA certificate (PEM)");
+    on(exp, [&] { return caExport(ctx, a); });
+    auto* krl = ca->add_subcommand("krl", "the revocation list for sshd's RevokedKeys");
+    krl->add_option("-o", a.out, "write it to this file");
+    on(krl, [&] { return caKrl(ctx, a); });
+    auto* rotate = ca->add_subcommand("rotate", "sign with a new SSH CA key from now on");
+    rotate->add_option("--algorithm", a.algorithm, "ed25519 (default), ecdsa-p256 or rsa-3072");
+    on(rotate, [&] {
+      json::object o;
+      if (!a.algorithm.empty()) o["algorithm"] = a.algorithm;
+      return serve(ctx, verb::post, apiTarget({"ca", "ssh", "rotate"}), json::serialize(o),
+                   [](const json::value& k) {
+                     std::cout << "new SSH CA key " << printable(text(k, "id")) << ": "
+                               << printable(text(k, "publicKey")) << '\n';
+                     return 0;
+                   });
+    });
   }
 
   {

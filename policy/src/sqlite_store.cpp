@@ -103,6 +103,33 @@ CREATE INDEX audit_time ON audit(time_ms);
     R"sql(
 CREATE INDEX audit_target_action_seq ON audit(target, action, seq);
 )sql",
+    // 3: the certificate authority.
+    R"sql(
+CREATE TABLE ca_keys (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL CHECK (kind IN ('ssh','x509')),
+  algorithm TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  file TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  retired_at INTEGER
+);
+CREATE TABLE certificates (
+  serial INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('ssh','x509')),
+  grant_id TEXT NOT NULL,
+  user TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  ca_key_id INTEGER NOT NULL REFERENCES ca_keys(id),
+  valid_after INTEGER NOT NULL,
+  valid_before INTEGER NOT NULL,
+  issued_at INTEGER NOT NULL,
+  issued_by TEXT NOT NULL,
+  subject_fingerprint TEXT NOT NULL
+);
+CREATE INDEX certificates_grant ON certificates(grant_id);
+CREATE INDEX certificates_ca ON certificates(ca_key_id, valid_before);
+)sql",
 };
 
 const std::string kTargetSelect =
@@ -537,6 +564,83 @@ class SqliteStore final : public Store {
     std::vector<User> out;
     while (s.step()) out.push_back(readUser(s));
     if (s.failed()) return dbError(db(), "list users");
+    return out;
+  }
+
+  Status insertCertificate(const IssuedCertificate& c) override {
+    Stmt s(db(),
+           "INSERT INTO certificates(serial,kind,grant_id,user,key_id,ca_key_id,valid_after,"
+           "valid_before,issued_at,issued_by,subject_fingerprint) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    // Serials are below 2^63, so they fit SQLite's signed integer.
+    s.bind(static_cast<int64_t>(c.serial)).bind(c.kind).bind(c.grantId).bind(c.user).bind(c.keyId)
+        .bind(c.caKeyId).bind(toEpoch(c.validAfter)).bind(toEpoch(c.validBefore))
+        .bind(toEpoch(c.issuedAt)).bind(c.issuedBy).bind(c.subjectFingerprint);
+    return run(s, "insert certificate");
+  }
+  Result<std::vector<IssuedCertificate>> revokedCertificates(const std::string& kind,
+                                                             SysTime now) override {
+    Stmt s(db(),
+           "SELECT c.serial,c.kind,c.grant_id,c.user,c.key_id,c.ca_key_id,c.valid_after,"
+           "c.valid_before,c.issued_at,c.issued_by,c.subject_fingerprint FROM certificates c "
+           "JOIN grants g ON g.id=c.grant_id WHERE g.state='revoked' AND c.kind=? AND "
+           "c.valid_before>? ORDER BY c.serial");
+    s.bind(kind).bind(toEpoch(now));
+    std::vector<IssuedCertificate> out;
+    while (s.step()) {
+      IssuedCertificate c;
+      c.serial = static_cast<uint64_t>(s.i64(0));
+      c.kind = s.text(1);
+      c.grantId = s.text(2);
+      c.user = s.text(3);
+      c.keyId = s.text(4);
+      c.caKeyId = s.i64(5);
+      c.validAfter = fromEpoch(s.i64(6));
+      c.validBefore = fromEpoch(s.i64(7));
+      c.issuedAt = fromEpoch(s.i64(8));
+      c.issuedBy = s.text(9);
+      c.subjectFingerprint = s.text(10);
+      out.push_back(std::move(c));
+    }
+    if (s.failed()) return dbError(db(), "list revoked certificates");
+    return out;
+  }
+  Result<std::optional<SysTime>> lastValidBefore(int64_t caKeyId) override {
+    Stmt s(db(), "SELECT MAX(valid_before) FROM certificates WHERE ca_key_id=?");
+    s.bind(caKeyId);
+    if (!s.step()) return dbError(db(), "read certificates");
+    if (s.isNull(0)) return std::optional<SysTime>();
+    return std::optional<SysTime>(fromEpoch(s.i64(0)));
+  }
+  Result<int64_t> insertCaKey(const CaKeyRecord& k) override {
+    Stmt s(db(),
+           "INSERT INTO ca_keys(kind,algorithm,public_key,file,created_at) VALUES(?,?,?,?,?)");
+    s.bind(k.kind).bind(k.algorithm).bind(k.publicKey).bind(k.file).bind(toEpoch(k.createdAt));
+    if (auto st = run(s, "insert CA key"); !st) return st.refusal();
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db()));
+  }
+  Status retireCaKey(int64_t id, SysTime at) override {
+    Stmt s(db(), "UPDATE ca_keys SET retired_at=? WHERE id=? AND retired_at IS NULL");
+    s.bind(toEpoch(at)).bind(id);
+    return run(s, "retire CA key");
+  }
+  Result<std::vector<CaKeyRecord>> caKeys(const std::string& kind) override {
+    Stmt s(db(),
+           "SELECT id,kind,algorithm,public_key,file,created_at,retired_at FROM ca_keys "
+           "WHERE kind=? ORDER BY id");
+    s.bind(kind);
+    std::vector<CaKeyRecord> out;
+    while (s.step()) {
+      CaKeyRecord k;
+      k.id = s.i64(0);
+      k.kind = s.text(1);
+      k.algorithm = s.text(2);
+      k.publicKey = s.text(3);
+      k.file = s.text(4);
+      k.createdAt = fromEpoch(s.i64(5));
+      if (!s.isNull(6)) k.retiredAt = fromEpoch(s.i64(6));
+      out.push_back(std::move(k));
+    }
+    if (s.failed()) return dbError(db(), "list CA keys");
     return out;
   }
 

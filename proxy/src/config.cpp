@@ -8,6 +8,8 @@
 #include <set>
 #include <toml++/toml.h>
 
+#include "jitgate/model.hpp"
+
 namespace jitgate {
 namespace {
 
@@ -70,7 +72,7 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     return configError(path, std::string(e.description()) + where);
   }
   if (auto st = checkKeys(root, "", {"state_dir", "control_socket", "control_socket_group",
-                                     "log_level", "roles"});
+                                     "log_level", "roles", "ca"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -102,6 +104,18 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
       if (auto st = readStrings(*t, "roles.", l.users, l.list->users); !st) return st.refusal();
       if (auto st = readStrings(*t, "roles.", l.groups, l.list->groups); !st) return st.refusal();
     }
+  }
+  if (const auto* n = root.get("ca")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("ca", "must be a table");
+    if (auto st = checkKeys(*t, "ca.", {"ssh_algorithm", "upn_domain"}); !st) return st.refusal();
+    if (auto st = readString(*t, "ca.", "ssh_algorithm", c.caSshAlgorithm); !st)
+      return st.refusal();
+    if (c.caSshAlgorithm != "ed25519" && c.caSshAlgorithm != "ecdsa-p256" &&
+        c.caSshAlgorithm != "rsa-3072")
+      return configError("ca.ssh_algorithm", "must be ed25519, ecdsa-p256 or rsa-3072");
+    if (auto st = readString(*t, "ca.", "upn_domain", c.caUpnDomain); !st) return st.refusal();
+    if (auto st = validateAddress(c.caUpnDomain, "ca.upn_domain"); !st) return st.refusal();
   }
   return c;
 }

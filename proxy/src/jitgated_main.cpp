@@ -14,6 +14,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "jitgate/authority.hpp"
 #include "jitgate/clock.hpp"
 #include "jitgate/control_server.hpp"
 #include "jitgate/engine.hpp"
@@ -129,7 +130,16 @@ int run(int argc, char** argv) {
     spdlog::error("{}", acceptor.refusal().describe());
     return 1;
   }
-  ControlApi api(engine, JITGATE_VERSION);
+  AuthorityOptions caOptions;
+  caOptions.stateDir = config.stateDir;
+  caOptions.sshAlgorithm = parseKeyAlgorithm(config.caSshAlgorithm).value();
+  caOptions.upnDomain = config.caUpnDomain;
+  auto authority = CertificateAuthority::open(**store, engine, clock, caOptions);
+  if (!authority) {
+    spdlog::error("certificate authority: {}", authority.refusal().describe());
+    return 1;
+  }
+  ControlApi api(engine, JITGATE_VERSION, authority->get());
   ControlServer server(io, std::move(*acceptor), api, config.roles, sockOpts);
   server.start();
 

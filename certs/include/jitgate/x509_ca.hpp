@@ -1,7 +1,7 @@
 // The X.509 side of jitgate's CA: short-lived client certificates for WinRM
 // over HTTPS, and the verifier that admits them. The fields we set are the
 // contract with Windows' certificate mapping (UPN SAN) and with ourselves
-// (the grant id in a SAN URI); see docs/ for the wire description.
+// (the grant id in a SAN URI).
 #pragma once
 
 #include <cstdint>
@@ -20,10 +20,10 @@ struct X509AuthorityState;  // the OpenSSL handles, kept out of this header
 }
 
 struct X509ClientSpec {
-  std::string user;       // subject CN: 1..64 of [A-Za-z0-9._-]
-  std::string upnDomain;  // UPN SAN = user@upnDomain; empty means "jitgate"
-  std::string grantId;    // SAN URI urn:jitgate:grant:<id>, id 1..64 of [A-Za-z0-9._-]
-  uint64_t serial = 0;    // nonzero, < 2^63
+  std::string user;             // subject CN: 1..64 of [A-Za-z0-9._-]
+  std::string upnDomain;        // UPN SAN = user@upnDomain; empty means "jitgate"
+  std::string grantId;          // SAN URI urn:jitgate:grant:<id>, id 1..64 of [A-Za-z0-9._-]
+  uint64_t serial = 0;          // nonzero, < 2^63
   SysTime notBefore, notAfter;  // notAfter > notBefore; the certificate is valid in
                                 // [notBefore, notAfter), as OpenSSL's verifier reads it
 };
@@ -32,7 +32,7 @@ struct X509ClientSpec {
 // is destroyed or overwritten. A copy the caller takes out of it is theirs to
 // wipe.
 struct X509Issued {
-  std::string keyPem;   // PKCS#8, unencrypted
+  std::string keyPem;  // PKCS#8, unencrypted
   std::string certPem;
   uint64_t serial = 0;
 
@@ -74,7 +74,7 @@ inline constexpr size_t kMaxX509PemBytes = 64 * 1024;
 class X509Authority {
  public:
   // A new CA: ECDSA P-256 key, self-signed certificate with CN = commonName
-  // (1..64 bytes, no control characters), basicConstraints CA:TRUE critical,
+  // (1..64 printable ASCII characters), basicConstraints CA:TRUE critical,
   // keyUsage keyCertSign+cRLSign critical, SKI, valid now-1h .. now+10y.
   static Result<X509Authority> create(const std::string& commonName, SysTime now);
   // Loads a CA from PEM (key in PKCS#8 or traditional form, unencrypted; the
@@ -83,6 +83,8 @@ class X509Authority {
   // EC or RSA, and a key that does not match the certificate.
   static Result<X509Authority> fromPem(const std::string& keyPem, const std::string& certPem);
 
+  // Move-only; a moved-from authority may only be destroyed or assigned to.
+  // Its methods are safe to call from several threads at once.
   X509Authority(X509Authority&&) noexcept;
   X509Authority& operator=(X509Authority&&) noexcept;
   ~X509Authority();

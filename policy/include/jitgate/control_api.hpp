@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "jitgate/authority.hpp"
 #include "jitgate/engine.hpp"
 #include "jitgate/roles.hpp"
 
@@ -21,7 +22,8 @@ struct ApiResponse {
 
 class ControlApi {
  public:
-  ControlApi(GrantEngine& engine, std::string version);
+  ControlApi(GrantEngine& engine, std::string version,
+             CertificateAuthority* authority = nullptr);
 
   // Decides from the request line alone whether the caller may go on: an
   // unknown route, a wrong method or a missing role is answered (and the
@@ -37,6 +39,7 @@ class ControlApi {
  private:
   struct Call;
   GrantEngine& engine_;
+  CertificateAuthority* authority_;
   std::string version_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -129,6 +129,32 @@ Status validateAddress(std::string_view address, std::string_view field);
 // Justifications: 1..512 characters of printable UTF-8 (no control characters).
 Status validateText(std::string_view text, std::string_view field, size_t maxLen, bool required);
 
+// A certificate the CA issued for a grant (docs/CERTIFICATES.md).
+struct IssuedCertificate {
+  uint64_t serial = 0;
+  std::string kind;  // ssh | x509
+  std::string grantId;
+  std::string user;
+  std::string keyId;
+  int64_t caKeyId = 0;
+  SysTime validAfter{};
+  SysTime validBefore{};
+  SysTime issuedAt{};
+  std::string issuedBy;
+  std::string subjectFingerprint;  // of the certified key
+};
+
+// One of the CA's signing keys; the private half is a file in the state dir.
+struct CaKeyRecord {
+  int64_t id = 0;
+  std::string kind;       // ssh | x509
+  std::string algorithm;  // ed25519, ecdsa-p256, rsa-3072
+  std::string publicKey;  // an authorized_keys line, or the CA certificate PEM
+  std::string file;       // private key file name in <state_dir>/ca
+  SysTime createdAt{};
+  std::optional<SysTime> retiredAt;
+};
+
 // Text from outside made safe to echo in messages and records: invalid
 // UTF-8 and control characters become \xNN, and it is cut at maxLen bytes.
 std::string printable(std::string_view text, size_t maxLen = 256);

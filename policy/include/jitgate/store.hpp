@@ -54,6 +54,17 @@ class Store {
   virtual Result<std::optional<User>> user(const std::string& name) = 0;
   virtual Result<std::vector<User>> users() = 0;
 
+  // Certificates and CA keys. insertCertificate refuses a serial in use
+  // (AlreadyExists), so callers can draw again.
+  virtual Status insertCertificate(const IssuedCertificate& c) = 0;
+  // Certificates of revoked grants still inside their validity at `now`.
+  virtual Result<std::vector<IssuedCertificate>> revokedCertificates(const std::string& kind,
+                                                                     SysTime now) = 0;
+  virtual Result<std::optional<SysTime>> lastValidBefore(int64_t caKeyId) = 0;
+  virtual Result<int64_t> insertCaKey(const CaKeyRecord& k) = 0;  // returns id
+  virtual Status retireCaKey(int64_t id, SysTime at) = 0;
+  virtual Result<std::vector<CaKeyRecord>> caKeys(const std::string& kind) = 0;
+
   virtual Result<int64_t> appendAudit(const AuditEntry& e) = 0;  // returns seq
   virtual Result<std::vector<AuditEntry>> audit(const AuditQuery& q) = 0;
   virtual Result<std::optional<AuditEntry>> lastAudit(const std::string& target,

@@ -16,6 +16,9 @@ struct DaemonConfig {
   std::string controlSocketGroup;  // empty: the daemon's own group
   std::string logLevel = "info";
   RoleConfig roles;
+  // Certificate authority.
+  std::string caSshAlgorithm = "ed25519";  // ed25519, ecdsa-p256, rsa-3072 (for a new key)
+  std::string caUpnDomain = "jitgate";     // UPN SAN domain of X.509 client certificates
 };
 
 // Reads a TOML file. Unknown keys and wrong types are refused (a typo in a

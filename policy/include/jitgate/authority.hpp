@@ -1,0 +1,99 @@
+// jitgate's certificate authority as the daemon runs it: the CA keys in the
+// state directory, certificates issued for grants (and recorded), rotation,
+// and the KRL kept current as grants are revoked. The certificate formats
+// themselves live in the certs component (docs/CERTIFICATES.md).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "jitgate/engine.hpp"
+#include "jitgate/ssh_key.hpp"
+#include "jitgate/store.hpp"
+#include "jitgate/x509_ca.hpp"
+
+namespace jitgate {
+
+struct AuthorityOptions {
+  std::string stateDir;                        // keys go to <stateDir>/ca (0700)
+  KeyAlgorithm sshAlgorithm = KeyAlgorithm::Ed25519;
+  std::string upnDomain = "jitgate";           // UPN SAN domain of X.509 client certificates
+  Seconds clockSkew{60};                       // valid_after = grant start - skew
+};
+
+struct SshCertificateIssued {
+  std::string line;  // "ssh-ed25519-cert-v01@openssh.com AAAA... keyid"
+  IssuedCertificate record;
+};
+
+struct X509CertificateIssued {
+  X509Issued material;
+  IssuedCertificate record;
+};
+
+class CertificateAuthority {
+ public:
+  // Loads the CA keys, creating them on first start; subscribes to the
+  // engine so that the KRL is rewritten whenever a grant is revoked, and
+  // writes it once now.
+  static Result<std::unique_ptr<CertificateAuthority>> open(Store& store, GrantEngine& engine,
+                                                            const Clock& clock,
+                                                            AuthorityOptions options);
+  ~CertificateAuthority();
+
+  // For a grant's user (or an admin): an OpenSSH user certificate for
+  // `publicKeyLine`, principal = the grant's user, valid from the grant's
+  // start (less the skew) to its end, source-address = the grant's source.
+  // Only for grants on the target's SSH port.
+  Result<SshCertificateIssued> issueSsh(const std::string& actor, bool actorIsAdmin,
+                                        const std::string& grantId,
+                                        const std::string& publicKeyLine);
+  // A client key and X.509 certificate for WinRM over HTTPS; only for grants
+  // on the target's WinRM HTTPS port.
+  Result<X509CertificateIssued> issueX509(const std::string& actor, bool actorIsAdmin,
+                                          const std::string& grantId);
+
+  // TrustedUserCAKeys lines: the signing key, and retired keys whose
+  // certificates may still be valid.
+  Result<std::vector<CaKeyRecord>> trustedSshKeys();
+  std::string x509CaPem() const;
+  const X509Authority& x509() const { return *x509_; }
+  // The KRL (PROTOCOL.krl) of every still-valid certificate of a revoked grant.
+  Result<std::string> krl();
+  const std::string& krlPath() const { return krlPath_; }
+  Result<std::set<uint64_t>> revokedX509Serials();
+  // A new SSH signing key signs from now on; the old one stays trusted until
+  // its last certificate expires.
+  Result<CaKeyRecord> rotateSsh(const std::string& actor, KeyAlgorithm algorithm);
+
+ private:
+  CertificateAuthority(Store& store, GrantEngine& engine, const Clock& clock,
+                       AuthorityOptions options);
+  Status loadOrCreateSsh();
+  Status loadOrCreateX509();
+  Status writeKrl();
+  Result<Grant> grantFor(const std::string& actor, bool actorIsAdmin, const std::string& grantId,
+                         bool ssh);
+  // Draws a fresh serial, has `sign` make the certificate with it, and
+  // records certificate and audit entry in one transaction.
+  Status commit(IssuedCertificate& record, const std::string& actor, const Grant& g,
+                const std::function<Status(uint64_t serial)>& sign);
+
+  Store& store_;
+  GrantEngine& engine_;
+  const Clock& clock_;
+  AuthorityOptions options_;
+  std::string caDir_;
+  std::string krlPath_;
+  std::optional<SigningKey> sshKey_;
+  CaKeyRecord sshRecord_;
+  std::optional<X509Authority> x509_;
+  int64_t x509KeyId_ = 0;
+  int listener_ = 0;
+};
+
+}  // namespace jitgate

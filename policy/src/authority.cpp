@@ -1,0 +1,423 @@
+#include "jitgate/authority.hpp"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "jitgate/ssh_cert.hpp"
+#include "jitgate/ssh_wire.hpp"
+
+namespace jitgate {
+namespace {
+
+using Ms = std::chrono::milliseconds;
+
+Refusal unavailable(const std::string& why) { return Refusal{RefusalCode::Unavailable, "", why}; }
+
+// Writes `data` to `path` whole or not at all: temporary file, fsync,
+// rename, fsync of the directory.
+Status writeAtomically(const std::string& path, std::string_view data, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return unavailable(tmp + ": " + std::strerror(errno));
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return unavailable(path + ": " + std::strerror(err));
+  }
+  std::string dir = path.substr(0, path.rfind('/'));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return okStatus();
+}
+
+Result<std::string> readPrivateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return unavailable(path + ": " + std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+      st.st_size > 65536) {
+    ::close(fd);
+    return unavailable(path + ": not a private (0600) regular file of at most 64 KiB");
+  }
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  bool ok = ::read(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ::close(fd);
+  if (!ok) return unavailable(path + ": short read");
+  return data;
+}
+
+uint64_t randomSerial() {
+  uint64_t v = 0;
+  while (v == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) {
+      spdlog::critical("RAND_bytes failed: cannot make certificate serials");
+      std::abort();
+    }
+    v &= 0x7fffffffffffffffULL;  // below 2^63: fits SQLite and X.509 as positive
+  }
+  return v;
+}
+
+}  // namespace
+
+CertificateAuthority::CertificateAuthority(Store& store, GrantEngine& engine, const Clock& clock,
+                                           AuthorityOptions options)
+    : store_(store), engine_(engine), clock_(clock), options_(std::move(options)) {
+  caDir_ = options_.stateDir + "/ca";
+  krlPath_ = options_.stateDir + "/revoked.krl";
+}
+
+CertificateAuthority::~CertificateAuthority() {
+  if (listener_) engine_.unsubscribe(listener_);
+}
+
+Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(Store& store,
+                                                                        GrantEngine& engine,
+                                                                        const Clock& clock,
+                                                                        AuthorityOptions options) {
+  std::unique_ptr<CertificateAuthority> ca(
+      new CertificateAuthority(store, engine, clock, std::move(options)));
+  if (::mkdir(ca->caDir_.c_str(), 0700) != 0 && errno != EEXIST)
+    return unavailable(ca->caDir_ + ": " + std::strerror(errno));
+  struct stat st{};
+  if (::lstat(ca->caDir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077))
+    return unavailable(ca->caDir_ + ": must be a directory only its owner can use (0700)");
+  if (auto s = ca->loadOrCreateSsh(); !s) return s.refusal();
+  if (auto s = ca->loadOrCreateX509(); !s) return s.refusal();
+  CertificateAuthority* self = ca.get();
+  ca->listener_ = engine.subscribe([self](const GrantEnded& e) {
+    if (e.why != WindowEnd::Revoked) return;  // expired certificates expire on their own
+    if (auto s = self->writeKrl(); !s)
+      spdlog::error("KRL: cannot rewrite after revoking {}: {}", e.grant.id, s.refusal().message);
+  });
+  if (auto s = ca->writeKrl(); !s) return s.refusal();
+  return ca;
+}
+
+Status CertificateAuthority::loadOrCreateSsh() {
+  auto keys = store_.caKeys("ssh");
+  if (!keys) return keys.refusal();
+  for (auto it = keys->rbegin(); it != keys->rend(); ++it) {
+    if (it->retiredAt) continue;
+    auto key = SigningKey::load(caDir_ + "/" + it->file);
+    if (!key) return key.refusal();
+    if (key->publicLine("") != it->publicKey.substr(0, key->publicLine("").size()))
+      return unavailable("SSH CA key " + it->file + " does not match its record");
+    sshKey_ = std::move(*key);
+    sshRecord_ = *it;
+    return okStatus();
+  }
+  // First start, or every key retired: make one.
+  auto key = SigningKey::generate(options_.sshAlgorithm);
+  if (!key) return key.refusal();
+  CaKeyRecord rec;
+  rec.kind = "ssh";
+  rec.algorithm = std::string(toString(options_.sshAlgorithm));
+  rec.createdAt = std::chrono::floor<Seconds>(clock_.now());
+  unsigned char tag[6];
+  RAND_bytes(tag, sizeof tag);
+  rec.file = "ssh-ca-" + std::to_string(rec.createdAt.time_since_epoch().count()) + "-" +
+             std::to_string(tag[0] << 8 | tag[1]) + ".key";
+  rec.publicKey = key->publicLine("jitgate-ca");
+  if (auto s = key->save(caDir_ + "/" + rec.file); !s) return s;
+  auto st = store_.transaction([&]() -> Status {
+    auto id = store_.insertCaKey(rec);
+    if (!id) return id.refusal();
+    rec.id = *id;
+    AuditEntry e;
+    e.time = std::chrono::floor<Ms>(clock_.now());
+    e.actor = "jitgated";
+    e.action = "ca.create";
+    e.outcome = "ok";
+    e.detail = "SSH CA key " + rec.algorithm + " " + sshFingerprint(key->publicBlob());
+    if (auto a = store_.appendAudit(e); !a) return a.refusal();
+    return okStatus();
+  });
+  if (!st) return st;
+  spdlog::info("CA: new SSH signing key {} {}", rec.algorithm, sshFingerprint(key->publicBlob()));
+  sshKey_ = std::move(*key);
+  sshRecord_ = rec;
+  return okStatus();
+}
+
+Status CertificateAuthority::loadOrCreateX509() {
+  auto keys = store_.caKeys("x509");
+  if (!keys) return keys.refusal();
+  if (!keys->empty()) {
+    const auto& rec = keys->back();
+    auto keyPem = readPrivateFile(caDir_ + "/" + rec.file);
+    if (!keyPem) return keyPem.refusal();
+    auto ca = X509Authority::fromPem(*keyPem, rec.publicKey);
+    OPENSSL_cleanse(keyPem->data(), keyPem->size());
+    if (!ca) return ca.refusal();
+    x509_ = std::move(*ca);
+    x509KeyId_ = rec.id;
+    return okStatus();
+  }
+  auto now = std::chrono::floor<Seconds>(clock_.now());
+  auto ca = X509Authority::create("jitgate client CA", now);
+  if (!ca) return ca.refusal();
+  CaKeyRecord rec;
+  rec.kind = "x509";
+  rec.algorithm = "ecdsa-p256";
+  rec.createdAt = now;
+  rec.file = "x509-ca-" + std::to_string(now.time_since_epoch().count()) + ".key";
+  rec.publicKey = ca->certPem();
+  std::string keyPem = ca->keyPem();
+  auto written = writeAtomically(caDir_ + "/" + rec.file, keyPem, 0600);
+  OPENSSL_cleanse(keyPem.data(), keyPem.size());
+  if (!written) return written;
+  auto st = store_.transaction([&]() -> Status {
+    auto id = store_.insertCaKey(rec);
+    if (!id) return id.refusal();
+    rec.id = *id;
+    AuditEntry e;
+    e.time = std::chrono::floor<Ms>(clock_.now());
+    e.actor = "jitgated";
+    e.action = "ca.create";
+    e.outcome = "ok";
+    e.detail = "X.509 client CA (ECDSA P-256)";
+    if (auto a = store_.appendAudit(e); !a) return a.refusal();
+    return okStatus();
+  });
+  if (!st) return st;
+  x509_ = std::move(*ca);
+  x509KeyId_ = rec.id;
+  return okStatus();
+}
+
+Result<Grant> CertificateAuthority::grantFor(const std::string& actor, bool actorIsAdmin,
+                                             const std::string& grantId, bool ssh) {
+  auto g = store_.grant(grantId);
+  if (!g) return g.refusal();
+  // Someone else's grant reads as absent to a non-admin.
+  if (!*g || (!actorIsAdmin && (*g)->user != actor))
+    return Refusal{RefusalCode::NotFound, "grant", "no grant with id '" + grantId + "'"};
+  const Grant& grant = **g;
+  auto now = std::chrono::floor<Seconds>(clock_.now());
+  if (grant.state != GrantState::Active || now >= grant.end)
+    return Refusal{RefusalCode::Conflict, "grant",
+                   "grant " + grantId + " is " +
+                       (grant.state == GrantState::Active ? "over" : std::string(toString(grant.state)))};
+  auto t = store_.target(grant.target);
+  if (!t) return t.refusal();
+  if (!*t) return Refusal{RefusalCode::Conflict, "grant", "its target no longer exists"};
+  uint16_t port = ssh ? (*t)->sshPort : (*t)->winrmHttpsPort;
+  if (grant.port != port)
+    return Refusal{RefusalCode::PolicyViolation, "grant",
+                   "grant " + grantId + " is for port " + std::to_string(grant.port) + ", not the " +
+                       (ssh ? "SSH" : "WinRM HTTPS") + " port " + std::to_string(port) + " of " +
+                       grant.target};
+  return grant;
+}
+
+Status CertificateAuthority::commit(IssuedCertificate& record, const std::string& actor,
+                                    const Grant& g,
+                                    const std::function<Status(uint64_t)>& sign) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    record.serial = randomSerial();
+    if (auto s = sign(record.serial); !s) return s;
+    auto st = store_.transaction([&]() -> Status {
+      if (auto s = store_.insertCertificate(record); !s) return s;
+      AuditEntry e;
+      e.time = std::chrono::floor<Ms>(clock_.now());
+      e.actor = actor;
+      e.action = "cert.issue";
+      e.outcome = "ok";
+      e.target = g.target;
+      e.port = g.port;
+      e.source = g.source.toString();
+      e.user = g.user;
+      e.grantId = g.id;
+      e.detail = record.kind + " certificate serial " + std::to_string(record.serial) +
+                 " valid until " + formatTimestamp(record.validBefore) +
+                 (record.subjectFingerprint.empty() ? "" : " for " + record.subjectFingerprint);
+      if (auto a = store_.appendAudit(e); !a) return a.refusal();
+      return okStatus();
+    });
+    if (st) return okStatus();
+    if (st.refusal().code != RefusalCode::AlreadyExists) return st;
+  }
+  return unavailable("could not draw an unused certificate serial");
+}
+
+Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& actor,
+                                                            bool actorIsAdmin,
+                                                            const std::string& grantId,
+                                                            const std::string& publicKeyLine) {
+  auto key = parseSshPublicKey(publicKeyLine, "publicKey");
+  if (!key) return key.refusal();
+  auto g = grantFor(actor, actorIsAdmin, grantId, true);
+  if (!g) return g.refusal();
+  std::string blob;
+  if (!base64Decode(key->base64, blob)) return invalid("publicKey", "key data is not base64");
+
+  SshCertRequest req;
+  req.subjectKey = blob;
+  req.principals = {g->user};
+  req.validAfter = g->start - options_.clockSkew;
+  req.validBefore = g->end;
+  if (!g->source.isAny()) req.sourceAddresses = {g->source};
+  // A shell needs a pty; agent, X11, port forwarding and ~/.ssh/rc are not
+  // part of a JIT window.
+  req.extensions = {"permit-pty"};
+
+  SshCertificateIssued out;
+  IssuedCertificate& rec = out.record;
+  rec.kind = "ssh";
+  rec.grantId = g->id;
+  rec.user = g->user;
+  rec.caKeyId = sshRecord_.id;
+  rec.validAfter = req.validAfter;
+  rec.validBefore = req.validBefore;
+  rec.issuedAt = std::chrono::floor<Seconds>(clock_.now());
+  rec.issuedBy = actor;
+  rec.subjectFingerprint = key->fingerprint;
+  auto st = commit(rec, actor, *g, [&](uint64_t serial) -> Status {
+    req.serial = serial;
+    req.keyId = "jitgate grant=" + g->id + " user=" + g->user + " serial=" + std::to_string(serial);
+    rec.keyId = req.keyId;
+    auto cert = issueSshCertificate(*sshKey_, req);
+    if (!cert) return cert.refusal();
+    out.line = sshCertificateLine(*cert, "jitgate-" + g->id);
+    return okStatus();
+  });
+  if (!st) return st.refusal();
+  return out;
+}
+
+Result<X509CertificateIssued> CertificateAuthority::issueX509(const std::string& actor,
+                                                              bool actorIsAdmin,
+                                                              const std::string& grantId) {
+  auto g = grantFor(actor, actorIsAdmin, grantId, false);
+  if (!g) return g.refusal();
+  X509CertificateIssued out;
+  IssuedCertificate& rec = out.record;
+  rec.kind = "x509";
+  rec.grantId = g->id;
+  rec.user = g->user;
+  rec.caKeyId = x509KeyId_;
+  rec.validAfter = g->start - options_.clockSkew;
+  rec.validBefore = g->end;
+  rec.issuedAt = std::chrono::floor<Seconds>(clock_.now());
+  rec.issuedBy = actor;
+  auto st = commit(rec, actor, *g, [&](uint64_t serial) -> Status {
+    X509ClientSpec spec;
+    spec.user = g->user;
+    spec.upnDomain = options_.upnDomain;
+    spec.grantId = g->id;
+    spec.serial = serial;
+    spec.notBefore = rec.validAfter;
+    spec.notAfter = rec.validBefore;
+    rec.keyId = "CN=" + g->user + " grant=" + g->id;
+    auto issued = x509_->issueClient(spec);
+    if (!issued) return issued.refusal();
+    out.material = std::move(*issued);
+    return okStatus();
+  });
+  if (!st) return st.refusal();
+  return out;
+}
+
+Result<std::vector<CaKeyRecord>> CertificateAuthority::trustedSshKeys() {
+  auto keys = store_.caKeys("ssh");
+  if (!keys) return keys.refusal();
+  auto now = std::chrono::floor<Seconds>(clock_.now());
+  std::vector<CaKeyRecord> out;
+  for (const auto& k : *keys) {
+    if (k.retiredAt) {
+      auto last = store_.lastValidBefore(k.id);
+      if (!last) return last.refusal();
+      if (!*last || **last <= now) continue;  // nothing it signed is valid any more
+    }
+    out.push_back(k);
+  }
+  return out;
+}
+
+std::string CertificateAuthority::x509CaPem() const { return x509_->certPem(); }
+
+Result<std::string> CertificateAuthority::krl() {
+  auto now = std::chrono::floor<Seconds>(clock_.now());
+  auto revoked = store_.revokedCertificates("ssh", now);
+  if (!revoked) return revoked.refusal();
+  auto keys = store_.caKeys("ssh");
+  if (!keys) return keys.refusal();
+  std::vector<KrlEntry> entries;
+  for (const auto& k : *keys) {
+    KrlEntry e;
+    auto sp = k.publicKey.find(' ');
+    auto b64 = k.publicKey.substr(sp + 1, k.publicKey.find(' ', sp + 1) - sp - 1);
+    if (!base64Decode(b64, e.caKey)) return unavailable("CA key record " + std::to_string(k.id));
+    for (const auto& c : *revoked)
+      if (c.caKeyId == k.id) e.serials.push_back(c.serial);
+    if (!e.serials.empty()) entries.push_back(std::move(e));
+  }
+  auto version = static_cast<uint64_t>(
+      std::chrono::floor<Ms>(clock_.now()).time_since_epoch().count());
+  return buildKrl(entries, version, now, "jitgate revoked grants");
+}
+
+Status CertificateAuthority::writeKrl() {
+  auto blob = krl();
+  if (!blob) return blob.refusal();
+  // World-readable: it lists serials, nothing secret, and sshd must read it.
+  return writeAtomically(krlPath_, *blob, 0644);
+}
+
+Result<std::set<uint64_t>> CertificateAuthority::revokedX509Serials() {
+  auto revoked = store_.revokedCertificates("x509", std::chrono::floor<Seconds>(clock_.now()));
+  if (!revoked) return revoked.refusal();
+  std::set<uint64_t> out;
+  for (const auto& c : *revoked) out.insert(c.serial);
+  return out;
+}
+
+Result<CaKeyRecord> CertificateAuthority::rotateSsh(const std::string& actor,
+                                                    KeyAlgorithm algorithm) {
+  auto old = sshRecord_;
+  auto oldKey = std::move(sshKey_);
+  auto previous = options_.sshAlgorithm;
+  options_.sshAlgorithm = algorithm;
+  auto st = store_.retireCaKey(old.id, std::chrono::floor<Seconds>(clock_.now()));
+  if (!st) {
+    sshKey_ = std::move(oldKey);
+    options_.sshAlgorithm = previous;
+    return st.refusal();
+  }
+  if (auto s = loadOrCreateSsh(); !s) {
+    // Keep signing with the old key rather than with nothing.
+    spdlog::error("CA rotation failed: {}", s.refusal().message);
+    sshKey_ = std::move(oldKey);
+    sshRecord_ = old;
+    options_.sshAlgorithm = previous;
+    return s.refusal();
+  }
+  AuditEntry e;
+  e.actor = actor;
+  e.action = "ca.rotate";
+  e.outcome = "ok";
+  e.detail = "SSH CA key " + std::to_string(old.id) + " retired; new key " +
+             std::to_string(sshRecord_.id) + " " + sshRecord_.algorithm + " " +
+             sshFingerprint(sshKey_->publicBlob());
+  (void)engine_.record(e);
+  return sshRecord_;
+}
+
+}  // namespace jitgate
