@@ -12,6 +12,7 @@
 #include "../support/process.hpp"
 #include "../support/test_support.hpp"
 #include "jitgate/ssh_wire.hpp"
+#include "jitgate/cert_check.h"
 
 namespace jitgate {
 namespace {
@@ -323,6 +324,63 @@ TEST_F(SshCertTest, CaKeysAreStoredPrivately) {
   auto y = sh(dir_.path(), {"/usr/bin/ssh-keygen", "-y", "-f", path});
   ASSERT_EQ(y.exitCode, 0) << y.err;
   EXPECT_EQ(blobOfLine(y.out), ca.publicBlob());
+}
+
+}  // namespace
+}  // namespace jitgate
+
+extern "C" int jitgate_test_call_from_c(const char* cert, const char* ca_keys,
+                                        const char* principal, const char* source, long long now,
+                                        char* why, unsigned why_len);
+
+namespace jitgate {
+namespace {
+
+TEST_F(SshCertTest, CAbiAnswersWithCodesAndNeverThrows) {
+  auto ca = SigningKey::generate(KeyAlgorithm::Ed25519).value();
+  auto line = sshCertificateLine(issueSshCertificate(ca, request()).value(), "c");
+  std::string caKeys = "# jitgate CA\n" + ca.publicLine("jitgate-ca") + "\n";
+  long long now = now_.time_since_epoch().count();
+  char why[256];
+  EXPECT_EQ(jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "alice", "127.0.0.1", now, why,
+                                     sizeof why),
+            JITGATE_CERT_OK)
+      << why;
+  // sshd's SSH_AUTH_INFO_0 form.
+  std::string info = "publickey " + line.substr(0, line.rfind(' ')) + "\n";
+  EXPECT_EQ(jitgate_test_call_from_c(info.c_str(), caKeys.c_str(), "alice", "10.1.2.3", now, why,
+                                     sizeof why),
+            JITGATE_CERT_OK)
+      << why;
+  EXPECT_EQ(jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "bob", "127.0.0.1", now, why,
+                                     sizeof why),
+            JITGATE_CERT_WRONG_PRINCIPAL);
+  EXPECT_EQ(std::string(why).rfind("wrong_principal", 0), 0u) << why;
+  EXPECT_EQ(jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "alice", "192.0.2.1", now, why,
+                                     sizeof why),
+            JITGATE_CERT_SOURCE_NOT_ALLOWED);
+  EXPECT_EQ(jitgate_test_call_from_c(line.c_str(), "", "alice", "127.0.0.1", now, why, sizeof why),
+            JITGATE_CERT_BAD_CA_KEYS);
+  EXPECT_EQ(jitgate_test_call_from_c("garbage", caKeys.c_str(), "alice", "127.0.0.1", now, why,
+                                     sizeof why),
+            JITGATE_CERT_MALFORMED);
+  EXPECT_EQ(jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "alice", "not-an-ip", now, why,
+                                     sizeof why),
+            JITGATE_CERT_BAD_ARGUMENT);
+  EXPECT_EQ(jitgate_test_call_from_c(nullptr, caKeys.c_str(), "alice", "127.0.0.1", now, why,
+                                     sizeof why),
+            JITGATE_CERT_BAD_ARGUMENT);
+  // A tiny reason buffer is still NUL-terminated.
+  char small[4];
+  jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "bob", "127.0.0.1", now, small,
+                           sizeof small);
+  EXPECT_EQ(std::string(small), "wro");
+  // An unreadable KRL fails closed.
+  uint64_t vb = 0;
+  const unsigned char junk[] = "not a krl";
+  EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), junk, sizeof junk,
+                                          "alice", "127.0.0.1", now, &vb, why, sizeof why),
+            JITGATE_CERT_BAD_KRL);
 }
 
 }  // namespace

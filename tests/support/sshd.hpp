@@ -370,8 +370,8 @@ class UnixLoginUser {
   gid_t gid() const { return gid_; }
 
  private:
-  // Processes running as this user (a session's command outliving its
-  // sshd, say), read from /proc.
+  // Live processes running as this user (a session's command outliving
+  // its sshd, say), read from /proc.
   std::vector<pid_t> processes() const {
     std::vector<pid_t> pids;
     DIR* proc = ::opendir("/proc");
@@ -380,9 +380,14 @@ class UnixLoginUser {
       char* end = nullptr;
       long pid = std::strtol(e->d_name, &end, 10);
       if (pid <= 0 || *end != '\0') continue;
+      std::string dir = "/proc/" + std::string(e->d_name);
       struct stat st {};
-      if (::stat(("/proc/" + std::string(e->d_name)).c_str(), &st) == 0 && st.st_uid == uid_)
-        pids.push_back(static_cast<pid_t>(pid));
+      if (::stat(dir.c_str(), &st) != 0 || st.st_uid != uid_) continue;
+      // A zombie is already gone, only not yet reaped (by init, lazily).
+      std::string stat = slurp(dir + "/stat");
+      auto close = stat.rfind(')');
+      if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z') continue;
+      pids.push_back(static_cast<pid_t>(pid));
     }
     ::closedir(proc);
     return pids;
@@ -429,7 +434,9 @@ struct SshLogin {
   std::string bindAddress;  // ssh -b; empty: the system's choice
   std::string host = "127.0.0.1";
   std::string command = "true";
-  std::vector<std::string> extraOptions;  // more "-o NAME=VALUE"
+  // More "-o NAME=VALUE", after the fixed ones (ssh keeps the first value of
+  // an option, so these add options rather than override them).
+  std::vector<std::string> extraOptions;
 };
 
 inline RunResult sshRun(const SshLogin& login, const std::string& scratch) {

@@ -1,0 +1,98 @@
+// The C ABI over checkSshCertificate: parse the inputs, run the checks,
+// turn everything (including exceptions) into a code and a reason.
+#include "jitgate/cert_check.h"
+
+#include <cstring>
+#include <string>
+
+#include "jitgate/ssh_cert.hpp"
+#include "jitgate/ssh_wire.hpp"
+
+namespace jitgate {
+namespace {
+
+static_assert(JITGATE_CERT_REVOKED == static_cast<int>(CertCheck::Revoked));
+static_assert(JITGATE_CERT_SOURCE_NOT_ALLOWED == static_cast<int>(CertCheck::SourceNotAllowed));
+
+int answer(int code, const std::string& reason, char* why, size_t whyLen) {
+  if (why && whyLen) {
+    size_t n = std::min(reason.size(), whyLen - 1);
+    std::memcpy(why, reason.data(), n);
+    why[n] = '\0';
+  }
+  return code;
+}
+
+// The certificate's "TYPE BASE64" out of a key line or an SSH_AUTH_INFO_0
+// text, which may hold several "method data" lines.
+std::string certificateLine(std::string_view text) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    auto line = text.substr(start, end == std::string_view::npos ? text.npos : end - start);
+    if (line.rfind("publickey ", 0) == 0) line.remove_prefix(10);
+    if (line.find("-cert-v01@openssh.com ") != std::string_view::npos) return std::string(line);
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return std::string();
+}
+
+}  // namespace
+}  // namespace jitgate
+
+extern "C" int jitgate_check_ssh_certificate(const char* cert, const char* caKeys,
+                                             const unsigned char* krl, size_t krlLen,
+                                             const char* principal, const char* source,
+                                             int64_t now, uint64_t* validBefore, char* why,
+                                             size_t whyLen) {
+  using namespace jitgate;
+  try {
+    if (!cert || !caKeys || !principal || !source || now < 0 || (!krl && krlLen))
+      return answer(JITGATE_CERT_BAD_ARGUMENT, "missing argument", why, whyLen);
+    std::string line = certificateLine(cert);
+    if (line.empty())
+      return answer(JITGATE_CERT_MALFORMED, "malformed: no certificate in the input", why, whyLen);
+    auto parsed = parseSshCertificateLine(line);
+    if (!parsed)
+      return answer(JITGATE_CERT_MALFORMED, "malformed: " + parsed.refusal().message, why, whyLen);
+
+    CertExpectations x;
+    std::string_view keys(caKeys);
+    size_t start = 0;
+    while (start < keys.size()) {
+      size_t end = keys.find('\n', start);
+      auto l = keys.substr(start, end == std::string_view::npos ? keys.npos : end - start);
+      start = end == std::string_view::npos ? keys.size() : end + 1;
+      while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.remove_suffix(1);
+      if (l.empty() || l.front() == '#') continue;
+      auto sp = l.find(' ');
+      if (sp == std::string_view::npos)
+        return answer(JITGATE_CERT_BAD_CA_KEYS, "unreadable CA key line", why, whyLen);
+      auto rest = l.substr(sp + 1);
+      std::string blob;
+      if (!base64Decode(rest.substr(0, rest.find(' ')), blob))
+        return answer(JITGATE_CERT_BAD_CA_KEYS, "unreadable CA key line", why, whyLen);
+      x.trustedCaKeys.push_back(std::move(blob));
+    }
+    if (x.trustedCaKeys.empty())
+      return answer(JITGATE_CERT_BAD_CA_KEYS, "no CA key to trust", why, whyLen);
+    if (krl && krlLen) {
+      auto revoked = parseKrl(std::string_view(reinterpret_cast<const char*>(krl), krlLen));
+      if (!revoked)
+        return answer(JITGATE_CERT_BAD_KRL, "KRL: " + revoked.refusal().message, why, whyLen);
+      x.revoked = std::move(*revoked);
+    }
+    auto addr = IpAddress::parse(source);
+    if (!addr) return answer(JITGATE_CERT_BAD_ARGUMENT, "source is not an IP address", why, whyLen);
+    x.source = *addr;
+    x.principal = principal;
+    x.now = static_cast<uint64_t>(now);
+    std::string reason;
+    CertCheck c = checkSshCertificate(*parsed, x, &reason);
+    if (c == CertCheck::Ok && validBefore) *validBefore = parsed->validBefore;
+    return answer(static_cast<int>(c), reason, why, whyLen);
+  } catch (...) {
+    return answer(JITGATE_CERT_INTERNAL_ERROR, "internal error", why, whyLen);
+  }
+}
