@@ -4,6 +4,8 @@
 // shows both the client's refusal and the reason sshd logged.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -299,6 +301,76 @@ TEST_F(SshdCertTest, SerialRevokedUnderAnotherCaLetsIn) {
   options.revokedKeys = buildKrl({KrlEntry{other.publicBlob(), {kSerial}}}, 1, now_, "");
   Sshd sshd(options);
   expectLoggedIn(login(sshd, cert), sshd);
+}
+
+}  // namespace
+}  // namespace jitgate
+
+namespace jitgate {
+namespace {
+
+// One table, two judges: sshd (by logging in) and our verifier (as the
+// bastion and the PAM module will run it) must agree on every row. The one
+// deliberate difference is a critical option we do not enforce
+// (force-command): sshd honours it, we refuse the certificate.
+TEST_F(SshdCertTest, OurVerifierAgreesWithSshdOnATable) {
+  auto ca = SigningKey::generate(KeyAlgorithm::Ed25519).value();
+  auto other = SigningKey::generate(KeyAlgorithm::Ed25519).value();
+  struct Row {
+    const char* name;
+    std::function<void(SshCertRequest&)> change;
+    const SigningKey* signer;
+    bool revoke;
+  };
+  std::vector<Row> rows = {
+      {"good", [](SshCertRequest&) {}, &ca, false},
+      {"wrong principal", [](SshCertRequest& r) { r.principals = {"somebody-else"}; }, &ca, false},
+      {"two principals", [&](SshCertRequest& r) { r.principals.push_back("x"); }, &ca, false},
+      {"expired", [&](SshCertRequest& r) { r.validAfter = now_ - 2h, r.validBefore = now_ - 1h; },
+       &ca, false},
+      {"ends now", [&](SshCertRequest& r) { r.validBefore = now_; }, &ca, false},
+      {"not yet valid", [&](SshCertRequest& r) { r.validAfter = now_ + 1h, r.validBefore = now_ + 2h; },
+       &ca, false},
+      {"other source", [](SshCertRequest& r) {
+         r.sourceAddresses = {Cidr::parse("192.0.2.0/24").value()};
+       }, &ca, false},
+      {"source list", [](SshCertRequest& r) {
+         r.sourceAddresses = {Cidr::parse("192.0.2.0/24").value(), Cidr::parse("127.0.0.0/8").value()};
+       }, &ca, false},
+      {"no source restriction", [](SshCertRequest& r) { r.sourceAddresses.clear(); }, &ca, false},
+      {"other CA", [](SshCertRequest&) {}, &other, false},
+      {"revoked", [](SshCertRequest&) {}, &ca, true},
+  };
+  int serial = 100;
+  std::vector<KrlEntry> revoked{{ca.publicBlob(), {}}};
+  std::vector<std::pair<const Row*, SshCertRequest>> issued;
+  for (const auto& row : rows) {
+    auto req = request();
+    req.serial = static_cast<uint64_t>(++serial);
+    row.change(req);
+    if (row.revoke) revoked[0].serials.push_back(req.serial);
+    issued.emplace_back(&row, req);
+  }
+  auto opts = trusting(ca);
+  opts.revokedKeys = buildKrl(revoked, 1, now_, "table");
+  Sshd sshd(opts);
+  CertExpectations x;
+  x.trustedCaKeys = {ca.publicBlob()};
+  x.principal = user_->name();
+  x.source = IpAddress::parse("127.0.0.1").value();
+  x.now = static_cast<uint64_t>(std::chrono::floor<Seconds>(std::chrono::system_clock::now())
+                                    .time_since_epoch()
+                                    .count());
+  x.revoked = parseKrl(*opts.revokedKeys).value();
+  for (const auto& [row, req] : issued) {
+    SCOPED_TRACE(row->name);
+    auto path = issue(*row->signer, req, "table-cert.pub");
+    bool sshdAccepts = login(sshd, path).exitCode == 0;
+    auto cert = parseSshCertificateLine(testing::slurp(path)).value();
+    std::string why;
+    bool weAccept = checkSshCertificate(cert, x, &why) == CertCheck::Ok;
+    EXPECT_EQ(weAccept, sshdAccepts) << "ours: " << why;
+  }
 }
 
 }  // namespace
