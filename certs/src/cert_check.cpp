@@ -48,7 +48,7 @@ extern "C" int jitgate_check_ssh_certificate(const char* cert, const char* caKey
                                              size_t whyLen) {
   using namespace jitgate;
   try {
-    if (!cert || !caKeys || !principal || !source || now < 0 || (!krl && krlLen))
+    if (!cert || !caKeys || !principal || !*principal || !source || now < 0 || (!krl && krlLen))
       return answer(JITGATE_CERT_BAD_ARGUMENT, "missing argument", why, whyLen);
     std::string line = certificateLine(cert);
     if (line.empty())

@@ -88,7 +88,10 @@ bool sourceAllowed(std::string_view list, const IpAddress& source, std::string& 
       why = "malformed source-address '" + std::string(item.substr(0, 64)) + "'";
       return false;
     }
-    if (c->contains(source)) return true;
+    // sshd never matches an IPv4 client (mapped or not) against a prefix
+    // written in IPv6; neither do we.
+    bool writtenAsV6 = item.find(':') != std::string_view::npos;
+    if (!(writtenAsV6 && source.isV4()) && c->contains(source)) return true;
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
@@ -207,9 +210,20 @@ Result<std::string> issueSshCertificate(const SigningKey& ca, const SshCertReque
   unsigned char nonce[32];
   if (RAND_bytes(nonce, sizeof nonce) != 1)
     return Refusal{RefusalCode::Unavailable, "", "no randomness for the nonce"};
+  // The key's own fields are copied into the signed body: they must be
+  // exactly the fields of that key type, or a crafted blob could shift
+  // what follows under the CA's signature.
   SshReader keyReader(req.subjectKey);
   std::string_view skip;
   keyReader.string(skip);
+  {
+    SshReader check(keyReader.rest());
+    for (int i = 0; i < fields; ++i) {
+      std::string_view f;
+      if (!check.string(f) || f.empty()) return invalid("key", "malformed public key");
+    }
+    if (!check.empty()) return invalid("key", "trailing bytes after the public key");
+  }
   SshWriter principals;
   for (const auto& p : req.principals) principals.string(p);
 
@@ -271,8 +285,9 @@ CertCheck checkSshCertificate(const SshCertificate& c, const CertExpectations& x
   if (std::find(c.principals.begin(), c.principals.end(), x.principal) == c.principals.end())
     return fail(CertCheck::WrongPrincipal, "not valid for '" + x.principal + "'");
   if (x.now < c.validAfter)
-    return fail(CertCheck::NotYetValid, "valid from " +
-                                            formatTimestamp(SysTime(Seconds(c.validAfter))));
+    return fail(CertCheck::NotYetValid,
+                "valid from " + formatTimestamp(SysTime(Seconds(
+                                    std::min<uint64_t>(c.validAfter, 253402300799ULL)))));
   if (x.now >= c.validBefore)
     return fail(CertCheck::Expired,
                 "expired at " + formatTimestamp(SysTime(Seconds(
@@ -346,18 +361,21 @@ Result<RevokedSerials> parseKrl(std::string_view blob) {
         while (!b.empty()) {
           uint64_t v;
           if (!b.u64(v)) return bad("truncated serial list");
+          if (v == 0) return bad("serial 0 in a KRL");  // sshd refuses such a KRL
           ranges.emplace_back(v, v);
         }
       } else if (sub == kKrlCertSerialRange) {
         uint64_t lo, hi;
-        if (!b.u64(lo) || !b.u64(hi) || !b.empty() || lo > hi) return bad("malformed serial range");
+        if (!b.u64(lo) || !b.u64(hi) || !b.empty() || lo > hi || lo == 0)
+          return bad("malformed serial range");
         ranges.emplace_back(lo, hi);
       } else if (sub == kKrlCertSerialBitmap) {
         // uint64 offset, mpint bitmap: bit i (from the least significant
         // end) revokes serial offset + i.
         uint64_t offset;
         std::string_view bits;
-        if (!b.u64(offset) || !b.string(bits) || !b.empty()) return bad("malformed serial bitmap");
+        if (!b.u64(offset) || !b.string(bits) || !b.empty() || offset == 0)
+          return bad("malformed serial bitmap");
         uint64_t width = static_cast<uint64_t>(bits.size()) * 8;
         if (width && offset > UINT64_MAX - width) return bad("serial bitmap out of range");
         bool open = false;

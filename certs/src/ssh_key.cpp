@@ -367,6 +367,10 @@ Status verifySshSignature(std::string_view keyBlob, std::string_view signature,
     std::string_view rr, ss;
     if (!rs.string(rr) || !rs.string(ss) || !rs.empty())
       return invalid("signature", "malformed ecdsa signature");
+    // mpints with the top bit set are negative: sshd refuses them.
+    if ((!rr.empty() && (static_cast<uint8_t>(rr[0]) & 0x80)) ||
+        (!ss.empty() && (static_cast<uint8_t>(ss[0]) & 0x80)))
+      return invalid("signature", "negative ecdsa signature value");
     EcdsaSigPtr es(ECDSA_SIG_new());
     BIGNUM* br = BN_bin2bn(reinterpret_cast<const unsigned char*>(rr.data()),
                            static_cast<int>(rr.size()), nullptr);

@@ -62,6 +62,20 @@ Result<std::string> readPrivateFile(const std::string& path) {
   return data;
 }
 
+// A file name no earlier key has: time plus 64 random bits.
+std::string newKeyFileName(const char* prefix, SysTime at) {
+  unsigned char tag[8];
+  if (RAND_bytes(tag, sizeof tag) != 1) {
+    spdlog::critical("RAND_bytes failed: cannot name a CA key");
+    std::abort();
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char c : tag) hex += {kHex[c >> 4], kHex[c & 15]};
+  return std::string(prefix) + "-" + std::to_string(at.time_since_epoch().count()) + "-" + hex +
+         ".key";
+}
+
 uint64_t randomSerial() {
   uint64_t v = 0;
   while (v == 0) {
@@ -103,8 +117,7 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(Store& 
   CertificateAuthority* self = ca.get();
   ca->listener_ = engine.subscribe([self](const GrantEnded& e) {
     if (e.why != WindowEnd::Revoked) return;  // expired certificates expire on their own
-    if (auto s = self->writeKrl(); !s)
-      spdlog::error("KRL: cannot rewrite after revoking {}: {}", e.grant.id, s.refusal().message);
+    self->refreshKrl("revoking " + e.grant.id);
   });
   if (auto s = ca->writeKrl(); !s) return s.refusal();
   return ca;
@@ -130,10 +143,7 @@ Status CertificateAuthority::loadOrCreateSsh() {
   rec.kind = "ssh";
   rec.algorithm = std::string(toString(options_.sshAlgorithm));
   rec.createdAt = std::chrono::floor<Seconds>(clock_.now());
-  unsigned char tag[6];
-  RAND_bytes(tag, sizeof tag);
-  rec.file = "ssh-ca-" + std::to_string(rec.createdAt.time_since_epoch().count()) + "-" +
-             std::to_string(tag[0] << 8 | tag[1]) + ".key";
+  rec.file = newKeyFileName("ssh-ca", rec.createdAt);
   rec.publicKey = key->publicLine("jitgate-ca");
   if (auto s = key->save(caDir_ + "/" + rec.file); !s) return s;
   auto st = store_.transaction([&]() -> Status {
@@ -177,7 +187,7 @@ Status CertificateAuthority::loadOrCreateX509() {
   rec.kind = "x509";
   rec.algorithm = "ecdsa-p256";
   rec.createdAt = now;
-  rec.file = "x509-ca-" + std::to_string(now.time_since_epoch().count()) + ".key";
+  rec.file = newKeyFileName("x509-ca", now);
   rec.publicKey = ca->certPem();
   std::string keyPem = ca->keyPem();
   auto written = writeAtomically(caDir_ + "/" + rec.file, keyPem, 0600);
@@ -261,8 +271,11 @@ Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& a
                                                             bool actorIsAdmin,
                                                             const std::string& grantId,
                                                             const std::string& publicKeyLine) {
+  if (krlStale_) refreshKrl("an earlier failure");
   auto key = parseSshPublicKey(publicKeyLine, "publicKey");
   if (!key) return key.refusal();
+  if (key->type.rfind("sk-", 0) == 0)
+    return invalid("publicKey", "security-key (sk-*) keys cannot be certified yet");
   auto g = grantFor(actor, actorIsAdmin, grantId, true);
   if (!g) return g.refusal();
   std::string blob;
@@ -273,7 +286,10 @@ Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& a
   req.principals = {g->user};
   req.validAfter = g->start - options_.clockSkew;
   req.validBefore = g->end;
-  if (!g->source.isAny()) req.sourceAddresses = {g->source};
+  // Omitted only for a grant from anywhere at all ("*" or ::/0); a
+  // 0.0.0.0/0 grant still keeps the certificate to IPv4.
+  std::string source = g->source.toString();
+  if (source != "*" && source != "::/0") req.sourceAddresses = {g->source};
   // A shell needs a pty; agent, X11, port forwarding and ~/.ssh/rc are not
   // part of a JIT window.
   req.extensions = {"permit-pty"};
@@ -305,6 +321,7 @@ Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& a
 Result<X509CertificateIssued> CertificateAuthority::issueX509(const std::string& actor,
                                                               bool actorIsAdmin,
                                                               const std::string& grantId) {
+  if (krlStale_) refreshKrl("an earlier failure");
   auto g = grantFor(actor, actorIsAdmin, grantId, false);
   if (!g) return g.refusal();
   X509CertificateIssued out;
@@ -355,7 +372,9 @@ std::string CertificateAuthority::x509CaPem() const { return x509_->certPem(); }
 
 Result<std::string> CertificateAuthority::krl() {
   auto now = std::chrono::floor<Seconds>(clock_.now());
-  auto revoked = store_.revokedCertificates("ssh", now);
+  // A target whose clock runs behind (by the skew we allow) still sees a
+  // certificate as valid a little longer: keep listing it that long.
+  auto revoked = store_.revokedCertificates("ssh", now - options_.clockSkew);
   if (!revoked) return revoked.refusal();
   auto keys = store_.caKeys("ssh");
   if (!keys) return keys.refusal();
@@ -374,6 +393,26 @@ Result<std::string> CertificateAuthority::krl() {
   return buildKrl(entries, version, now, "jitgate revoked grants");
 }
 
+void CertificateAuthority::refreshKrl(const std::string& why) {
+  auto s = writeKrl();
+  if (s) {
+    if (krlStale_) spdlog::info("KRL: {} is current again", krlPath_);
+    krlStale_ = false;
+    return;
+  }
+  // sshd keeps reading the old file: say so loudly and where admins look;
+  // every later CA call and revoke tries again (jitctl ca krl always
+  // answers from the store, so it stays right meanwhile).
+  krlStale_ = true;
+  spdlog::error("KRL: cannot rewrite {} after {}: {}", krlPath_, why, s.refusal().message);
+  AuditEntry e;
+  e.actor = "jitgated";
+  e.action = "ca.krl";
+  e.outcome = "error";
+  e.detail = "cannot rewrite " + krlPath_ + " after " + why + ": " + s.refusal().message;
+  (void)engine_.record(e);
+}
+
 Status CertificateAuthority::writeKrl() {
   auto blob = krl();
   if (!blob) return blob.refusal();
@@ -390,34 +429,46 @@ Result<std::set<uint64_t>> CertificateAuthority::revokedX509Serials() {
 }
 
 Result<CaKeyRecord> CertificateAuthority::rotateSsh(const std::string& actor,
-                                                    KeyAlgorithm algorithm) {
+                                                    std::optional<KeyAlgorithm> algorithm) {
+  // The new key is made and on disk before anything changes; then the old
+  // key's retirement and the new key's record commit together, so there is
+  // always exactly one signing key, in memory and in the store.
+  KeyAlgorithm alg = algorithm.value_or(options_.sshAlgorithm);
+  auto key = SigningKey::generate(alg);
+  if (!key) return key.refusal();
+  CaKeyRecord rec;
+  rec.kind = "ssh";
+  rec.algorithm = std::string(toString(alg));
+  rec.createdAt = std::chrono::floor<Seconds>(clock_.now());
+  rec.file = newKeyFileName("ssh-ca", rec.createdAt);
+  rec.publicKey = key->publicLine("jitgate-ca");
+  if (auto s = key->save(caDir_ + "/" + rec.file); !s) return s.refusal();
   auto old = sshRecord_;
-  auto oldKey = std::move(sshKey_);
-  auto previous = options_.sshAlgorithm;
-  options_.sshAlgorithm = algorithm;
-  auto st = store_.retireCaKey(old.id, std::chrono::floor<Seconds>(clock_.now()));
+  auto st = store_.transaction([&]() -> Status {
+    if (auto s = store_.retireCaKey(old.id, rec.createdAt); !s) return s;
+    auto id = store_.insertCaKey(rec);
+    if (!id) return id.refusal();
+    rec.id = *id;
+    AuditEntry e;
+    e.time = std::chrono::floor<Ms>(clock_.now());
+    e.actor = actor;
+    e.action = "ca.rotate";
+    e.outcome = "ok";
+    e.detail = "SSH CA key " + std::to_string(old.id) + " retired; new key " +
+               std::to_string(rec.id) + " " + rec.algorithm + " " +
+               sshFingerprint(key->publicBlob());
+    if (auto a = store_.appendAudit(e); !a) return a.refusal();
+    return okStatus();
+  });
   if (!st) {
-    sshKey_ = std::move(oldKey);
-    options_.sshAlgorithm = previous;
+    ::unlink((caDir_ + "/" + rec.file).c_str());
     return st.refusal();
   }
-  if (auto s = loadOrCreateSsh(); !s) {
-    // Keep signing with the old key rather than with nothing.
-    spdlog::error("CA rotation failed: {}", s.refusal().message);
-    sshKey_ = std::move(oldKey);
-    sshRecord_ = old;
-    options_.sshAlgorithm = previous;
-    return s.refusal();
-  }
-  AuditEntry e;
-  e.actor = actor;
-  e.action = "ca.rotate";
-  e.outcome = "ok";
-  e.detail = "SSH CA key " + std::to_string(old.id) + " retired; new key " +
-             std::to_string(sshRecord_.id) + " " + sshRecord_.algorithm + " " +
-             sshFingerprint(sshKey_->publicBlob());
-  (void)engine_.record(e);
-  return sshRecord_;
+  sshKey_ = std::move(*key);
+  sshRecord_ = rec;
+  spdlog::info("CA: rotated to SSH signing key {} {}", rec.algorithm,
+               sshFingerprint(sshKey_->publicBlob()));
+  return rec;
 }
 
 }  // namespace jitgate

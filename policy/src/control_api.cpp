@@ -459,6 +459,7 @@ ApiResponse ControlApi::Call::serve() {
                             {"uptimeSeconds", up.count()},
                             {"activeGrants", eng.activeGrantCount()},
                             {"pendingRequests", pending},
+                            {"krlStale", api.authority_ && api.authority_->krlStale()},
                             {"targets", json::object{{"configured", configured},
                                                      {"notConfigured", notConfigured},
                                                      {"unsupported", unsupported}}}});
@@ -784,9 +785,13 @@ ApiResponse ControlApi::Call::serveCa() {
       auto alg = rd.optionalString("algorithm", 16);
       if (!alg) return refuse(alg.refusal());
       if (auto st = rd.finish(); !st) return refuse(st.refusal());
-      auto a = parseKeyAlgorithm(alg->value_or("ed25519"));
-      if (!a) return refuse(a.refusal());
-      auto rec = ca->rotateSsh(caller.name, *a);
+      std::optional<KeyAlgorithm> chosen;
+      if (*alg) {
+        auto a = parseKeyAlgorithm(**alg);
+        if (!a) return refuse(a.refusal());
+        chosen = *a;
+      }
+      auto rec = ca->rotateSsh(caller.name, chosen);
       if (!rec) return refuse(rec.refusal());
       return jsonResponse(200, json::object{{"id", rec->id},
                                             {"algorithm", rec->algorithm},

@@ -385,3 +385,45 @@ TEST_F(SshCertTest, CAbiAnswersWithCodesAndNeverThrows) {
 
 }  // namespace
 }  // namespace jitgate
+
+namespace jitgate {
+namespace {
+
+// Review findings, each pinned: behave as sshd does, and never sign what
+// we did not check.
+TEST_F(SshCertTest, MatchesSshdOnPrefixesWrittenInIpv6AndKrlSerialZero) {
+  auto ca = SigningKey::generate(KeyAlgorithm::Ed25519).value();
+  auto req = request();
+  req.sourceAddresses = {Cidr::parse("::/0").value()};
+  auto cert = parseSshCertificate(issueSshCertificate(ca, req).value()).value();
+  std::string why;
+  // sshd never matches an IPv4 client against an IPv6-written prefix.
+  EXPECT_EQ(checkSshCertificate(cert, expect(ca), &why), CertCheck::SourceNotAllowed) << why;
+  auto v6 = expect(ca);
+  v6.source = IpAddress::parse("2001:db8::1").value();
+  EXPECT_EQ(checkSshCertificate(cert, v6, &why), CertCheck::Ok) << why;
+
+  auto zero = buildKrl({KrlEntry{ca.publicBlob(), {0}}}, 1, now_, "");
+  EXPECT_FALSE(parseKrl(zero).ok()) << "sshd refuses a KRL revoking serial 0";
+}
+
+TEST_F(SshCertTest, RefusesToCertifyAKeyBlobWithExtraFields) {
+  auto ca = SigningKey::generate(KeyAlgorithm::Ed25519).value();
+  auto req = request();
+  SshWriter extra;
+  extra.string("alice");  // would land where the serial belongs
+  req.subjectKey += extra.data();
+  auto r = issueSshCertificate(ca, req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.refusal().field, "key");
+  char why[64];
+  auto line = sshCertificateLine(issueSshCertificate(ca, request()).value(), "");
+  std::string caKeys = ca.publicLine("ca");
+  EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), nullptr, 0, "",
+                                          "127.0.0.1", now_.time_since_epoch().count(), nullptr,
+                                          why, sizeof why),
+            JITGATE_CERT_BAD_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace jitgate

@@ -181,6 +181,40 @@ TEST_F(AuthorityTest, RotationKeepsTheOldKeyTrustedWhileItsCertificatesLive) {
   (void)old;
 }
 
+TEST_F(AuthorityTest, AWholeFamilyGrantStillRestrictsTheCertificate) {
+  Policy p;
+  p.target = "vm1";
+  p.ports = {PortRule{22, "tcp", {Cidr::any()}, 3h}};
+  ASSERT_TRUE(engine_->setPolicy("root", p).ok());
+  GrantInput in;
+  in.user = "alice";
+  in.target = "vm1";
+  in.port.number = 22;
+  in.port.source = Cidr::parse("0.0.0.0/0").value();
+  in.port.duration = 1h;
+  in.allowAnySource = true;
+  auto g = engine_->grant("root", in).value();
+  auto cert = parseSshCertificateLine(ca_->issueSsh("alice", false, g.id, kUserKey)->line).value();
+  ASSERT_EQ(cert.criticalOptions.size(), 1u);
+  EXPECT_EQ(cert.criticalOptions[0].second, "0.0.0.0/0");  // not valid from IPv6
+  in.port.source = Cidr::any();
+  auto anywhere = engine_->grant("root", in).value();
+  auto open =
+      parseSshCertificateLine(ca_->issueSsh("alice", false, anywhere.id, kUserKey)->line).value();
+  EXPECT_TRUE(open.criticalOptions.empty());
+}
+
+TEST_F(AuthorityTest, RotationUsesTheConfiguredAlgorithmByDefault) {
+  auto rec = ca_->rotateSsh("root");
+  ASSERT_TRUE(rec.ok()) << rec.refusal().describe();
+  EXPECT_EQ(rec->algorithm, "ed25519");
+  auto keys = store_->caKeys("ssh").value();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_TRUE(keys[0].retiredAt.has_value());
+  EXPECT_FALSE(keys[1].retiredAt.has_value());
+  EXPECT_EQ(store_->audit({}).value().back().action, "ca.rotate");
+}
+
 TEST_F(AuthorityTest, KeysSurviveARestartAndStayPrivate) {
   auto before = ca_->trustedSshKeys().value();
   auto x509Before = ca_->x509CaPem();

@@ -68,7 +68,11 @@ class CertificateAuthority {
   Result<std::set<uint64_t>> revokedX509Serials();
   // A new SSH signing key signs from now on; the old one stays trusted until
   // its last certificate expires.
-  Result<CaKeyRecord> rotateSsh(const std::string& actor, KeyAlgorithm algorithm);
+  // (The configured algorithm unless one is given.)
+  Result<CaKeyRecord> rotateSsh(const std::string& actor,
+                                std::optional<KeyAlgorithm> algorithm = std::nullopt);
+  // True while <state_dir>/revoked.krl could not be rewritten after a revoke.
+  bool krlStale() const { return krlStale_; }
 
  private:
   CertificateAuthority(Store& store, GrantEngine& engine, const Clock& clock,
@@ -76,6 +80,7 @@ class CertificateAuthority {
   Status loadOrCreateSsh();
   Status loadOrCreateX509();
   Status writeKrl();
+  void refreshKrl(const std::string& why);
   Result<Grant> grantFor(const std::string& actor, bool actorIsAdmin, const std::string& grantId,
                          bool ssh);
   // Draws a fresh serial, has `sign` make the certificate with it, and
@@ -94,6 +99,7 @@ class CertificateAuthority {
   std::optional<X509Authority> x509_;
   int64_t x509KeyId_ = 0;
   int listener_ = 0;
+  bool krlStale_ = false;
 };
 
 }  // namespace jitgate
