@@ -92,7 +92,7 @@ Result<HttpReply> callApi(const std::string& socketPath, http::verb method,
   });
   if (ec == beast::error::timeout)
     return unreachable("cannot connect to " + socketPath + ": no answer within " +
-                       std::to_string(limits.timeout.count()) + " s");
+                       std::to_string(limits.timeout.count()) + " ms");
   if (ec)
     return unreachable("cannot connect to " + socketPath + ": " + ec.message() + connectHint(ec));
 
@@ -116,7 +116,7 @@ Result<HttpReply> callApi(const std::string& socketPath, http::verb method,
       !writeEc || writeEc == asio::error::broken_pipe || writeEc == asio::error::connection_reset;
   if (writeEc == beast::error::timeout)
     return unreachable("sending to " + socketPath + ": no progress within " +
-                       std::to_string(limits.timeout.count()) + " s");
+                       std::to_string(limits.timeout.count()) + " ms");
   if (!mayHaveAnswer) return unreachable("sending to " + socketPath + ": " + writeEc.message());
 
   beast::flat_buffer buffer;
@@ -129,7 +129,7 @@ Result<HttpReply> callApi(const std::string& socketPath, http::verb method,
     if (writeEc) return unreachable("sending to " + socketPath + ": " + writeEc.message());
     if (readEc == beast::error::timeout)
       return unreachable("no answer from " + socketPath + " within " +
-                         std::to_string(limits.timeout.count()) + " s");
+                         std::to_string(limits.timeout.count()) + " ms");
     if (readEc == http::error::body_limit)
       return unreachable("the answer from " + socketPath + " is larger than " +
                          std::to_string(limits.bodyLimit / (1024 * 1024)) +

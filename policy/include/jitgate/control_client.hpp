@@ -19,7 +19,7 @@ struct HttpReply {
 };
 
 struct CallLimits {
-  std::chrono::seconds timeout{30};     // connect, send and receive, each
+  std::chrono::milliseconds timeout{30000};  // connect, send and receive, each
   size_t bodyLimit = 64 * 1024 * 1024;  // the audit log's CSV export can be large
 };
 

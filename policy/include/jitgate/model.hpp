@@ -9,6 +9,7 @@
 
 #include "jitgate/net.hpp"
 #include "jitgate/result.hpp"
+#include "jitgate/text.hpp"
 #include "jitgate/timefmt.hpp"
 
 namespace jitgate {
@@ -126,8 +127,7 @@ struct User {
 Status validateName(std::string_view name, std::string_view field);
 // Host names (RFC 1123 labels) or IP literals.
 Status validateAddress(std::string_view address, std::string_view field);
-// Justifications: 1..512 characters of printable UTF-8 (no control characters).
-Status validateText(std::string_view text, std::string_view field, size_t maxLen, bool required);
+
 
 // A certificate the CA issued for a grant (docs/CERTIFICATES.md).
 struct IssuedCertificate {
@@ -155,9 +155,6 @@ struct CaKeyRecord {
   std::optional<SysTime> retiredAt;
 };
 
-// Text from outside made safe to echo in messages and records: invalid
-// UTF-8 and control characters become \xNN, and it is cut at maxLen bytes.
-std::string printable(std::string_view text, size_t maxLen = 256);
 
 struct AuditEntry {
   int64_t seq = 0;
