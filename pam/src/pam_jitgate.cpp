@@ -139,27 +139,30 @@ int guarded(pam_handle_t* h, F&& f) {
 
 }  // namespace
 
+// Everything else is hidden (and the version script keeps it so).
+#define JITGATE_PAM_EXPORT __attribute__((visibility("default")))
+
 extern "C" {
 
-PAM_EXTERN int pam_sm_open_session(pam_handle_t* h, int, int argc, const char** argv) {
+JITGATE_PAM_EXPORT int pam_sm_open_session(pam_handle_t* h, int, int argc, const char** argv) {
   return guarded(h, [&] { return openSession(h, argc, argv); });
 }
 
-PAM_EXTERN int pam_sm_close_session(pam_handle_t* h, int, int, const char**) {
+JITGATE_PAM_EXPORT int pam_sm_close_session(pam_handle_t* h, int, int, const char**) {
   return guarded(h, [&] { return closeSession(h); });
 }
 
-PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t* h, int, int argc, const char** argv) {
+JITGATE_PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t* h, int, int argc, const char** argv) {
   return guarded(h, [&] { return account(h, argc, argv); });
 }
 
 // Not an authentication module: sshd's publickey logins never call it, and
 // a stack that does must not pass because of us.
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t* h, int, int, const char**) {
+JITGATE_PAM_EXPORT int pam_sm_authenticate(pam_handle_t* h, int, int, const char**) {
   pam_syslog(h, LOG_ERR, "pam_jitgate is for the account and session stacks, not auth");
   return PAM_AUTH_ERR;
 }
 
-PAM_EXTERN int pam_sm_setcred(pam_handle_t*, int, int, const char**) { return PAM_SUCCESS; }
+JITGATE_PAM_EXPORT int pam_sm_setcred(pam_handle_t*, int, int, const char**) { return PAM_SUCCESS; }
 
 }  // extern "C"
