@@ -23,21 +23,6 @@ int answer(int code, const std::string& reason, char* why, size_t whyLen) {
   return code;
 }
 
-// The certificate's "TYPE BASE64" out of a key line or an SSH_AUTH_INFO_0
-// text, which may hold several "method data" lines.
-std::string certificateLine(std::string_view text) {
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    auto line = text.substr(start, end == std::string_view::npos ? text.npos : end - start);
-    if (line.rfind("publickey ", 0) == 0) line.remove_prefix(10);
-    if (line.find("-cert-v01@openssh.com ") != std::string_view::npos) return std::string(line);
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return std::string();
-}
-
 }  // namespace
 }  // namespace jitgate
 
@@ -50,7 +35,7 @@ extern "C" int jitgate_check_ssh_certificate(const char* cert, const char* caKey
   try {
     if (!cert || !caKeys || !principal || !*principal || !source || now < 0 || (!krl && krlLen))
       return answer(JITGATE_CERT_BAD_ARGUMENT, "missing argument", why, whyLen);
-    std::string line = certificateLine(cert);
+    std::string line = certificateFromAuthInfo(cert);
     if (line.empty())
       return answer(JITGATE_CERT_MALFORMED, "malformed: no certificate in the input", why, whyLen);
     auto parsed = parseSshCertificateLine(line);

@@ -167,6 +167,19 @@ Result<SshCertificate> parseSshCertificate(std::string_view blob) {
   return c;
 }
 
+std::string certificateFromAuthInfo(std::string_view text) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    auto line = text.substr(start, end == std::string_view::npos ? text.npos : end - start);
+    if (line.rfind("publickey ", 0) == 0) line.remove_prefix(10);
+    if (line.find("-cert-v01@openssh.com ") != std::string_view::npos) return std::string(line);
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return std::string();
+}
+
 Result<SshCertificate> parseSshCertificateLine(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' '))
     line.remove_suffix(1);

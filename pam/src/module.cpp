@@ -139,22 +139,7 @@ Verdict checkCertificate(const ModuleArgs& args, const std::string& user, const 
     if (!k) return deny(k.refusal().describe());
     krl = std::move(*k);
   }
-  auto line = std::string();
-  // SSH_AUTH_INFO_0 may name several methods; the certificate is the
-  // publickey line with a -cert-v01 type.
-  {
-    size_t start = 0;
-    while (start < authInfo.size()) {
-      size_t end = authInfo.find('\n', start);
-      auto l = authInfo.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      if (l.rfind("publickey ", 0) == 0 && l.find("-cert-v01@openssh.com ") != std::string::npos) {
-        line = l.substr(10);
-        break;
-      }
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
-  }
+  std::string line = certificateFromAuthInfo(authInfo);
   if (line.empty()) return deny("the login did not use a certificate");
   auto cert = parseSshCertificateLine(line);
   if (!cert) return deny("malformed certificate: " + cert.refusal().message);

@@ -40,6 +40,11 @@ Result<SshCertificate> parseSshCertificate(std::string_view blob);
 // "TYPE BASE64 [COMMENT]" as in a -cert.pub file or SSH_AUTH_INFO_0.
 Result<SshCertificate> parseSshCertificateLine(std::string_view line);
 
+// The certificate's "TYPE BASE64" out of a key line or sshd's
+// SSH_AUTH_INFO_0 ("publickey TYPE BASE64", one line per method used);
+// empty when there is none.
+std::string certificateFromAuthInfo(std::string_view text);
+
 struct SshCertRequest {
   std::string subjectKey;  // plain public key blob of the user's key
   uint64_t serial = 0;
