@@ -9,7 +9,7 @@ jobs=${JOBS:-2}
 
 bash scripts/setup-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$jobs" --target jitgated jitctl
+cmake --build build -j"$jobs" --target jitgated jitctl pam_jitgate jitgate-cutoff
 cmake --install build --prefix /usr/local >/dev/null
 cat <<'MSG'
 
