@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -83,6 +84,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: jitgate-cutoff --pid PID --until EPOCH --grace S --fd N\n");
     return 2;
   }
+  // Keep nothing the PAM host had open (a listening socket held by a root
+  // watchdog for a whole session would be a leak): only stdio and the pipe.
+  if (fd > 3) ::close_range(3, static_cast<unsigned>(fd - 1), 0);
+  ::close_range(static_cast<unsigned>(fd + 1), ~0U, 0);
   // Detach: the first child exits at once so that the session's process
   // (which waits for it) never sees a stray child; the grandchild watches.
   pid_t c = ::fork();

@@ -416,6 +416,16 @@ void GrantEngine::announce(const Grant& g, WindowEnd why) {
   }
 }
 
+// After a commit that revoked grants: out of the index, announced (so that
+// sessions are cut), and the timer re-armed.
+void GrantEngine::endRevoked(const std::vector<Grant>& revoked) {
+  for (const auto& g : revoked) {
+    indexRemove(g.id);
+    announce(g, WindowEnd::Revoked);
+  }
+  armTimer();
+}
+
 void GrantEngine::armTimer() {
   std::optional<SysTime> first;
   {
@@ -560,11 +570,7 @@ Status GrantEngine::removeTarget(const std::string& actor, const std::string& na
     std::unique_lock lock(mu_);
     targets_.erase(name);
   }
-  for (const auto& g : revoked) {
-    indexRemove(g.id);
-    announce(g, WindowEnd::Revoked);
-  }
-  armTimer();
+  endRevoked(revoked);
   return okStatus();
 }
 
@@ -656,11 +662,7 @@ Result<Policy> GrantEngine::setPolicy(const std::string& actor, Policy p) {
     return okStatus();
   });
   if (!st) return st.refusal();
-  for (const auto& g : revoked) {
-    indexRemove(g.id);
-    announce(g, WindowEnd::Revoked);
-  }
-  if (!revoked.empty()) armTimer();
+  endRevoked(revoked);
   return p;
 }
 
@@ -684,11 +686,7 @@ Status GrantEngine::disablePolicy(const std::string& actor, const std::string& t
     return okStatus();
   });
   if (!st) return st;
-  for (const auto& g : revoked) {
-    indexRemove(g.id);
-    announce(g, WindowEnd::Revoked);
-  }
-  armTimer();
+  endRevoked(revoked);
   return okStatus();
 }
 
@@ -768,11 +766,7 @@ Result<Grant> GrantEngine::revoke(const std::string& actor, const std::string& g
     return okStatus();
   });
   if (!st) return st.refusal();
-  for (const auto& g : revoked) {
-    indexRemove(g.id);
-    announce(g, WindowEnd::Revoked);
-  }
-  armTimer();
+  endRevoked(revoked);
   return revoked.front();
 }
 
@@ -997,11 +991,7 @@ Status GrantEngine::removeUser(const std::string& actor, const std::string& name
     return okStatus();
   });
   if (!st) return st;
-  for (const auto& g : revoked) {
-    indexRemove(g.id);
-    announce(g, WindowEnd::Revoked);
-  }
-  if (!revoked.empty()) armTimer();
+  endRevoked(revoked);
   return okStatus();
 }
 

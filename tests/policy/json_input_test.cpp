@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/refusals.hpp"
+
 #include <boost/json.hpp>
 #include <string>
 #include <string_view>
@@ -13,21 +15,7 @@ namespace {
 
 namespace json = boost::json;
 
-template <class T>
-::testing::AssertionResult refused(const Result<T>& r, RefusalCode code, std::string_view field,
-                                   std::string_view part = {}) {
-  if (r.ok()) return ::testing::AssertionFailure() << "accepted";
-  const Refusal& f = r.refusal();
-  if (f.code != code)
-    return ::testing::AssertionFailure() << "code " << refusalCodeName(f.code) << ", want "
-                                         << refusalCodeName(code) << " (" << f.describe() << ")";
-  if (f.field != field)
-    return ::testing::AssertionFailure() << "field '" << f.field << "', want '" << field << "' ("
-                                         << f.describe() << ")";
-  if (!part.empty() && f.message.find(part) == std::string::npos)
-    return ::testing::AssertionFailure() << "message '" << f.message << "' lacks '" << part << "'";
-  return ::testing::AssertionSuccess();
-}
+using testing::refused;
 
 constexpr auto kInvalid = RefusalCode::InvalidArgument;
 

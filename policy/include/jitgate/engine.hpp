@@ -165,6 +165,7 @@ class GrantEngine {
   void indexAdd(const Grant& g);
   void indexRemove(const std::string& grantId);
   void armTimer();
+  void endRevoked(const std::vector<Grant>& revoked);
   void announce(const Grant& g, WindowEnd why);
   AuditEntry entry(const std::string& actor, std::string action) const;
   // Revokes every active grant matching `pred` inside the current transaction.
