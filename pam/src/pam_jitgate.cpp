@@ -35,6 +35,16 @@ bool args(pam_handle_t* h, int argc, const char** argv, ModuleArgs& out) {
   return true;
 }
 
+// PAM_USER, or null (logged) when there is none.
+const char* user(pam_handle_t* h) {
+  const char* u = nullptr;
+  if (pam_get_user(h, &u, nullptr) != PAM_SUCCESS || !u || !*u) {
+    pam_syslog(h, LOG_ERR, "denied: no user");
+    return nullptr;
+  }
+  return u;
+}
+
 void closeCutoff(pam_handle_t*, void* data, int) {
   // Closing the pipe's write end tells the watchdog the session is over.
   int* fd = static_cast<int*>(data);
@@ -45,11 +55,8 @@ void closeCutoff(pam_handle_t*, void* data, int) {
 int openSession(pam_handle_t* h, int argc, const char** argv) {
   ModuleArgs a;
   if (!args(h, argc, argv, a)) return PAM_SERVICE_ERR;
-  const char* user = nullptr;
-  if (pam_get_user(h, &user, nullptr) != PAM_SUCCESS || !user || !*user) {
-    pam_syslog(h, LOG_ERR, "denied: no user");
-    return PAM_PERM_DENIED;
-  }
+  const char* user = ::user(h);
+  if (!user) return PAM_PERM_DENIED;
   const char* info = pam_getenv(h, "SSH_AUTH_INFO_0");
   auto verdict = jitgate::pam::checkCertificate(a, user, item(h, PAM_RHOST), info ? info : "",
                                                 static_cast<int64_t>(::time(nullptr)));
@@ -86,11 +93,8 @@ int closeSession(pam_handle_t* h) {
 int account(pam_handle_t* h, int argc, const char** argv) {
   ModuleArgs a;
   if (!args(h, argc, argv, a)) return PAM_SERVICE_ERR;
-  const char* user = nullptr;
-  if (pam_get_user(h, &user, nullptr) != PAM_SUCCESS || !user || !*user) {
-    pam_syslog(h, LOG_ERR, "denied: no user");
-    return PAM_PERM_DENIED;
-  }
+  const char* user = ::user(h);
+  if (!user) return PAM_PERM_DENIED;
   std::string rhost = item(h, PAM_RHOST);
   if (!a.onlineSocket.empty()) {
     if (rhost.empty()) {

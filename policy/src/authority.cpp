@@ -123,6 +123,23 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(Store& 
   return ca;
 }
 
+// A key made at start: its record and audit entry in one transaction.
+Status CertificateAuthority::recordNewKey(CaKeyRecord& rec, const std::string& detail) {
+  return store_.transaction([&]() -> Status {
+    auto id = store_.insertCaKey(rec);
+    if (!id) return id.refusal();
+    rec.id = *id;
+    AuditEntry e;
+    e.time = std::chrono::floor<Ms>(clock_.now());
+    e.actor = "jitgated";
+    e.action = "ca.create";
+    e.outcome = "ok";
+    e.detail = detail;
+    if (auto a = store_.appendAudit(e); !a) return a.refusal();
+    return okStatus();
+  });
+}
+
 Status CertificateAuthority::loadOrCreateSsh() {
   auto keys = store_.caKeys("ssh");
   if (!keys) return keys.refusal();
@@ -146,19 +163,8 @@ Status CertificateAuthority::loadOrCreateSsh() {
   rec.file = newKeyFileName("ssh-ca", rec.createdAt);
   rec.publicKey = key->publicLine("jitgate-ca");
   if (auto s = key->save(caDir_ + "/" + rec.file); !s) return s;
-  auto st = store_.transaction([&]() -> Status {
-    auto id = store_.insertCaKey(rec);
-    if (!id) return id.refusal();
-    rec.id = *id;
-    AuditEntry e;
-    e.time = std::chrono::floor<Ms>(clock_.now());
-    e.actor = "jitgated";
-    e.action = "ca.create";
-    e.outcome = "ok";
-    e.detail = "SSH CA key " + rec.algorithm + " " + sshFingerprint(key->publicBlob());
-    if (auto a = store_.appendAudit(e); !a) return a.refusal();
-    return okStatus();
-  });
+  auto st = recordNewKey(rec, "SSH CA key " + rec.algorithm + " " +
+                                  sshFingerprint(key->publicBlob()));
   if (!st) return st;
   spdlog::info("CA: new SSH signing key {} {}", rec.algorithm, sshFingerprint(key->publicBlob()));
   sshKey_ = std::move(*key);
@@ -193,19 +199,7 @@ Status CertificateAuthority::loadOrCreateX509() {
   auto written = writeAtomically(caDir_ + "/" + rec.file, keyPem, 0600);
   OPENSSL_cleanse(keyPem.data(), keyPem.size());
   if (!written) return written;
-  auto st = store_.transaction([&]() -> Status {
-    auto id = store_.insertCaKey(rec);
-    if (!id) return id.refusal();
-    rec.id = *id;
-    AuditEntry e;
-    e.time = std::chrono::floor<Ms>(clock_.now());
-    e.actor = "jitgated";
-    e.action = "ca.create";
-    e.outcome = "ok";
-    e.detail = "X.509 client CA (ECDSA P-256)";
-    if (auto a = store_.appendAudit(e); !a) return a.refusal();
-    return okStatus();
-  });
+  auto st = recordNewKey(rec, "X.509 client CA (ECDSA P-256)");
   if (!st) return st;
   x509_ = std::move(*ca);
   x509KeyId_ = rec.id;

@@ -79,6 +79,7 @@ class CertificateAuthority {
                        AuthorityOptions options);
   Status loadOrCreateSsh();
   Status loadOrCreateX509();
+  Status recordNewKey(CaKeyRecord& rec, const std::string& detail);
   Status writeKrl();
   void refreshKrl(const std::string& why);
   Result<Grant> grantFor(const std::string& actor, bool actorIsAdmin, const std::string& grantId,
