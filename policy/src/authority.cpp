@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "jitgate/files.hpp"
 #include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_wire.hpp"
 
@@ -21,30 +22,6 @@ namespace {
 using Ms = std::chrono::milliseconds;
 
 Refusal unavailable(const std::string& why) { return Refusal{RefusalCode::Unavailable, "", why}; }
-
-// Writes `data` to `path` whole or not at all: temporary file, fsync,
-// rename, fsync of the directory.
-Status writeAtomically(const std::string& path, std::string_view data, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return unavailable(tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
-            ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return unavailable(path + ": " + std::strerror(err));
-  }
-  std::string dir = path.substr(0, path.rfind('/'));
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return okStatus();
-}
 
 Result<std::string> readPrivateFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -196,7 +173,7 @@ Status CertificateAuthority::loadOrCreateX509() {
   rec.file = newKeyFileName("x509-ca", now);
   rec.publicKey = ca->certPem();
   std::string keyPem = ca->keyPem();
-  auto written = writeAtomically(caDir_ + "/" + rec.file, keyPem, 0600);
+  auto written = writeFileAtomically(caDir_ + "/" + rec.file, keyPem, 0600);
   OPENSSL_cleanse(keyPem.data(), keyPem.size());
   if (!written) return written;
   auto st = recordNewKey(rec, "X.509 client CA (ECDSA P-256)");
@@ -411,7 +388,7 @@ Status CertificateAuthority::writeKrl() {
   auto blob = krl();
   if (!blob) return blob.refusal();
   // World-readable: it lists serials, nothing secret, and sshd must read it.
-  return writeAtomically(krlPath_, *blob, 0644);
+  return writeFileAtomically(krlPath_, *blob, 0644);
 }
 
 Result<std::set<uint64_t>> CertificateAuthority::revokedX509Serials() {

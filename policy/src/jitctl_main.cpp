@@ -25,6 +25,7 @@
 #include <tuple>
 
 #include "jitgate/control_client.hpp"
+#include "jitgate/files.hpp"
 
 namespace jitgate {
 namespace {
@@ -482,20 +483,10 @@ struct Args {
   bool ssh = false, x509 = false;
 };
 
-// Writes `data` to `path` (created or replaced whole, with `mode`).
+// Writes an output file whole (created or replaced, with `mode`).
 Status writeFile(const std::string& path, const std::string& data, mode_t mode) {
-  std::string tmp = path + ".jitctl-tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return invalid("-o", "cannot write " + path + ": " + std::strerror(errno));
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
-            ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return invalid("-o", "cannot write " + path + ": " + std::strerror(err));
-  }
+  if (auto st = writeFileAtomically(path, data, mode); !st)
+    return invalid("-o", "cannot write " + st.refusal().message);
   return okStatus();
 }
 
