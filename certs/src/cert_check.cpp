@@ -43,25 +43,9 @@ extern "C" int jitgate_check_ssh_certificate(const char* cert, const char* caKey
       return answer(JITGATE_CERT_MALFORMED, "malformed: " + parsed.refusal().message, why, whyLen);
 
     CertExpectations x;
-    std::string_view keys(caKeys);
-    size_t start = 0;
-    while (start < keys.size()) {
-      size_t end = keys.find('\n', start);
-      auto l = keys.substr(start, end == std::string_view::npos ? keys.npos : end - start);
-      start = end == std::string_view::npos ? keys.size() : end + 1;
-      while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.remove_suffix(1);
-      if (l.empty() || l.front() == '#') continue;
-      auto sp = l.find(' ');
-      if (sp == std::string_view::npos)
-        return answer(JITGATE_CERT_BAD_CA_KEYS, "unreadable CA key line", why, whyLen);
-      auto rest = l.substr(sp + 1);
-      std::string blob;
-      if (!base64Decode(rest.substr(0, rest.find(' ')), blob))
-        return answer(JITGATE_CERT_BAD_CA_KEYS, "unreadable CA key line", why, whyLen);
-      x.trustedCaKeys.push_back(std::move(blob));
-    }
-    if (x.trustedCaKeys.empty())
-      return answer(JITGATE_CERT_BAD_CA_KEYS, "no CA key to trust", why, whyLen);
+    auto keys = parseTrustedCaKeys(caKeys);
+    if (!keys) return answer(JITGATE_CERT_BAD_CA_KEYS, keys.refusal().describe(), why, whyLen);
+    x.trustedCaKeys = std::move(*keys);
     if (krl && krlLen) {
       auto revoked = parseKrl(std::string_view(reinterpret_cast<const char*>(krl), krlLen));
       if (!revoked)

@@ -180,6 +180,31 @@ std::string certificateFromAuthInfo(std::string_view text) {
   return std::string();
 }
 
+Result<std::vector<std::string>> parseTrustedCaKeys(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0, lineNo = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    auto l = text.substr(start, end == std::string_view::npos ? text.npos : end - start);
+    start = end == std::string_view::npos ? text.size() : end + 1;
+    ++lineNo;
+    while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.remove_suffix(1);
+    if (l.empty() || l.front() == '#') continue;
+    auto sp = l.find(' ');
+    std::string blob;
+    if (sp == std::string_view::npos) {
+      return invalid("ca", "line " + std::to_string(lineNo) + " is not 'TYPE BASE64 [COMMENT]'");
+    }
+    auto rest = l.substr(sp + 1);
+    if (!base64Decode(rest.substr(0, rest.find(' ')), blob) || !sshKeyType(blob) ||
+        *sshKeyType(blob) != l.substr(0, sp))
+      return invalid("ca", "line " + std::to_string(lineNo) + " is not a readable public key");
+    out.push_back(std::move(blob));
+  }
+  if (out.empty()) return invalid("ca", "no CA key to trust");
+  return out;
+}
+
 Result<SshCertificate> parseSshCertificateLine(std::string_view line) {
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r' || line.back() == ' '))
     line.remove_suffix(1);

@@ -149,21 +149,9 @@ Verdict checkCertificate(const ModuleArgs& args, const std::string& user, const 
   x.principal = user;
   x.source = *addr;
   x.now = static_cast<uint64_t>(now);
-  size_t start = 0;
-  while (start < ca->size()) {
-    size_t end = ca->find('\n', start);
-    std::string l = ca->substr(start, end == std::string::npos ? std::string::npos : end - start);
-    start = end == std::string::npos ? ca->size() : end + 1;
-    while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
-    if (l.empty() || l[0] == '#') continue;
-    auto sp = l.find(' ');
-    std::string blob;
-    if (sp == std::string::npos ||
-        !base64Decode(l.substr(sp + 1, l.find(' ', sp + 1) - sp - 1), blob))
-      return deny("unreadable line in " + args.caKeysFile);
-    x.trustedCaKeys.push_back(std::move(blob));
-  }
-  if (x.trustedCaKeys.empty()) return deny(args.caKeysFile + " holds no CA key");
+  auto keys = parseTrustedCaKeys(*ca);
+  if (!keys) return deny(args.caKeysFile + ": " + keys.refusal().message);
+  x.trustedCaKeys = std::move(*keys);
   if (!krl.empty()) {
     auto revoked = parseKrl(krl);
     if (!revoked) return deny("unreadable KRL " + args.krlFile + ": " + revoked.refusal().message);

@@ -352,9 +352,9 @@ Result<std::string> CertificateAuthority::krl() {
   std::vector<KrlEntry> entries;
   for (const auto& k : *keys) {
     KrlEntry e;
-    auto sp = k.publicKey.find(' ');
-    auto b64 = k.publicKey.substr(sp + 1, k.publicKey.find(' ', sp + 1) - sp - 1);
-    if (!base64Decode(b64, e.caKey)) return unavailable("CA key record " + std::to_string(k.id));
+    auto blob = parseTrustedCaKeys(k.publicKey);
+    if (!blob) return unavailable("CA key record " + std::to_string(k.id));
+    e.caKey = std::move(blob->front());
     for (const auto& c : *revoked)
       if (c.caKeyId == k.id) e.serials.push_back(c.serial);
     if (!e.serials.empty()) entries.push_back(std::move(e));

@@ -1,9 +1,11 @@
 #include "jitgate/model.hpp"
 
 #include <arpa/inet.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
+
+#include "jitgate/ssh_key.hpp"
+#include "jitgate/ssh_wire.hpp"
 
 namespace jitgate {
 
@@ -145,39 +147,15 @@ Result<SshPublicKey> parseSshPublicKey(std::string_view line, std::string_view f
   if (std::find(std::begin(kTypes), std::end(kTypes), k.type) == std::end(kTypes))
     return invalid(f, "unsupported key type '" + k.type.substr(0, 64) + "'");
   if (auto st = validateText(k.comment, f + ".comment", 1024, false); !st) return st.refusal();
-  // Strict base64: OpenSSL's decoder would take '=' in the middle.
-  auto padAt = k.base64.find('=');
-  bool b64ok = !k.base64.empty() && k.base64.size() % 4 == 0 &&
-               k.base64.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                          "0123456789+/=") == std::string::npos &&
-               (padAt == std::string::npos || padAt >= k.base64.size() - 2) &&
-               (padAt == std::string::npos ||
-                k.base64.find_first_not_of('=', padAt) == std::string::npos);
-  if (!b64ok) return invalid(f, "key data is not base64");
-  std::string blob(k.base64.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(blob.data()),
-                          reinterpret_cast<const unsigned char*>(k.base64.data()),
-                          static_cast<int>(k.base64.size()));
-  if (n < 0) return invalid(f, "key data is not base64");
-  size_t pad = 0;
-  if (k.base64.back() == '=') ++pad;
-  if (k.base64.size() > 1 && k.base64[k.base64.size() - 2] == '=') ++pad;
-  blob.resize(static_cast<size_t>(n) - pad);
+  std::string blob;
+  if (!base64Decode(k.base64, blob)) return invalid(f, "key data is not base64");
   // The blob is a sequence of SSH strings (RFC 4253 6.6): the type, then
   // the key's own fields. Each must be whole and nothing may follow.
-  size_t pos = 0;
-  auto nextString = [&](std::string_view& out) {
-    if (blob.size() - pos < 4) return false;
-    uint32_t len = (uint32_t(uint8_t(blob[pos])) << 24) | (uint32_t(uint8_t(blob[pos + 1])) << 16) |
-                   (uint32_t(uint8_t(blob[pos + 2])) << 8) | uint32_t(uint8_t(blob[pos + 3]));
-    if (len > blob.size() - pos - 4) return false;
-    out = std::string_view(blob).substr(pos + 4, len);
-    pos += 4 + len;
-    return true;
-  };
+  SshReader r(blob);
   std::string_view type;
   if (blob.size() < 4) return invalid(f, "key data is truncated");
-  if (!nextString(type) || type != k.type) return invalid(f, "key data does not match its type '" + k.type + "'");
+  if (!r.string(type) || type != k.type)
+    return invalid(f, "key data does not match its type '" + k.type + "'");
   size_t fields = 0;
   if (k.type == "ssh-ed25519") fields = 1;                          // pk
   else if (k.type.rfind("ecdsa-sha2-", 0) == 0) fields = 2;         // curve, Q
@@ -187,21 +165,13 @@ Result<SshPublicKey> parseSshPublicKey(std::string_view line, std::string_view f
   std::string_view first;
   for (size_t n = 0; n < fields; ++n) {
     std::string_view field;
-    if (!nextString(field) || field.empty()) return invalid(f, "key data is truncated");
+    if (!r.string(field) || field.empty()) return invalid(f, "key data is truncated");
     if (n == 0) first = field;
   }
-  if (pos != blob.size()) return invalid(f, "key data has trailing bytes");
+  if (!r.empty()) return invalid(f, "key data has trailing bytes");
   if ((k.type == "ssh-ed25519" || k.type == "sk-ssh-ed25519@openssh.com") && first.size() != 32)
     return invalid(f, "an Ed25519 key is 32 bytes");
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  if (EVP_Digest(blob.data(), blob.size(), md, &mdlen, EVP_sha256(), nullptr) != 1)
-    return Refusal{RefusalCode::Unavailable, f, "could not hash the key"};
-  std::string b64(((mdlen + 2) / 3) * 4 + 1, '\0');
-  int m = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), md, mdlen);
-  b64.resize(m);
-  while (!b64.empty() && b64.back() == '=') b64.pop_back();
-  k.fingerprint = "SHA256:" + b64;
+  k.fingerprint = sshFingerprint(blob);
   return k;
 }
 

@@ -45,6 +45,11 @@ Result<SshCertificate> parseSshCertificateLine(std::string_view line);
 // empty when there is none.
 std::string certificateFromAuthInfo(std::string_view text);
 
+// The CA key blobs of a TrustedUserCAKeys text (one key per line; '#'
+// comments and blank lines allowed). An unreadable line or no key at all
+// is refused: a trust list we cannot read must not shrink silently.
+Result<std::vector<std::string>> parseTrustedCaKeys(std::string_view text);
+
 struct SshCertRequest {
   std::string subjectKey;  // plain public key blob of the user's key
   uint64_t serial = 0;
