@@ -9,6 +9,8 @@
 #include <toml++/toml.h>
 
 #include "jitgate/model.hpp"
+#include "jitgate/net.hpp"
+#include "jitgate/timefmt.hpp"
 
 namespace jitgate {
 namespace {
@@ -51,7 +53,76 @@ Status readStrings(const toml::table& t, const std::string& prefix, const char* 
   return okStatus();
 }
 
+Status readSeconds(const toml::table& t, const std::string& prefix, const char* key,
+                   std::chrono::seconds& out, std::chrono::seconds min, std::chrono::seconds max) {
+  if (const auto* n = t.get(key)) {
+    auto s = n->value<std::string>();
+    if (!n->is_string() || !s)
+      return configError(prefix + key, "must be a duration string such as \"30s\" or \"PT5M\"");
+    auto d = parseDuration(*s, prefix + key);
+    if (!d) return d.refusal();
+    if (*d < min || *d > max)
+      return configError(prefix + key, "must be between " + std::to_string(min.count()) +
+                                           " and " + std::to_string(max.count()) + " seconds");
+    out = *d;
+  }
+  return okStatus();
+}
+
+Status readInt(const toml::table& t, const std::string& prefix, const char* key, int& out,
+               int min, int max) {
+  if (const auto* n = t.get(key)) {
+    auto v = n->value<int64_t>();
+    if (!n->is_integer() || !v || *v < min || *v > max)
+      return configError(prefix + key, "must be an integer from " + std::to_string(min) + " to " +
+                                           std::to_string(max));
+    out = static_cast<int>(*v);
+  }
+  return okStatus();
+}
+
+Status readListen(const toml::table& t, const std::string& prefix, const char* key,
+                  std::optional<ListenAddress>& out) {
+  std::string text;
+  if (!t.get(key)) return okStatus();
+  if (auto st = readString(t, prefix, key, text); !st) return st;
+  auto parsed = parseListenAddress(text, prefix + key);
+  if (!parsed) return parsed.refusal();
+  out = *parsed;
+  return okStatus();
+}
+
 }  // namespace
+
+std::string ListenAddress::toString() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Result<std::optional<ListenAddress>> parseListenAddress(const std::string& text,
+                                                        const std::string& field) {
+  if (text == "off") return std::optional<ListenAddress>{};
+  std::string host, port;
+  if (!text.empty() && text[0] == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return invalid(field, "must be ADDR:PORT, [V6]:PORT or off");
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon)
+      return invalid(field, "must be ADDR:PORT, [V6]:PORT or off");
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  auto addr = IpAddress::parse(host, field);
+  if (!addr) return invalid(field, "'" + host + "' is not an IP address");
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535)
+    return invalid(field, "port must be a number from 0 to 65535");
+  return std::optional<ListenAddress>{ListenAddress{host, static_cast<uint16_t>(std::stoul(port))}};
+}
 
 Result<DaemonConfig> loadConfig(const std::string& path) {
   DaemonConfig c;
@@ -72,7 +143,7 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     return configError(path, std::string(e.description()) + where);
   }
   if (auto st = checkKeys(root, "", {"state_dir", "control_socket", "control_socket_group",
-                                     "log_level", "roles", "ca"});
+                                     "log_level", "roles", "ca", "ssh", "winrm"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -116,6 +187,47 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
       return configError("ca.ssh_algorithm", "must be ed25519, ecdsa-p256 or rsa-3072");
     if (auto st = readString(*t, "ca.", "upn_domain", c.caUpnDomain); !st) return st.refusal();
     if (auto st = validateAddress(c.caUpnDomain, "ca.upn_domain"); !st) return st.refusal();
+  }
+  if (const auto* n = root.get("ssh")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("ssh", "must be a table");
+    if (auto st = checkKeys(*t, "ssh.",
+                            {"listen", "login_grace_time", "max_unauthenticated", "max_per_source",
+                             "warn_before", "connect_timeout"});
+        !st)
+      return st.refusal();
+    using std::chrono::seconds;
+    if (auto st = readListen(*t, "ssh.", "listen", c.ssh.listen); !st) return st.refusal();
+    if (auto st = readSeconds(*t, "ssh.", "login_grace_time", c.ssh.loginGraceTime, seconds(1),
+                              seconds(600));
+        !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "ssh.", "max_unauthenticated", c.ssh.maxUnauthenticated, 1, 100000);
+        !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "ssh.", "max_per_source", c.ssh.maxPerSource, 1, 100000); !st)
+      return st.refusal();
+    if (auto st = readSeconds(*t, "ssh.", "warn_before", c.ssh.warnBefore, seconds(0),
+                              seconds(86400));
+        !st)
+      return st.refusal();
+    if (auto st = readSeconds(*t, "ssh.", "connect_timeout", c.ssh.connectTimeout, seconds(1),
+                              seconds(120));
+        !st)
+      return st.refusal();
+  }
+  if (const auto* n = root.get("winrm")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("winrm", "must be a table");
+    if (auto st = checkKeys(*t, "winrm.", {"http_listen", "https_listen", "domain"}); !st)
+      return st.refusal();
+    if (auto st = readListen(*t, "winrm.", "http_listen", c.winrm.httpListen); !st)
+      return st.refusal();
+    if (auto st = readListen(*t, "winrm.", "https_listen", c.winrm.httpsListen); !st)
+      return st.refusal();
+    if (auto st = readString(*t, "winrm.", "domain", c.winrm.domain); !st) return st.refusal();
+    if (!c.winrm.domain.empty())
+      if (auto st = validateAddress(c.winrm.domain, "winrm.domain"); !st) return st.refusal();
   }
   return c;
 }

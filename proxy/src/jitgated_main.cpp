@@ -42,11 +42,15 @@ Status ensureDir(const std::string& dir, mode_t mode, const char* what) {
 
 int run(int argc, char** argv) {
   CLI::App app{"jitgated: the jitgate daemon (grant engine, CA, audit, control socket)"};
-  std::string configPath, stateDir, controlSocket, logLevel;
+  std::string configPath, stateDir, controlSocket, logLevel, sshListen, winrmHttpListen,
+      winrmHttpsListen;
   app.add_option("--config", configPath, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--state-dir", stateDir, "directory for the store (overrides the config)");
   app.add_option("--control-socket", controlSocket, "control socket path (overrides the config)");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn or error");
+  app.add_option("--ssh-listen", sshListen, "SSH front: ADDR:PORT, [V6]:PORT or off (port 0: any)");
+  app.add_option("--winrm-http-listen", winrmHttpListen, "WinRM HTTP front: ADDR:PORT or off");
+  app.add_option("--winrm-https-listen", winrmHttpsListen, "WinRM HTTPS front: ADDR:PORT or off");
   app.set_version_flag("--version", std::string("jitgated ") + JITGATE_VERSION);
   try {
     app.parse(argc, argv);
@@ -66,6 +70,22 @@ int run(int argc, char** argv) {
   if (!stateDir.empty()) config.stateDir = stateDir;
   if (!controlSocket.empty()) config.controlSocket = controlSocket;
   if (!logLevel.empty()) config.logLevel = logLevel;
+  struct {
+    const std::string& flag;
+    const char* name;
+    std::optional<ListenAddress>& into;
+  } listens[] = {{sshListen, "--ssh-listen", config.ssh.listen},
+                 {winrmHttpListen, "--winrm-http-listen", config.winrm.httpListen},
+                 {winrmHttpsListen, "--winrm-https-listen", config.winrm.httpsListen}};
+  for (auto& l : listens) {
+    if (l.flag.empty()) continue;
+    auto parsed = parseListenAddress(l.flag, l.name);
+    if (!parsed) {
+      spdlog::error("{}", parsed.refusal().describe());
+      return 1;
+    }
+    l.into = *parsed;
+  }
   auto level = spdlog::level::from_str(config.logLevel);
   if (level == spdlog::level::off && config.logLevel != "off") {
     spdlog::error("--log-level: '{}' is not a level", config.logLevel);

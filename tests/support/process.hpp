@@ -2,6 +2,8 @@
 // a daemon that is always stopped when the test ends.
 #pragma once
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -76,8 +78,18 @@ inline RunResult run(const std::vector<std::string>& argv, const std::string& sc
 // jitgated started with the given arguments; waits for its "ready" line.
 class Daemon {
  public:
-  Daemon(const std::string& bin, const std::vector<std::string>& args, const std::string& logPath)
+  Daemon(const std::string& bin, std::vector<std::string> args, const std::string& logPath)
       : logPath_(logPath), logStart_(slurp(logPath).size()) {
+    // The fronts' defaults listen on every address at fixed ports; a test
+    // daemon listens on loopback only, on ports the kernel picks.
+    if (bin.size() >= 8 && bin.compare(bin.size() - 8, 8, "jitgated") == 0) {
+      for (const char* flag : {"--ssh-listen", "--winrm-http-listen", "--winrm-https-listen"}) {
+        if (std::find(args.begin(), args.end(), flag) == args.end()) {
+          args.push_back(flag);
+          args.push_back("127.0.0.1:0");
+        }
+      }
+    }
     pid_ = ::fork();
     if (pid_ == 0) {
       int log = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);

@@ -2,6 +2,8 @@
 // then command-line flags on top. No file gives a working daemon.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -9,6 +11,31 @@
 #include "jitgate/roles.hpp"
 
 namespace jitgate {
+
+// Where a front listens. Port 0 picks a free port (logged when ready).
+struct ListenAddress {
+  std::string host;  // an IP literal
+  uint16_t port = 0;
+  std::string toString() const;  // "127.0.0.1:2222", "[::1]:2222"
+};
+// "ADDR:PORT" or "[V6]:PORT"; "off" disables the front (nullopt).
+Result<std::optional<ListenAddress>> parseListenAddress(const std::string& text,
+                                                        const std::string& field);
+
+struct SshFrontConfig {
+  std::optional<ListenAddress> listen = ListenAddress{"0.0.0.0", 2222};
+  std::chrono::seconds loginGraceTime{30};  // to finish key exchange and authentication
+  int maxUnauthenticated = 64;              // connections not yet authenticated, in all
+  int maxPerSource = 16;                    // unauthenticated connections per source address
+  std::chrono::seconds warnBefore{300};     // warning to live sessions before their window ends
+  std::chrono::seconds connectTimeout{10};  // the bastion's own hop to a target
+};
+
+struct WinrmFrontConfig {
+  std::optional<ListenAddress> httpListen = ListenAddress{"0.0.0.0", 5985};
+  std::optional<ListenAddress> httpsListen = ListenAddress{"0.0.0.0", 5986};
+  std::string domain;  // targets may be named by Host "<target>.<domain>"
+};
 
 struct DaemonConfig {
   std::string stateDir = "/var/lib/jitgate";
@@ -19,6 +46,8 @@ struct DaemonConfig {
   // Certificate authority.
   std::string caSshAlgorithm = "ed25519";  // ed25519, ecdsa-p256, rsa-3072 (for a new key)
   std::string caUpnDomain = "jitgate";     // UPN SAN domain of X.509 client certificates
+  SshFrontConfig ssh;
+  WinrmFrontConfig winrm;
 };
 
 // Reads a TOML file. Unknown keys and wrong types are refused (a typo in a

@@ -1,0 +1,137 @@
+#include "jitgate/proxy/session_registry.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+#include "jitgate/timefmt.hpp"
+
+namespace jitgate {
+
+std::string_view toString(EndReason r) {
+  switch (r) {
+    case EndReason::Expired: return "expired";
+    case EndReason::Revoked: return "revoked";
+    case EndReason::ClientClosed: return "client_closed";
+    case EndReason::TargetClosed: return "target_closed";
+    case EndReason::Error: return "error";
+    case EndReason::Shutdown: return "shutdown";
+  }
+  return "error";
+}
+
+namespace {
+AuditEntry sessionEntry(const SessionRecord& s, const char* action) {
+  AuditEntry e;
+  e.actor = s.user;
+  e.action = action;
+  e.outcome = "ok";
+  e.target = s.target;
+  e.port = s.port;
+  e.source = s.source;
+  e.user = s.user;
+  e.grantId = s.grantId;
+  return e;
+}
+}  // namespace
+
+AuditEntry connectEntry(const SessionRecord& s) {
+  auto e = sessionEntry(s, "session.connect");
+  e.detail = "front=" + s.front;
+  return e;
+}
+
+AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::string& note) {
+  auto e = sessionEntry(s, "session.disconnect");
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - s.started)
+                .count();
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%lld.%03llds", static_cast<long long>(ms / 1000),
+                static_cast<long long>(ms % 1000));
+  e.detail = "front=" + s.front + " reason=" + std::string(toString(why)) +
+             " bytes_to_target=" + std::to_string(s.bytesToTarget) +
+             " bytes_from_target=" + std::to_string(s.bytesFromTarget) + " duration=" + duration;
+  if (!note.empty()) e.detail += " " + note;
+  if (why == EndReason::Error) e.outcome = "error";
+  return e;
+}
+
+AuditEntry refusalEntry(const std::string& front, const std::string& user,
+                        const std::string& target, std::optional<uint16_t> port,
+                        const std::string& source, const std::string& reason,
+                        const std::string& message) {
+  AuditEntry e;
+  e.actor = user.empty() ? "-" : user;
+  e.action = "session.refused";
+  e.outcome = "denied";
+  e.target = target;
+  e.port = port;
+  e.source = source;
+  e.user = user;
+  e.detail = "front=" + front + " reason=" + reason + ": " + message;
+  return e;
+}
+
+std::string endMessage(const std::string& target, SysTime at, EndReason why) {
+  std::string how = why == EndReason::Expired   ? "window expired"
+                    : why == EndReason::Revoked ? "grant revoked"
+                                                : std::string(toString(why));
+  return "jitgate: access to " + target + " ended at " + formatTimestamp(at) + " (" + how + ")";
+}
+
+SessionRegistry::SessionRegistry(GrantEngine& engine) : engine_(engine) {
+  listener_ = engine_.subscribe([this](const GrantEnded& ev) { grantEnded(ev); });
+}
+
+SessionRegistry::~SessionRegistry() { engine_.unsubscribe(listener_); }
+
+SessionRegistry::Id SessionRegistry::add(const std::string& grantId, OnGrantEnded onEnd) {
+  Id id = next_++;
+  sessions_.emplace(id, Session{grantId, std::move(onEnd)});
+  byGrant_[grantId].insert(id);
+  return id;
+}
+
+void SessionRegistry::rebind(Id id, const std::string& grantId) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second.grantId == grantId) return;
+  auto old = byGrant_.find(it->second.grantId);
+  if (old != byGrant_.end()) {
+    old->second.erase(id);
+    if (old->second.empty()) byGrant_.erase(old);
+  }
+  it->second.grantId = grantId;
+  byGrant_[grantId].insert(id);
+}
+
+void SessionRegistry::remove(Id id) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  auto g = byGrant_.find(it->second.grantId);
+  if (g != byGrant_.end()) {
+    g->second.erase(id);
+    if (g->second.empty()) byGrant_.erase(g);
+  }
+  sessions_.erase(it);
+}
+
+size_t SessionRegistry::sessionsUnder(const std::string& grantId) const {
+  auto g = byGrant_.find(grantId);
+  return g == byGrant_.end() ? 0 : g->second.size();
+}
+
+void SessionRegistry::grantEnded(const GrantEnded& ev) {
+  auto g = byGrant_.find(ev.grant.id);
+  if (g == byGrant_.end()) return;
+  // Copied: callbacks remove or rebind sessions while we walk.
+  std::vector<Id> ids(g->second.begin(), g->second.end());
+  for (Id id : ids) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end() || it->second.grantId != ev.grant.id) continue;
+    auto cb = it->second.onEnd;
+    cb(ev);
+  }
+}
+
+}  // namespace jitgate
