@@ -289,6 +289,52 @@ Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& a
   return out;
 }
 
+Result<SshCertificateIssued> CertificateAuthority::issueHop(const std::string& grantId,
+                                                            const std::string& login,
+                                                            const IpAddress& bastionAddress,
+                                                            const std::string& subjectKey,
+                                                            const std::string& subjectFingerprint) {
+  if (krlStale_) refreshKrl("an earlier failure");
+  if (auto st = validateName(login, "login"); !st) return st.refusal();
+  auto g = grantFor("jitgated", true, grantId, true);
+  if (!g) return g.refusal();
+  auto now = std::chrono::floor<Seconds>(clock_.now());
+  SshCertRequest req;
+  req.subjectKey = subjectKey;
+  req.principals = {login};
+  req.validAfter = now - options_.clockSkew;
+  req.validBefore = g->end;
+  auto bits = bastionAddress.isV4() ? "/32" : "/128";
+  auto source = Cidr::parse(bastionAddress.toString() + bits, "bastionAddress");
+  if (!source) return source.refusal();
+  req.sourceAddresses = {*source};
+  req.extensions = {"permit-pty"};
+
+  SshCertificateIssued out;
+  IssuedCertificate& rec = out.record;
+  rec.kind = "ssh";
+  rec.grantId = g->id;
+  rec.user = g->user;
+  rec.caKeyId = sshRecord_.id;
+  rec.validAfter = req.validAfter;
+  rec.validBefore = req.validBefore;
+  rec.issuedAt = now;
+  rec.issuedBy = "jitgated";
+  rec.subjectFingerprint = subjectFingerprint;
+  auto st = commit(rec, "jitgated", *g, [&](uint64_t serial) -> Status {
+    req.serial = serial;
+    req.keyId = "jitgate hop grant=" + g->id + " user=" + g->user + " login=" + login +
+                " serial=" + std::to_string(serial);
+    rec.keyId = req.keyId;
+    auto cert = issueSshCertificate(*sshKey_, req);
+    if (!cert) return cert.refusal();
+    out.line = sshCertificateLine(*cert, "jitgate-hop-" + g->id);
+    return okStatus();
+  });
+  if (!st) return st.refusal();
+  return out;
+}
+
 Result<X509CertificateIssued> CertificateAuthority::issueX509(const std::string& actor,
                                                               bool actorIsAdmin,
                                                               const std::string& grantId) {

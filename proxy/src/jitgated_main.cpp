@@ -19,6 +19,8 @@
 #include "jitgate/control_server.hpp"
 #include "jitgate/engine.hpp"
 #include "jitgate/proxy/config.hpp"
+#include "jitgate/proxy/session_registry.hpp"
+#include "jitgate/proxy/ssh_front.hpp"
 #include "jitgate/store.hpp"
 
 namespace {
@@ -163,15 +165,41 @@ int run(int argc, char** argv) {
   ControlServer server(io, std::move(*acceptor), api, config.roles, sockOpts);
   server.start();
 
+  SessionRegistry registry(engine);
+  std::string fronts;
+  std::unique_ptr<SshFront> sshFront;
+  if (config.ssh.listen) {
+    SshFrontOptions o;
+    o.listen = *config.ssh.listen;
+    o.stateDir = config.stateDir;
+    o.loginGraceTime = config.ssh.loginGraceTime;
+    o.maxUnauthenticated = config.ssh.maxUnauthenticated;
+    o.maxPerSource = config.ssh.maxPerSource;
+    o.warnBefore = config.ssh.warnBefore;
+    o.connectTimeout = config.ssh.connectTimeout;
+    auto front = SshFront::open(io, engine, **authority, registry, o);
+    if (!front) {
+      spdlog::error("ssh front: {}", front.refusal().describe());
+      return 1;
+    }
+    sshFront = std::move(*front);
+    sshFront->start();
+    auto ep = sshFront->localEndpoint();
+    ListenAddress bound{ep.address().to_string(), ep.port()};
+    fronts += ", ssh " + bound.toString();
+    spdlog::info("ssh front: host key {}", sshFront->hostKeyFingerprint());
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("jitgated: signal {}, stopping", sig);
     server.stop();
+    if (sshFront) sshFront->stop();
     io.stop();
   });
-  spdlog::info("jitgated ready: control socket {}, state dir {}, {} active grants",
-               config.controlSocket, config.stateDir, engine.activeGrantCount());
+  spdlog::info("jitgated ready: control socket {}, state dir {}{}, {} active grants",
+               config.controlSocket, config.stateDir, fronts, engine.activeGrantCount());
   io.run();
   return 0;
 }

@@ -52,6 +52,14 @@ class CertificateAuthority {
   Result<SshCertificateIssued> issueSsh(const std::string& actor, bool actorIsAdmin,
                                         const std::string& grantId,
                                         const std::string& publicKeyLine);
+  // The bastion's own hop to a target for a session under `grantId` (an
+  // active grant on the target's SSH port): principal = `login`, valid from
+  // now (less the skew) to the grant's end, source-address = the bastion's
+  // address on that hop. `subjectKey` is the session's fresh key blob.
+  Result<SshCertificateIssued> issueHop(const std::string& grantId, const std::string& login,
+                                        const IpAddress& bastionAddress,
+                                        const std::string& subjectKey,
+                                        const std::string& subjectFingerprint);
   // A client key and X.509 certificate for WinRM over HTTPS; only for grants
   // on the target's WinRM HTTPS port.
   Result<X509CertificateIssued> issueX509(const std::string& actor, bool actorIsAdmin,

@@ -1,0 +1,1574 @@
+// The SSH front: libssh sessions in non-blocking mode, woken by the Asio loop
+// (readiness of the client's and the hop's sockets, timers), relaying with
+// back-pressure through SSH channel windows. See docs/SSH.md.
+#include "jitgate/proxy/ssh_front.hpp"
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "jitgate/files.hpp"
+#include "jitgate/proxy/ssh_login.hpp"
+#include "jitgate/ssh_cert.hpp"
+#include "jitgate/ssh_key.hpp"
+#include "jitgate/ssh_wire.hpp"
+#include "jitgate/text.hpp"
+#include "jitgate/timefmt.hpp"
+
+namespace jitgate {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+struct SessionFree {
+  void operator()(ssh_session s) const { ssh_free(s); }
+};
+using SshSessionPtr = std::unique_ptr<ssh_session_struct, SessionFree>;
+struct BindFree {
+  void operator()(ssh_bind b) const { ssh_bind_free(b); }
+};
+using SshBindPtr = std::unique_ptr<ssh_bind_struct, BindFree>;
+struct EventFree {
+  void operator()(ssh_event e) const { ssh_event_free(e); }
+};
+using SshEventPtr = std::unique_ptr<ssh_event_struct, EventFree>;
+struct KeyFree {
+  void operator()(ssh_key k) const { ssh_key_free(k); }
+};
+using SshKeyPtr = std::unique_ptr<ssh_key_struct, KeyFree>;
+struct ChannelFree {
+  void operator()(ssh_channel c) const { ssh_channel_free(c); }
+};
+using SshChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelFree>;
+struct CharFree {
+  void operator()(char* p) const { ssh_string_free_char(p); }
+};
+using SshCharPtr = std::unique_ptr<char, CharFree>;
+
+constexpr size_t kRelayChunk = 64 * 1024;
+constexpr int kPumpRounds = 64;  // per wake-up, then the loop serves others
+
+bool hasPendingInput(int fd) {
+  int n = 0;
+  return fd >= 0 && ::ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+// Deadlines run on the monotonic clock; the grant's end is a wall-clock time.
+SteadyClock::time_point steadyAt(SysTime end, SysTime now) {
+  return SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(end - now);
+}
+
+Result<std::string> keyBlob(ssh_key key) {
+  char* b64 = nullptr;
+  if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK || !b64)
+    return invalid("key", "cannot export the key");
+  SshCharPtr owned(b64);
+  std::string blob;
+  if (!base64Decode(b64, blob)) return invalid("key", "key data is not base64");
+  return blob;
+}
+
+bool isCertificateType(enum ssh_keytypes_e t) {
+  switch (t) {
+    case SSH_KEYTYPE_RSA_CERT01:
+    case SSH_KEYTYPE_ECDSA_P256_CERT01:
+    case SSH_KEYTYPE_ECDSA_P384_CERT01:
+    case SSH_KEYTYPE_ECDSA_P521_CERT01:
+    case SSH_KEYTYPE_ED25519_CERT01:
+    case SSH_KEYTYPE_DSS_CERT01:
+    case SSH_KEYTYPE_SK_ECDSA_CERT01:
+    case SSH_KEYTYPE_SK_ED25519_CERT01:
+      return true;
+    default:
+      return false;
+  }
+}
+
+class SshConnection;
+
+}  // namespace
+
+// --- What the front's connections share ---------------------------------------
+
+struct SshFront::Shared : std::enable_shared_from_this<SshFront::Shared> {
+  Shared(asio::io_context& io, GrantEngine& engine, CertificateAuthority& authority,
+         SessionRegistry& registry, SshFrontOptions options)
+      : io(io), engine(engine), authority(authority), registry(registry),
+        options(std::move(options)), acceptor(io) {}
+
+  asio::io_context& io;
+  GrantEngine& engine;
+  CertificateAuthority& authority;
+  SessionRegistry& registry;
+  SshFrontOptions options;
+  SshBindPtr bind;
+  tcp::acceptor acceptor;
+  std::string hostKeyFingerprint;
+  bool stopping = false;
+
+  size_t unauthenticated = 0;
+  std::unordered_map<std::string, int> unauthenticatedBySource;
+  std::unordered_map<SshConnection*, std::weak_ptr<SshConnection>> connections;
+
+  // Refusals before authentication can be provoked by anyone at any rate;
+  // each audit entry costs a durable write, so at most kAuditBurst per second
+  // are written one by one and the rest are counted into the next entry.
+  static constexpr int kAuditBurst = 20;
+  SteadyClock::time_point auditSecond{};
+  int auditedThisSecond = 0;
+  int suppressed = 0;
+
+  void recordPreAuth(AuditEntry e) {
+    auto now = SteadyClock::now();
+    if (now - auditSecond >= std::chrono::seconds(1)) {
+      auditSecond = now;
+      auditedThisSecond = 0;
+    }
+    if (auditedThisSecond >= kAuditBurst) {
+      ++suppressed;
+      spdlog::info("ssh: {} ({} {})", e.detail, e.source, e.user);
+      return;
+    }
+    ++auditedThisSecond;
+    if (suppressed > 0) {
+      e.detail += " (and " + std::to_string(suppressed) +
+                  " earlier pre-authentication refusals not recorded one by one)";
+      suppressed = 0;
+    }
+    record(std::move(e));
+  }
+
+  void record(AuditEntry e) {
+    if (auto st = engine.record(std::move(e)); !st)
+      spdlog::error("ssh: audit entry not written: {}", st.refusal().describe());
+  }
+
+  void accept();
+  void onAccept(tcp::socket socket);
+};
+
+namespace {
+
+// A session or forwarded channel held open by a grant: the audit record, the
+// registry entry that brings revokes, and the timers for the warning and the
+// end of the window.
+struct Binding {
+  explicit Binding(asio::io_context& io) : deadline(io), warning(io) {}
+  SessionRecord record;
+  SessionRegistry::Id regId = 0;
+  SysTime end{};
+  asio::steady_timer deadline;
+  asio::steady_timer warning;
+  bool active = false;
+};
+
+// One client session channel in terminating mode and its twin on the hop.
+struct SessionChannel {
+  SshConnection* conn = nullptr;
+  SshChannelPtr client;
+  SshChannelPtr up;
+  ssh_channel_callbacks_struct clientCb{};
+  ssh_channel_callbacks_struct upCb{};
+  // Requests for the hop's channel, replayed in order once it can take them:
+  // each returns SSH_OK (done), SSH_AGAIN (call again later) or SSH_ERROR.
+  std::deque<std::function<int()>> ops;
+  bool opened = false;
+  bool started = false;  // shell, exec or subsystem asked for
+  bool clientEof = false, clientClosed = false;
+  bool upEof = false, upClosed = false;
+  bool eofSentUp = false, eofSentClient = false, closedClient = false, closedUp = false;
+  std::optional<int> exitStatus;
+  std::optional<std::string> exitSignal;
+  bool forwardOnly = false;  // a "user" login without a target: nothing upstream
+  bool done = false;
+
+  // libssh keeps a freed channel until the peer's close arrives; it must not
+  // call back into a SessionChannel that is gone.
+  ~SessionChannel() {
+    if (client) ssh_remove_channel_callbacks(client.get(), &clientCb);
+    if (up) ssh_remove_channel_callbacks(up.get(), &upCb);
+  }
+};
+
+// One direct-tcpip channel and its TCP connection to the target.
+struct ForwardChannel {
+  ForwardChannel(asio::io_context& io) : socket(io), resolver(io), connectTimer(io), binding(io) {}
+  SshConnection* conn = nullptr;
+  SshChannelPtr ch;
+  ssh_channel_callbacks_struct cb{};
+  tcp::socket socket;
+  tcp::resolver resolver;
+  asio::steady_timer connectTimer;
+  Binding binding;
+  std::string host;
+  uint16_t port = 0;
+  bool connected = false;
+  bool clientEof = false, clientClosed = false, tcpEof = false;
+  bool eofSentClient = false, shutdownSent = false, closedClient = false;
+  bool readWaiting = false, writeWaiting = false;
+  std::vector<char> outPending;  // read from the channel, not yet taken by the socket
+  std::vector<char> buf = std::vector<char>(kRelayChunk);
+  bool done = false;
+
+  void releaseChannel() {
+    if (ch) ssh_remove_channel_callbacks(ch.get(), &cb);
+    ch.reset();
+  }
+  ~ForwardChannel() { releaseChannel(); }
+};
+
+// The bastion's own SSH connection to the target (terminating mode).
+struct Hop {
+  explicit Hop(asio::io_context& io) : socket(io), resolver(io), timer(io), fd(io) {}
+  enum class State { Connecting, Handshake, Auth, Ready, Failed } state = State::Connecting;
+  tcp::socket socket;
+  tcp::resolver resolver;
+  asio::steady_timer timer;
+  asio::posix::stream_descriptor fd;  // a dup of the hop's socket, for readiness only
+  SshSessionPtr session;
+  SshKeyPtr key;
+  bool readWaiting = false, writeWaiting = false;
+  bool inEvent = false;
+};
+
+class SshConnection : public std::enable_shared_from_this<SshConnection> {
+ public:
+  SshConnection(std::shared_ptr<SshFront::Shared> front, std::string source, IpAddress sourceIp)
+      : front_(std::move(front)),
+        io_(front_->io),
+        source_(std::move(source)),
+        sourceIp_(sourceIp),
+        clientFd_(io_),
+        grace_(io_),
+        binding_(io_) {}
+
+  ~SshConnection() { teardown(); }
+
+  void start(tcp::socket socket) {
+    event_.reset(ssh_event_new());
+    client_.reset(ssh_new());
+    if (!event_ || !client_) {
+      spdlog::error("ssh: out of memory for a new session");
+      return;
+    }
+    int fd = socket.release();
+    int watch = ::dup(fd);
+    if (watch < 0 || ssh_bind_accept_fd(front_->bind.get(), client_.get(), fd) != SSH_OK) {
+      spdlog::error("ssh: cannot take connection from {}: {}", source_,
+                    watch < 0 ? std::strerror(errno) : ssh_get_error(front_->bind.get()));
+      if (watch >= 0) ::close(watch);
+      client_.reset();
+      finish();
+      return;
+    }
+    clientFd_.assign(watch);
+    ssh_set_blocking(client_.get(), 0);
+    ssh_callbacks_init(&serverCb_);
+    serverCb_.userdata = this;
+    serverCb_.auth_pubkey_function = &SshConnection::authPubkeyThunk;
+    serverCb_.channel_open_request_session_function = &SshConnection::sessionOpenThunk;
+    ssh_set_server_callbacks(client_.get(), &serverCb_);
+    ssh_set_auth_methods(client_.get(), SSH_AUTH_METHOD_PUBLICKEY);
+    ssh_set_message_callback(client_.get(), &SshConnection::messageThunk, this);
+    grace_.expires_after(front_->options.loginGraceTime);
+    grace_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->authenticated_ || self->closed_) return;
+      self->refuseUnauthenticated("login_grace_time",
+                                  "jitgate: authentication took too long; disconnecting");
+    });
+    pump();
+  }
+
+  // Closes everything with `why` (daemon stopping).
+  void shutdown(EndReason why) {
+    if (closed_) return;
+    closeAll(why, "jitgate: the bastion is shutting down");
+  }
+
+ private:
+  // --- libssh callbacks (they run inside our calls into libssh) ------------
+  static int authPubkeyThunk(ssh_session, const char* user, ssh_key key, char state, void* ud) {
+    return static_cast<SshConnection*>(ud)->onAuthPubkey(user ? user : "", key, state);
+  }
+  static ssh_channel sessionOpenThunk(ssh_session, void* ud) {
+    return static_cast<SshConnection*>(ud)->onSessionOpen();
+  }
+  static int messageThunk(ssh_session, ssh_message msg, void* ud) {
+    return static_cast<SshConnection*>(ud)->onMessage(msg);
+  }
+
+  // Identity comes only from a key whose signature libssh has verified
+  // (SSH_PUBLICKEY_STATE_VALID); a merely offered key only gets "would be
+  // acceptable" (or not), and the answer is computed the same way for both.
+  int onAuthPubkey(const std::string& rawUser, ssh_key key, char state) {
+    if (authenticated_ || closed_) return SSH_AUTH_DENIED;
+    bool signedAttempt = state == SSH_PUBLICKEY_STATE_VALID;
+    if (signedAttempt ? ++signedAttempts_ > front_->options.maxAuthAttempts
+                      : ++offers_ > 4 * front_->options.maxAuthAttempts) {
+      pendingRefusal_ = "jitgate: too many authentication attempts";
+      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_, "too_many_attempts",
+                                   "too many authentication attempts");
+      pendingPreAuth_ = true;
+      return SSH_AUTH_DENIED;
+    }
+    auto login = parseSshLogin(rawUser);
+    if (!login) {
+      // Nothing about this name is usable; refuse the connection with the reason.
+      pendingRefusal_ = "jitgate: " + login.refusal().message;
+      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_, "malformed_user",
+                                   login.refusal().message);
+      pendingPreAuth_ = true;
+      return SSH_AUTH_DENIED;
+    }
+    std::string why;
+    bool ok = keyBelongsTo(login->user, key, why);
+    if (state == SSH_PUBLICKEY_STATE_NONE) return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+    if (!signedAttempt) return SSH_AUTH_DENIED;  // a signature that did not verify
+    if (!ok) {
+      front_->recordPreAuth(refusalEntry("ssh", login->user, login->target, std::nullopt,
+                                         source_, "authentication_failed", why));
+      return SSH_AUTH_DENIED;
+    }
+    authenticated_ = true;
+    grace_.cancel();
+    leaveUnauthenticated();
+    user_ = login->user;
+    targetName_ = login->target;
+    spdlog::info("ssh: {} authenticated from {} ({})", user_, source_, why);
+    // Decided after authentication so that only the user learns why.
+    if (!targetName_.empty()) beginTerminating();
+    return SSH_AUTH_SUCCESS;
+  }
+
+  bool keyBelongsTo(const std::string& user, ssh_key key, std::string& why) {
+    auto blob = keyBlob(key);
+    if (!blob) {
+      why = blob.refusal().message;
+      return false;
+    }
+    if (isCertificateType(ssh_key_type(key))) {
+      auto cert = parseSshCertificate(*blob);
+      if (!cert) {
+        why = "certificate: " + cert.refusal().message;
+        return false;
+      }
+      CertExpectations expect;
+      auto cas = front_->authority.trustedSshKeys();
+      if (!cas) {
+        why = "trusted CA keys unavailable: " + cas.refusal().message;
+        return false;
+      }
+      std::string lines;
+      for (const auto& c : *cas) lines += c.publicKey + "\n";
+      auto blobs = parseTrustedCaKeys(lines);
+      if (!blobs) {
+        why = "trusted CA keys unreadable";
+        return false;
+      }
+      expect.trustedCaKeys = *blobs;
+      expect.principal = user;
+      expect.source = sourceIp_;
+      expect.now = static_cast<uint64_t>(
+          std::chrono::floor<Seconds>(front_->engine.now()).time_since_epoch().count());
+      auto krl = front_->authority.krl();
+      if (!krl) {
+        why = "revocation list unavailable";
+        return false;
+      }
+      auto revoked = parseKrl(*krl);
+      if (!revoked) {
+        why = "revocation list unreadable";
+        return false;
+      }
+      expect.revoked = *revoked;
+      std::string detail;
+      auto check = checkSshCertificate(*cert, expect, &detail);
+      if (check != CertCheck::Ok) {
+        why = "certificate refused: " + std::string(toString(check)) +
+              (detail.empty() ? "" : " (" + detail + ")");
+        return false;
+      }
+      why = "certificate serial " + std::to_string(cert->serial);
+      return true;
+    }
+    auto users = front_->engine.users();
+    if (!users) {
+      why = "user directory unavailable";
+      return false;
+    }
+    std::string b64 = base64Encode(*blob);
+    std::string fingerprint = sshFingerprint(*blob);
+    for (const auto& u : *users) {
+      if (u.name != user) continue;
+      for (const auto& k : u.keys) {
+        if (k.base64 == b64) {
+          why = "key " + fingerprint;
+          return true;
+        }
+      }
+    }
+    why = "key " + fingerprint + " is not registered to " + user;
+    return false;
+  }
+
+  ssh_channel onSessionOpen() {
+    if (!authenticated_) {
+      protocolViolation("channel open before authentication");
+      return nullptr;
+    }
+    if (sessions_.size() >= 10) return nullptr;
+    if (!targetName_.empty() && (!binding_.active || !pendingRefusal_.empty())) return nullptr;
+    auto sc = std::make_unique<SessionChannel>();
+    sc->conn = this;
+    sc->forwardOnly = targetName_.empty();
+    sc->client.reset(ssh_channel_new(client_.get()));
+    if (!sc->client) return nullptr;
+    ssh_callbacks_init(&sc->clientCb);
+    sc->clientCb.userdata = sc.get();
+    sc->clientCb.channel_data_function = &SshConnection::clientDataThunk;
+    sc->clientCb.channel_eof_function = &SshConnection::clientEofThunk;
+    sc->clientCb.channel_close_function = &SshConnection::clientCloseThunk;
+    sc->clientCb.channel_pty_request_function = &SshConnection::ptyThunk;
+    sc->clientCb.channel_shell_request_function = &SshConnection::shellThunk;
+    sc->clientCb.channel_exec_request_function = &SshConnection::execThunk;
+    sc->clientCb.channel_subsystem_request_function = &SshConnection::subsystemThunk;
+    sc->clientCb.channel_env_request_function = &SshConnection::envThunk;
+    sc->clientCb.channel_pty_window_change_function = &SshConnection::windowThunk;
+    sc->clientCb.channel_signal_function = &SshConnection::signalThunk;
+    ssh_set_channel_callbacks(sc->client.get(), &sc->clientCb);
+    if (!sc->forwardOnly) {
+      SessionChannel* raw = sc.get();
+      raw->ops.push_back([this, raw]() -> int {
+        if (!raw->up) {
+          raw->up.reset(ssh_channel_new(hop_->session.get()));
+          if (!raw->up) return SSH_ERROR;
+        }
+        int rc = ssh_channel_open_session(raw->up.get());
+        if (rc != SSH_OK) return rc;
+        ssh_callbacks_init(&raw->upCb);
+        raw->upCb.userdata = raw;
+        raw->upCb.channel_data_function = &SshConnection::upDataThunk;
+        raw->upCb.channel_eof_function = &SshConnection::upEofThunk;
+        raw->upCb.channel_close_function = &SshConnection::upCloseThunk;
+        raw->upCb.channel_exit_status_function = &SshConnection::exitStatusThunk;
+        raw->upCb.channel_exit_signal_function = &SshConnection::exitSignalThunk;
+        ssh_set_channel_callbacks(raw->up.get(), &raw->upCb);
+        raw->opened = true;
+        return SSH_OK;
+      });
+    }
+    ssh_channel c = sc->client.get();
+    sessions_.push_back(std::move(sc));
+    return c;
+  }
+
+  static SessionChannel* sc(void* ud) { return static_cast<SessionChannel*>(ud); }
+  static int clientDataThunk(ssh_session, ssh_channel, void* data, uint32_t len, int isStderr,
+                             void* ud) {
+    return sc(ud)->conn->onClientData(*sc(ud), static_cast<const char*>(data), len, isStderr);
+  }
+  static void clientEofThunk(ssh_session, ssh_channel, void* ud) { sc(ud)->clientEof = true; }
+  static void clientCloseThunk(ssh_session, ssh_channel, void* ud) {
+    sc(ud)->clientClosed = true;
+    sc(ud)->clientEof = true;
+  }
+  static int ptyThunk(ssh_session, ssh_channel, const char* term, int w, int h, int pw, int ph,
+                      void* ud) {
+    auto* s = sc(ud);
+    if (s->forwardOnly) return 0;
+    std::string t = term ? term : "xterm";
+    s->ops.push_back([s, t, w, h]() { return ssh_channel_request_pty_size(s->up.get(), t.c_str(), w, h); });
+    return 0;
+  }
+  static int shellThunk(ssh_session, ssh_channel, void* ud) {
+    auto* s = sc(ud);
+    if (s->started) return 1;
+    s->started = true;
+    if (s->forwardOnly) return s->conn->forwardOnlyNotice(*s);
+    s->ops.push_back([s]() { return ssh_channel_request_shell(s->up.get()); });
+    return 0;
+  }
+  static int execThunk(ssh_session, ssh_channel, const char* command, void* ud) {
+    auto* s = sc(ud);
+    if (s->started) return 1;
+    s->started = true;
+    if (s->forwardOnly) return s->conn->forwardOnlyNotice(*s);
+    std::string cmd = command ? command : "";
+    s->ops.push_back([s, cmd]() { return ssh_channel_request_exec(s->up.get(), cmd.c_str()); });
+    return 0;
+  }
+  static int subsystemThunk(ssh_session, ssh_channel, const char* name, void* ud) {
+    auto* s = sc(ud);
+    if (s->started || s->forwardOnly) return 1;
+    s->started = true;
+    std::string n = name ? name : "";
+    s->ops.push_back([s, n]() { return ssh_channel_request_subsystem(s->up.get(), n.c_str()); });
+    return 0;
+  }
+  // Only the locale travels (OpenSSH's default SendEnv); the target's
+  // AcceptEnv has the last word.
+  static int envThunk(ssh_session, ssh_channel, const char* name, const char* value, void* ud) {
+    auto* s = sc(ud);
+    std::string n = name ? name : "", v = value ? value : "";
+    if (s->forwardOnly || !(n == "LANG" || n.rfind("LC_", 0) == 0) || v.size() > 256) return 1;
+    s->ops.push_back([s, n, v]() {
+      int rc = ssh_channel_request_env(s->up.get(), n.c_str(), v.c_str());
+      return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;  // a refused variable is not fatal
+    });
+    return 0;
+  }
+  static int windowThunk(ssh_session, ssh_channel, int w, int h, int, int, void* ud) {
+    auto* s = sc(ud);
+    if (s->forwardOnly) return 0;
+    s->ops.push_back([s, w, h]() {
+      int rc = ssh_channel_change_pty_size(s->up.get(), w, h);
+      return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
+    });
+    return 0;
+  }
+  static void signalThunk(ssh_session, ssh_channel, const char* signal, void* ud) {
+    auto* s = sc(ud);
+    if (s->forwardOnly || !signal) return;
+    std::string sig = signal;
+    s->ops.push_back([s, sig]() {
+      int rc = ssh_channel_request_send_signal(s->up.get(), sig.c_str());
+      return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
+    });
+  }
+  static int upDataThunk(ssh_session, ssh_channel, void* data, uint32_t len, int isStderr,
+                         void* ud) {
+    return sc(ud)->conn->onUpData(*sc(ud), static_cast<const char*>(data), len, isStderr);
+  }
+  static void upEofThunk(ssh_session, ssh_channel, void* ud) { sc(ud)->upEof = true; }
+  static void upCloseThunk(ssh_session, ssh_channel, void* ud) {
+    sc(ud)->upClosed = true;
+    sc(ud)->upEof = true;
+  }
+  static void exitStatusThunk(ssh_session, ssh_channel, int status, void* ud) {
+    sc(ud)->exitStatus = status;
+  }
+  static void exitSignalThunk(ssh_session, ssh_channel, const char* signal, int, const char*,
+                              const char*, void* ud) {
+    sc(ud)->exitSignal = signal ? signal : "KILL";
+  }
+
+  int forwardOnlyNotice(SessionChannel& s) {
+    std::string text = "jitgate: " + user_ +
+                       " is authenticated for forwarding only (ssh -J, ssh -N -L). For a shell "
+                       "on a target, log in as " +
+                       user_ + "@TARGET.\r\n";
+    ssh_channel_write_stderr(s.client.get(), text.data(), static_cast<uint32_t>(text.size()));
+    return 0;
+  }
+
+  // Client -> target, as much as the hop channel's window takes; the rest
+  // stays in libssh's channel buffer (which holds back the client's window)
+  // and is drained by progressSession().
+  int onClientData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
+    if (s.forwardOnly) return static_cast<int>(len);  // nothing goes anywhere
+    if (!s.opened || !s.ops.empty() || s.closedUp || !binding_.active) return 0;
+    uint32_t n = std::min<uint32_t>(len, ssh_channel_window_size(s.up.get()));
+    if (n == 0) return 0;
+    int rc = ssh_channel_write(s.up.get(), data, n);
+    if (rc < 0) return 0;
+    binding_.record.bytesToTarget += static_cast<uint64_t>(rc);
+    return rc;
+  }
+
+  int onUpData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
+    if (s.closedClient || !binding_.active) return 0;
+    uint32_t n = std::min<uint32_t>(len, ssh_channel_window_size(s.client.get()));
+    if (n == 0) return 0;
+    int rc = isStderr ? ssh_channel_write_stderr(s.client.get(), data, n)
+                      : ssh_channel_write(s.client.get(), data, n);
+    if (rc < 0) return 0;
+    binding_.record.bytesFromTarget += static_cast<uint64_t>(rc);
+    return rc;
+  }
+
+  // Moves what libssh still holds for one direction, bounded by the
+  // receiving channel's window.
+  uint64_t drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr) {
+    uint64_t moved = 0;
+    char buf[kRelayChunk];
+    for (int i = 0; i < 16; ++i) {
+      int avail = ssh_channel_poll(from, isStderr);
+      uint32_t win = ssh_channel_window_size(to);
+      if (avail <= 0 || win == 0) break;
+      uint32_t want = std::min<uint32_t>({static_cast<uint32_t>(avail), win, sizeof buf});
+      int n = ssh_channel_read_nonblocking(from, buf, want, isStderr);
+      if (n <= 0) break;
+      int w = toStderr ? ssh_channel_write_stderr(to, buf, static_cast<uint32_t>(n))
+                       : ssh_channel_write(to, buf, static_cast<uint32_t>(n));
+      if (w != n) break;  // the window was checked: only a broken session gets here
+      moved += static_cast<uint64_t>(n);
+    }
+    return moved;
+  }
+
+  void progressSession(SessionChannel& s) {
+    if (s.done) return;
+    if (s.forwardOnly) {
+      if (s.clientClosed || s.clientEof) {
+        if (!s.closedClient) ssh_channel_close(s.client.get());
+        s.closedClient = true;
+        s.done = s.clientClosed;
+      }
+      return;
+    }
+    if (hop_ && hop_->state == Hop::State::Ready) {
+      while (!s.ops.empty() && !s.closedUp) {
+        int rc = s.ops.front()();
+        if (rc == SSH_AGAIN) break;
+        if (rc != SSH_OK) {
+          std::string text = "jitgate: the target refused the request: " +
+                             std::string(ssh_get_error(hop_->session.get())) + "\r\n";
+          ssh_channel_write_stderr(s.client.get(), text.data(), static_cast<uint32_t>(text.size()));
+          s.ops.clear();
+          s.upClosed = s.upEof = true;
+          if (!s.exitStatus) s.exitStatus = 1;
+          break;
+        }
+        s.ops.pop_front();
+      }
+    }
+    if (s.opened && s.ops.empty() && !s.closedUp) {
+      binding_.record.bytesToTarget += drain(s.client.get(), s.up.get(), 0, false);
+      if (s.clientEof && !s.eofSentUp && ssh_channel_poll(s.client.get(), 0) <= 0) {
+        ssh_channel_send_eof(s.up.get());
+        s.eofSentUp = true;
+      }
+      if (s.clientClosed) {
+        ssh_channel_close(s.up.get());
+        s.closedUp = true;
+      }
+    }
+    if (s.opened && !s.closedClient) {
+      binding_.record.bytesFromTarget += drain(s.up.get(), s.client.get(), 0, false);
+      binding_.record.bytesFromTarget += drain(s.up.get(), s.client.get(), 1, true);
+    }
+    bool upDrained = !s.opened || (ssh_channel_poll(s.up.get(), 0) <= 0 &&
+                                   ssh_channel_poll(s.up.get(), 1) <= 0);
+    if (s.upEof && upDrained && !s.closedClient) {
+      if (!s.eofSentClient) {
+        ssh_channel_send_eof(s.client.get());
+        s.eofSentClient = true;
+      }
+      if (s.upClosed) {
+        if (s.exitStatus) ssh_channel_request_send_exit_status(s.client.get(), *s.exitStatus);
+        else if (s.exitSignal)
+          ssh_channel_request_send_exit_signal(s.client.get(), s.exitSignal->c_str(), 0, "", "");
+        ssh_channel_close(s.client.get());
+        s.closedClient = true;
+      }
+    }
+    if (s.clientClosed && !s.closedClient) {
+      ssh_channel_close(s.client.get());
+      s.closedClient = true;
+    }
+    if (s.clientClosed && !s.opened) s.done = true;
+    if (s.closedClient && (s.closedUp || s.upClosed)) {
+      if (!s.closedUp && s.up) {
+        ssh_channel_close(s.up.get());
+        s.closedUp = true;
+      }
+      s.done = true;
+    }
+  }
+
+  // --- direct-tcpip (forward mode) and everything without a callback -------
+  int onMessage(ssh_message msg) {
+    int type = ssh_message_type(msg);
+    int subtype = ssh_message_subtype(msg);
+    if (!authenticated_) {
+      if (type == SSH_REQUEST_CHANNEL_OPEN || type == SSH_REQUEST_CHANNEL ||
+          type == SSH_REQUEST_GLOBAL) {
+        protocolViolation("request before authentication");
+        return 0;
+      }
+      return 1;  // the default answer: authentication failure
+    }
+    if (type == SSH_REQUEST_CHANNEL_OPEN && subtype == SSH_CHANNEL_DIRECT_TCPIP) {
+      openForward(msg);
+      return 0;
+    }
+    return 1;  // refused: agent and X11 forwarding, -R, other channel types
+  }
+
+  void openForward(ssh_message msg) {
+    const char* dest = ssh_message_channel_request_open_destination(msg);
+    int port = ssh_message_channel_request_open_destination_port(msg);
+    std::string host = dest ? dest : "";
+    auto refuse = [&](const std::string& target, const std::string& reason,
+                      const std::string& message) {
+      front_->record(refusalEntry("ssh-forward", user_, target,
+                                  port > 0 && port < 65536 ? std::optional<uint16_t>(port)
+                                                           : std::nullopt,
+                                  source_, reason, message));
+      spdlog::info("ssh: {} from {}: forward to {}:{} refused: {}", user_, source_,
+                   printable(host, 64), port, message);
+      ssh_message_reply_default(msg);
+      if (!targetName_.empty() || !sessions_.empty() || liveForwards() > 0) return;
+      // Alone on this connection (ssh -W, -J): say why and end it.
+      pendingRefusal_ = "jitgate: " + message;
+    };
+    if (!targetName_.empty()) {
+      refuse(targetName_, "forward_in_terminating_session",
+             "forwarding is for logins without a target (" + user_ + "@bastion)");
+      return;
+    }
+    if (port <= 0 || port > 65535) return refuse("", "bad_port", "port out of range");
+    auto target = front_->engine.findTarget(host);
+    if (!target)
+      return refuse(printable(host, 64), "unknown_target",
+                    "no enrolled target named or at '" + printable(host, 64) + "'");
+    auto d = front_->engine.decide(user_, target->name, static_cast<uint16_t>(port), sourceIp_);
+    if (!d.allowed) return refuse(target->name, std::string(toString(d.reason)), d.message);
+    if (liveForwards() >= 64)
+      return refuse(target->name, "too_many_channels", "at most 64 forwarded channels at once");
+    ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
+    if (!ch) return;
+    auto f = std::make_shared<ForwardChannel>(io_);
+    f->conn = this;
+    f->ch.reset(ch);
+    f->host = target->address;
+    f->port = static_cast<uint16_t>(port);
+    ssh_callbacks_init(&f->cb);
+    f->cb.userdata = f.get();
+    f->cb.channel_data_function = &SshConnection::fwdDataThunk;
+    f->cb.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
+      static_cast<ForwardChannel*>(ud)->clientEof = true;
+    };
+    f->cb.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
+      auto* fc = static_cast<ForwardChannel*>(ud);
+      fc->clientClosed = fc->clientEof = true;
+    };
+    ssh_set_channel_callbacks(ch, &f->cb);
+    SessionRecord rec;
+    rec.front = "ssh-forward";
+    rec.user = user_;
+    rec.target = target->name;
+    rec.port = static_cast<uint16_t>(port);
+    rec.source = source_;
+    rec.grantId = d.grantId;
+    forwards_.push_back(f);
+    bind(f->binding, rec, d, f.get());
+    connectForward(f);
+  }
+
+  static int fwdDataThunk(ssh_session, ssh_channel, void* data, uint32_t len, int, void* ud) {
+    auto* f = static_cast<ForwardChannel*>(ud);
+    return f->conn->onForwardData(*f, static_cast<const char*>(data), len);
+  }
+
+  void connectForward(const std::shared_ptr<ForwardChannel>& f) {
+    auto self = shared_from_this();
+    f->connectTimer.expires_after(front_->options.connectTimeout);
+    f->connectTimer.async_wait([self, f](const boost::system::error_code& ec) {
+      if (ec || f->connected || f->done) return;
+      f->resolver.cancel();
+      boost::system::error_code ignored;
+      f->socket.close(ignored);
+    });
+    f->resolver.async_resolve(
+        f->host, std::to_string(f->port),
+        [self, f](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+          if (f->done) return;
+          if (ec) return self->forwardFailed(*f, "cannot resolve " + f->host + ": " + ec.message());
+          asio::async_connect(f->socket, results,
+                              [self, f](const boost::system::error_code& ec, const tcp::endpoint&) {
+                                if (f->done) return;
+                                if (ec)
+                                  return self->forwardFailed(
+                                      *f, "cannot connect to " + f->host + ":" +
+                                              std::to_string(f->port) + ": " + ec.message());
+                                f->connectTimer.cancel();
+                                f->connected = true;
+                                f->socket.non_blocking(true);
+                                f->socket.set_option(tcp::no_delay(true));
+                                self->front_->record(connectEntry(f->binding.record));
+                                self->pump();
+                              });
+        });
+  }
+
+  void forwardFailed(ForwardChannel& f, const std::string& why) {
+    spdlog::info("ssh: {} forward {}:{}: {}", user_, f.host, f.port, why);
+    endForward(f, EndReason::Error, why, "");
+    pump();
+  }
+
+  int onForwardData(ForwardChannel& f, const char* data, uint32_t len) {
+    if (!f.connected || f.done || f.shutdownSent || !f.outPending.empty()) return 0;
+    boost::system::error_code ec;
+    size_t n = f.socket.write_some(asio::buffer(data, len), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) n = 0;
+    else if (ec) {
+      endForward(f, EndReason::TargetClosed, "", "");
+      return 0;
+    }
+    f.binding.record.bytesToTarget += n;
+    if (n < len) waitForwardWritable(f);
+    return static_cast<int>(n);
+  }
+
+  void waitForwardWritable(ForwardChannel& f) {
+    if (f.writeWaiting || f.done) return;
+    f.writeWaiting = true;
+    f.socket.async_wait(tcp::socket::wait_write,
+                        [self = shared_from_this(), fp = sharedForward(f)](
+                            const boost::system::error_code& ec) {
+                          fp->writeWaiting = false;
+                          if (!ec) self->pump();
+                        });
+  }
+
+  // Target -> client while the channel's window allows; client -> target
+  // from what libssh holds when the socket can take it.
+  void progressForward(ForwardChannel& f) {
+    if (f.done || !f.connected) return;
+    boost::system::error_code ec;
+    // Client -> target.
+    for (int i = 0; i < 16 && !f.shutdownSent; ++i) {
+      if (f.outPending.empty()) {
+        int avail = ssh_channel_poll(f.ch.get(), 0);
+        if (avail <= 0) break;
+        f.outPending.resize(std::min<size_t>(static_cast<size_t>(avail), kRelayChunk));
+        int n = ssh_channel_read_nonblocking(f.ch.get(), f.outPending.data(),
+                                             static_cast<uint32_t>(f.outPending.size()), 0);
+        if (n <= 0) {
+          f.outPending.clear();
+          break;
+        }
+        f.outPending.resize(static_cast<size_t>(n));
+      }
+      size_t w = f.socket.write_some(asio::buffer(f.outPending), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        waitForwardWritable(f);
+        break;
+      }
+      if (ec) return endForward(f, EndReason::TargetClosed, "", "");
+      f.binding.record.bytesToTarget += w;
+      f.outPending.erase(f.outPending.begin(), f.outPending.begin() + static_cast<long>(w));
+      if (!f.outPending.empty()) {
+        waitForwardWritable(f);
+        break;
+      }
+    }
+    if (f.clientEof && !f.shutdownSent && f.outPending.empty() &&
+        ssh_channel_poll(f.ch.get(), 0) <= 0) {
+      f.socket.shutdown(tcp::socket::shutdown_send, ec);
+      f.shutdownSent = true;
+    }
+    // Target -> client.
+    size_t budget = 4 * kRelayChunk;
+    while (!f.tcpEof && !f.closedClient && budget > 0) {
+      uint32_t win = ssh_channel_window_size(f.ch.get());
+      if (win == 0) break;  // resumes when the client's window adjust arrives
+      size_t want = std::min<size_t>({win, f.buf.size(), budget});
+      size_t n = f.socket.read_some(asio::buffer(f.buf.data(), want), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        waitForwardReadable(f);
+        break;
+      }
+      if (ec == asio::error::eof) {
+        f.tcpEof = true;
+        break;
+      }
+      if (ec) return endForward(f, EndReason::TargetClosed, "", "");
+      int rc = ssh_channel_write(f.ch.get(), f.buf.data(), static_cast<uint32_t>(n));
+      if (rc < 0) return endForward(f, EndReason::Error, "", "");
+      f.binding.record.bytesFromTarget += n;
+      budget -= n;
+    }
+    if (budget == 0) asio::post(io_, [self = shared_from_this()] { self->pump(); });
+    if (f.tcpEof && !f.eofSentClient && !f.closedClient) {
+      ssh_channel_send_eof(f.ch.get());
+      f.eofSentClient = true;
+    }
+    if (f.clientClosed || (f.tcpEof && f.shutdownSent)) {
+      EndReason why = f.clientClosed ? EndReason::ClientClosed : EndReason::TargetClosed;
+      endForward(f, why, "", "");
+    }
+  }
+
+  void waitForwardReadable(ForwardChannel& f) {
+    if (f.readWaiting || f.done) return;
+    f.readWaiting = true;
+    f.socket.async_wait(tcp::socket::wait_read,
+                        [self = shared_from_this(), fp = sharedForward(f)](
+                            const boost::system::error_code& ec) {
+                          fp->readWaiting = false;
+                          if (!ec) self->pump();
+                        });
+  }
+
+  std::shared_ptr<ForwardChannel> sharedForward(ForwardChannel& f) {
+    for (auto& p : forwards_)
+      if (p.get() == &f) return p;
+    return nullptr;
+  }
+
+  void endForward(ForwardChannel& f, EndReason why, const std::string& note,
+                  const std::string& userMessage) {
+    if (f.done) return;
+    f.done = true;
+    if (!f.closedClient) {
+      ssh_channel_close(f.ch.get());
+      f.closedClient = true;
+    }
+    boost::system::error_code ec;
+    f.connectTimer.cancel();
+    f.resolver.cancel();
+    f.socket.close(ec);
+    unbind(f.binding, why, note, f.connected);
+  }
+
+  size_t liveForwards() const {
+    return static_cast<size_t>(
+        std::count_if(forwards_.begin(), forwards_.end(), [](const auto& f) { return !f->done; }));
+  }
+
+  // --- Terminating mode ------------------------------------------------------
+  void beginTerminating() {
+    if (closed_) return;
+    auto target = front_->engine.findTarget(targetName_);
+    if (!target || target->name != targetName_) {
+      return refuseAuthenticated(targetName_, std::nullopt, "unknown_target",
+                                 "no enrolled target named '" + targetName_ + "'");
+    }
+    target_ = *target;
+    auto d = front_->engine.decide(user_, target_->name, target_->sshPort, sourceIp_);
+    if (!d.allowed)
+      return refuseAuthenticated(target_->name, target_->sshPort, std::string(toString(d.reason)),
+                                 d.message);
+    SessionRecord rec;
+    rec.front = "ssh";
+    rec.user = user_;
+    rec.target = target_->name;
+    rec.port = target_->sshPort;
+    rec.source = source_;
+    rec.grantId = d.grantId;
+    bind(binding_, rec, d, nullptr);
+    startHop();
+  }
+
+  void startHop() {
+    hop_ = std::make_unique<Hop>(io_);
+    auto self = shared_from_this();
+    hop_->timer.expires_after(front_->options.connectTimeout);
+    hop_->timer.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || !self->hop_ || self->hop_->state == Hop::State::Ready ||
+          self->hop_->state == Hop::State::Failed)
+        return;
+      self->hopFailed("target_unreachable", "timed out connecting to the target");
+    });
+    hop_->resolver.async_resolve(
+        target_->address, std::to_string(target_->sshPort),
+        [self](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+          if (!self->hop_ || self->closed_) return;
+          if (ec) return self->hopFailed("target_unreachable", "cannot resolve the target: " + ec.message());
+          asio::async_connect(self->hop_->socket, results,
+                              [self](const boost::system::error_code& ec, const tcp::endpoint&) {
+                                if (!self->hop_ || self->closed_) return;
+                                if (ec)
+                                  return self->hopFailed("target_unreachable",
+                                                         "cannot connect to the target: " +
+                                                             ec.message());
+                                self->hopConnected();
+                              });
+        });
+  }
+
+  void hopConnected() {
+    boost::system::error_code ec;
+    auto local = hop_->socket.local_endpoint(ec);
+    if (ec) return hopFailed("target_unreachable", "connection lost: " + ec.message());
+    auto bastionIp = IpAddress::parse(local.address().to_string());
+    if (!bastionIp) return hopFailed("error", "cannot read the bastion's own address");
+    ssh_key raw = nullptr;
+    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK || !raw)
+      return hopFailed("error", "cannot make a session key");
+    hop_->key.reset(raw);
+    auto blob = keyBlob(raw);
+    if (!blob) return hopFailed("error", "cannot read the session key");
+    auto issued = front_->authority.issueHop(binding_.record.grantId, user_, *bastionIp, *blob,
+                                             sshFingerprint(*blob));
+    if (!issued) return hopFailed("certificate_refused", issued.refusal().message);
+    auto sp1 = issued->line.find(' ');
+    auto sp2 = issued->line.find(' ', sp1 + 1);
+    std::string certB64 = issued->line.substr(sp1 + 1, sp2 - sp1 - 1);
+    ssh_key cert = nullptr;
+    if (ssh_pki_import_cert_base64(certB64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert) != SSH_OK)
+      return hopFailed("error", "cannot load the session certificate");
+    SshKeyPtr certOwned(cert);
+    if (ssh_pki_copy_cert_to_privkey(cert, raw) != SSH_OK)
+      return hopFailed("error", "cannot attach the session certificate");
+
+    hop_->session.reset(ssh_new());
+    if (!hop_->session) return hopFailed("error", "out of memory");
+    ssh_session s = hop_->session.get();
+    int zero = 0;
+    long timeout = static_cast<long>(front_->options.connectTimeout.count());
+    unsigned port = target_->sshPort;
+    std::string knownHosts = front_->options.stateDir + "/known_hosts";
+    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+    ssh_options_set(s, SSH_OPTIONS_HOST, target_->address.c_str());
+    ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+    ssh_options_set(s, SSH_OPTIONS_USER, user_.c_str());
+    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, knownHosts.c_str());
+    ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, knownHosts.c_str());
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    int fd = hop_->socket.release();
+    int watch = ::dup(fd);
+    if (watch < 0) {
+      ::close(fd);
+      return hopFailed("error", std::string("dup: ") + std::strerror(errno));
+    }
+    ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+    hop_->fd.assign(watch);
+    ssh_set_blocking(s, 0);
+    hop_->state = Hop::State::Handshake;
+    pump();
+  }
+
+  void progressHop() {
+    if (!hop_ || !hop_->session) return;
+    ssh_session s = hop_->session.get();
+    if (hop_->state == Hop::State::Handshake) {
+      int rc = ssh_connect(s);
+      if (rc == SSH_AGAIN) return;
+      if (rc != SSH_OK)
+        return hopFailed("target_unreachable",
+                         std::string("SSH handshake with the target failed: ") + ssh_get_error(s));
+      switch (ssh_session_is_known_server(s)) {
+        case SSH_KNOWN_HOSTS_OK:
+          break;
+        case SSH_KNOWN_HOSTS_NOT_FOUND:
+        case SSH_KNOWN_HOSTS_UNKNOWN: {
+          // Trust on first use, recorded: an admin can pre-seed known_hosts.
+          if (ssh_session_update_known_hosts(s) != SSH_OK)
+            return hopFailed("error", "cannot record the target's host key");
+          AuditEntry e;
+          e.actor = "jitgated";
+          e.action = "target.hostkey";
+          e.outcome = "ok";
+          e.target = target_->name;
+          e.port = target_->sshPort;
+          e.detail = "host key learned on first connection: " + hostKeyFingerprint(s);
+          front_->record(std::move(e));
+          break;
+        }
+        default:
+          return hopFailed("target_hostkey_mismatch",
+                           "the target's host key " + hostKeyFingerprint(s) +
+                               " does not match the one recorded in " + front_->options.stateDir +
+                               "/known_hosts");
+      }
+      hop_->state = Hop::State::Auth;
+    }
+    if (hop_->state == Hop::State::Auth) {
+      int rc = ssh_userauth_publickey(s, nullptr, hop_->key.get());
+      if (rc == SSH_AUTH_AGAIN) return;
+      if (rc != SSH_AUTH_SUCCESS)
+        return hopFailed("target_refused_certificate",
+                         "the target did not accept the bastion's certificate for " + user_ +
+                             " (does its sshd trust jitgate's CA and know the user?)");
+      hop_->timer.cancel();
+      hop_->state = Hop::State::Ready;
+      ssh_event_add_session(event_.get(), s);
+      hop_->inEvent = true;
+      front_->record(connectEntry(binding_.record));
+      spdlog::info("ssh: {} from {} connected to {} (grant {})", user_, source_, target_->name,
+                   binding_.record.grantId);
+    }
+  }
+
+  static std::string hostKeyFingerprint(ssh_session s) {
+    ssh_key key = nullptr;
+    if (ssh_get_server_publickey(s, &key) != SSH_OK || !key) return "(unknown)";
+    SshKeyPtr owned(key);
+    auto blob = keyBlob(key);
+    return blob ? sshFingerprint(*blob) : "(unknown)";
+  }
+
+  void hopFailed(const std::string& reason, const std::string& message) {
+    if (!hop_ || hop_->state == Hop::State::Failed) return;
+    hop_->state = Hop::State::Failed;
+    hop_->timer.cancel();
+    spdlog::warn("ssh: {} to {}: {}", user_, targetName_, message);
+    std::string text = "jitgate: cannot open " + targetName_ + ": " + message;
+    AuditEntry e = refusalEntry("ssh", user_, targetName_, binding_.record.port, source_, reason,
+                                message);
+    e.grantId = binding_.record.grantId;
+    binding_.active = false;  // never connected: no disconnect record
+    front_->registry.remove(binding_.regId);
+    binding_.deadline.cancel();
+    binding_.warning.cancel();
+    front_->record(std::move(e));
+    closeAll(EndReason::Error, text);
+  }
+
+  // --- Grants: binding, rechecks, warnings, cutoff -------------------------
+  void bind(Binding& b, const SessionRecord& rec, const Decision& d, ForwardChannel* f) {
+    b.record = rec;
+    b.end = d.end;
+    b.active = true;
+    std::weak_ptr<SshConnection> weak = weak_from_this();
+    b.regId = front_->registry.add(d.grantId, [weak, f](const GrantEnded& ev) {
+      if (auto self = weak.lock())
+        self->recheck(f, ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired);
+    });
+    armTimers(b, f);
+  }
+
+  void armTimers(Binding& b, ForwardChannel* f) {
+    auto now = front_->engine.now();
+    std::weak_ptr<SshConnection> weak = weak_from_this();
+    b.deadline.expires_at(steadyAt(b.end, now));
+    b.deadline.async_wait([weak, f](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto self = weak.lock()) self->recheck(f, EndReason::Expired);
+    });
+    auto warnAt = b.end - front_->options.warnBefore;
+    if (f == nullptr && front_->options.warnBefore.count() > 0 && warnAt > now) {
+      b.warning.expires_at(steadyAt(warnAt, now));
+      b.warning.async_wait([weak](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (auto self = weak.lock()) self->warn();
+      });
+    }
+  }
+
+  // The grant behind a session ended: another may still cover it.
+  void recheck(ForwardChannel* f, EndReason why) {
+    if (closed_) return;
+    Binding& b = f ? f->binding : binding_;
+    if (!b.active || (f && f->done)) return;
+    auto d = front_->engine.decide(b.record.user, b.record.target, b.record.port, sourceIp_);
+    if (d.allowed) {
+      if (d.grantId != b.record.grantId) {
+        spdlog::info("ssh: session of {} on {} now held by grant {}", b.record.user,
+                     b.record.target, d.grantId);
+        b.record.grantId = d.grantId;
+        front_->registry.rebind(b.regId, d.grantId);
+      }
+      b.end = d.end;
+      armTimers(b, f);
+      return;
+    }
+    auto message = endMessage(b.record.target, front_->engine.now(), why);
+    spdlog::info("ssh: cutting {} on {} from {}: {}", b.record.user, b.record.target, source_,
+                 message);
+    if (f) {
+      endForward(*f, why, "", message);
+      if (liveForwards() == 0 && sessions_.empty()) closeAll(why, message);
+      else pump();
+      return;
+    }
+    closeAll(why, message);
+  }
+
+  void warn() {
+    if (closed_ || !binding_.active) return;
+    auto remaining = std::chrono::duration_cast<std::chrono::seconds>(binding_.end -
+                                                                      front_->engine.now());
+    std::string text = "\r\njitgate: access to " + binding_.record.target + " ends at " +
+                       formatTimestamp(binding_.end) + " (in " +
+                       std::to_string((remaining.count() + 59) / 60) + " min)\r\n";
+    for (auto& s : sessions_)
+      if (!s->done && !s->closedClient)
+        ssh_channel_write_stderr(s->client.get(), text.data(), static_cast<uint32_t>(text.size()));
+    pump();
+  }
+
+  void unbind(Binding& b, EndReason why, const std::string& note, bool connected) {
+    if (!b.active) return;
+    b.active = false;
+    b.deadline.cancel();
+    b.warning.cancel();
+    front_->registry.remove(b.regId);
+    if (connected) front_->record(disconnectEntry(b.record, why, note));
+  }
+
+  // --- Refusals ------------------------------------------------------------
+  // Called inside the authentication callback: step() ends the connection.
+  void refuseAuthenticated(const std::string& target, std::optional<uint16_t> port,
+                           const std::string& reason, const std::string& message) {
+    spdlog::info("ssh: {} from {} refused: {}", user_, source_, message);
+    pendingAudit_ = refusalEntry("ssh", user_, target, port, source_, reason, message);
+    pendingPreAuth_ = false;
+    pendingRefusal_ = "jitgate: " + message;
+  }
+
+  void refuseUnauthenticated(const std::string& reason, const std::string& message) {
+    front_->recordPreAuth(refusalEntry("ssh", "", "", std::nullopt, source_, reason, message));
+    closeAll(EndReason::Error, message);
+  }
+
+  void protocolViolation(const std::string& what) {
+    if (closed_) return;
+    front_->recordPreAuth(
+        refusalEntry("ssh", user_, "", std::nullopt, source_, "protocol_violation", what));
+    violation_ = true;
+  }
+
+  // --- The loop --------------------------------------------------------------
+  void pump() {
+    if (closed_ || !client_) return;
+    auto self = shared_from_this();  // callbacks may end us
+    for (int round = 0; round < kPumpRounds && !closed_; ++round) {
+      step();
+      if (closed_) return;
+      bool more = hasPendingInput(clientFd_.native_handle()) ||
+                  (hop_ && hop_->fd.is_open() && hasPendingInput(hop_->fd.native_handle()));
+      if (!more) break;
+      if (round == kPumpRounds - 1) asio::post(io_, [self] { self->pump(); });
+    }
+    if (!closed_) arm();
+  }
+
+  void step() {
+    ssh_session c = client_.get();
+    if (!kexDone_) {
+      int rc = ssh_handle_key_exchange(c);
+      if (rc == SSH_AGAIN) return;
+      if (rc != SSH_OK) {
+        spdlog::debug("ssh: key exchange with {} failed: {}", source_, ssh_get_error(c));
+        return closeAll(EndReason::Error, "");
+      }
+      kexDone_ = true;
+      ssh_event_add_session(event_.get(), c);
+    }
+    ssh_event_dopoll(event_.get(), 0);
+    if (closed_) return;
+    if (violation_) return closeAll(EndReason::Error, "jitgate: protocol violation");
+    if (!pendingRefusal_.empty()) {
+      if (pendingAudit_) {
+        if (pendingPreAuth_) front_->recordPreAuth(std::move(*pendingAudit_));
+        else front_->record(std::move(*pendingAudit_));
+        pendingAudit_.reset();
+      }
+      return closeAll(EndReason::Error, pendingRefusal_);
+    }
+    if (!ssh_is_connected(c) || (ssh_get_status(c) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
+      return closeAll(EndReason::ClientClosed, "");
+    }
+    if (hop_ && hop_->state != Hop::State::Ready && hop_->state != Hop::State::Failed)
+      progressHop();
+    if (closed_) return;
+    if (hop_ && hop_->state == Hop::State::Ready) {
+      ssh_session h = hop_->session.get();
+      if (!ssh_is_connected(h) || (ssh_get_status(h) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
+        // The target went away: finish what it sent, then end.
+        for (auto& s : sessions_) s->upClosed = s->upEof = true;
+        targetGone_ = true;
+      }
+    }
+    for (auto& s : sessions_) progressSession(*s);
+    for (auto& f : forwards_) progressForward(*f);
+    if (closed_) return;
+    sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
+                                   [](const auto& s) { return s->done; }),
+                    sessions_.end());
+    for (auto& f : forwards_)
+      if (f->done) f->releaseChannel();
+    forwards_.erase(std::remove_if(forwards_.begin(), forwards_.end(),
+                                   [](const auto& f) { return f->done; }),
+                    forwards_.end());
+    if (targetGone_ && sessions_.empty()) closeAll(EndReason::TargetClosed, "");
+  }
+
+  void arm() {
+    auto self = shared_from_this();
+    if (!clientReadWaiting_) {
+      clientReadWaiting_ = true;
+      clientFd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                           [self](const boost::system::error_code& ec) {
+                             self->clientReadWaiting_ = false;
+                             if (!ec) self->pump();
+                           });
+    }
+    if (!clientWriteWaiting_ && (ssh_get_poll_flags(client_.get()) & SSH_WRITE_PENDING)) {
+      clientWriteWaiting_ = true;
+      clientFd_.async_wait(asio::posix::stream_descriptor::wait_write,
+                           [self](const boost::system::error_code& ec) {
+                             self->clientWriteWaiting_ = false;
+                             if (!ec) self->pump();
+                           });
+    }
+    if (hop_ && hop_->session && hop_->fd.is_open() && hop_->state != Hop::State::Failed) {
+      if (!hop_->readWaiting) {
+        hop_->readWaiting = true;
+        hop_->fd.async_wait(asio::posix::stream_descriptor::wait_read,
+                            [self](const boost::system::error_code& ec) {
+                              if (self->hop_) self->hop_->readWaiting = false;
+                              if (!ec) self->pump();
+                            });
+      }
+      if (!hop_->writeWaiting && (ssh_get_poll_flags(hop_->session.get()) & SSH_WRITE_PENDING)) {
+        hop_->writeWaiting = true;
+        hop_->fd.async_wait(asio::posix::stream_descriptor::wait_write,
+                            [self](const boost::system::error_code& ec) {
+                              if (self->hop_) self->hop_->writeWaiting = false;
+                              if (!ec) self->pump();
+                            });
+      }
+    }
+  }
+
+  // Ends the connection: a last line to each shell, the reason as the
+  // disconnect message, the hop closed, and each live binding audited.
+  void closeAll(EndReason why, const std::string& message) {
+    if (closed_) return;
+    closed_ = true;
+    if (client_ && !message.empty()) {
+      std::string line = "\r\n" + message + "\r\n";
+      for (auto& s : sessions_)
+        if (!s->closedClient && s->client)
+          ssh_channel_write_stderr(s->client.get(), line.data(), static_cast<uint32_t>(line.size()));
+      ssh_session_set_disconnect_message(client_.get(), message.c_str());
+    }
+    unbind(binding_, why, "", hop_ && hop_->state == Hop::State::Ready);
+    for (auto& f : forwards_) endForward(*f, why, "", "");
+    teardown();
+    finish();
+  }
+
+  void teardown() {
+    grace_.cancel();
+    binding_.deadline.cancel();
+    binding_.warning.cancel();
+    boost::system::error_code ec;
+    for (auto& f : forwards_) {
+      f->connectTimer.cancel();
+      f->resolver.cancel();
+      f->socket.close(ec);
+      f->releaseChannel();  // handlers may keep the object; the channel dies with its session
+    }
+    // Channels belong to their sessions: free them first.
+    sessions_.clear();
+    forwards_.clear();
+    if (hop_) {
+      hop_->timer.cancel();
+      hop_->resolver.cancel();
+      hop_->socket.close(ec);
+      hop_->fd.close(ec);
+      if (hop_->session) {
+        if (hop_->inEvent && event_) ssh_event_remove_session(event_.get(), hop_->session.get());
+        ssh_disconnect(hop_->session.get());
+      }
+      hop_.reset();
+    }
+    clientFd_.close(ec);
+    if (client_) {
+      if (kexDone_ && event_) ssh_event_remove_session(event_.get(), client_.get());
+      ssh_disconnect(client_.get());
+    }
+    event_.reset();
+    client_.reset();
+    leaveUnauthenticated();
+  }
+
+  void finish() {
+    front_->connections.erase(this);
+  }
+
+  void leaveUnauthenticated() {
+    if (!countedUnauth_) return;
+    countedUnauth_ = false;
+    if (front_->unauthenticated > 0) --front_->unauthenticated;
+    auto it = front_->unauthenticatedBySource.find(source_);
+    if (it != front_->unauthenticatedBySource.end() && --it->second <= 0)
+      front_->unauthenticatedBySource.erase(it);
+  }
+
+  std::shared_ptr<SshFront::Shared> front_;
+  asio::io_context& io_;
+  std::string source_;
+  IpAddress sourceIp_;
+  // Order matters for destruction: sessions outlive the event and channels.
+  SshSessionPtr client_;
+  SshEventPtr event_;
+  asio::posix::stream_descriptor clientFd_;  // a dup of the client socket, for readiness only
+  asio::steady_timer grace_;
+  ssh_server_callbacks_struct serverCb_{};
+  bool kexDone_ = false;
+  bool authenticated_ = false;
+  bool closed_ = false;
+  bool violation_ = false;
+  bool targetGone_ = false;
+  bool clientReadWaiting_ = false, clientWriteWaiting_ = false;
+  int signedAttempts_ = 0, offers_ = 0;
+  // A refusal decided inside a libssh callback, carried out by step():
+  // the message ends the connection; the entry (if any) is audited then.
+  std::string pendingRefusal_;
+  std::optional<AuditEntry> pendingAudit_;
+  bool pendingPreAuth_ = false;
+  std::string user_, targetName_;
+  std::optional<Target> target_;
+  Binding binding_;  // terminating mode
+  std::unique_ptr<Hop> hop_;
+  std::vector<std::unique_ptr<SessionChannel>> sessions_;
+  std::vector<std::shared_ptr<ForwardChannel>> forwards_;
+
+ public:
+  bool countedUnauth_ = true;
+};
+
+}  // namespace
+
+void SshFront::Shared::accept() {
+  acceptor.async_accept([self = shared_from_this()](const boost::system::error_code& ec,
+                                                    tcp::socket socket) {
+    if (self->stopping || ec == asio::error::operation_aborted) return;
+    if (!ec) self->onAccept(std::move(socket));
+    else spdlog::warn("ssh: accept: {}", ec.message());
+    self->accept();
+  });
+}
+
+void SshFront::Shared::onAccept(tcp::socket socket) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;
+  auto ip = IpAddress::parse(remote.address().to_string());
+  if (!ip) return;
+  std::string source = ip->toString();
+  std::string why;
+  if (unauthenticated >= static_cast<size_t>(options.maxUnauthenticated))
+    why = "too many unauthenticated connections (max_unauthenticated " +
+          std::to_string(options.maxUnauthenticated) + ")";
+  else if (unauthenticatedBySource[source] >= options.maxPerSource)
+    why = "too many unauthenticated connections from " + source + " (max_per_source " +
+          std::to_string(options.maxPerSource) + ")";
+  if (!why.empty()) {
+    if (unauthenticatedBySource[source] == 0) unauthenticatedBySource.erase(source);
+    recordPreAuth(refusalEntry("ssh", "", "", std::nullopt, source, "connection_limit", why));
+    socket.close(ec);
+    return;
+  }
+  ++unauthenticated;
+  ++unauthenticatedBySource[source];
+  auto conn = std::make_shared<SshConnection>(shared_from_this(), source, *ip);
+  connections.emplace(conn.get(), conn);
+  conn->start(std::move(socket));
+}
+
+// --- SshFront -------------------------------------------------------------------
+
+namespace {
+
+Status loadOrCreateHostKey(const std::string& path, std::string& fingerprint) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return invalid("ssh host key", path + ": " + std::strerror(errno));
+    ssh_key key = nullptr;
+    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK || !key)
+      return invalid("ssh host key", "cannot generate an Ed25519 key");
+    SshKeyPtr owned(key);
+    char* b64 = nullptr;
+    if (ssh_pki_export_privkey_base64(key, nullptr, nullptr, nullptr, &b64) != SSH_OK || !b64)
+      return invalid("ssh host key", "cannot export the new key");
+    std::string pem(b64);
+    OPENSSL_cleanse(b64, pem.size());
+    ssh_string_free_char(b64);
+    auto written = writeFileAtomically(path, pem, 0600);
+    OPENSSL_cleanse(pem.data(), pem.size());
+    if (!written) return written;
+    spdlog::info("ssh: made host key {}", path);
+  } else {
+    if (!S_ISREG(st.st_mode)) return invalid("ssh host key", path + " is not a regular file");
+    if (st.st_uid != ::geteuid()) return invalid("ssh host key", path + " is owned by another user");
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+      return invalid("ssh host key", path + " must not be readable by group or others (chmod 600)");
+  }
+  ssh_key key = nullptr;
+  if (ssh_pki_import_privkey_file(path.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK || !key)
+    return invalid("ssh host key", path + " is not a readable private key");
+  SshKeyPtr owned(key);
+  auto blob = keyBlob(key);
+  if (!blob) return blob.refusal();
+  fingerprint = sshFingerprint(*blob);
+  return okStatus();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SshFront>> SshFront::open(asio::io_context& io, GrantEngine& engine,
+                                                 CertificateAuthority& authority,
+                                                 SessionRegistry& registry,
+                                                 SshFrontOptions options) {
+  auto shared = std::make_shared<Shared>(io, engine, authority, registry, options);
+  std::string hostKey = options.stateDir + "/ssh_host_ed25519_key";
+  if (auto st = loadOrCreateHostKey(hostKey, shared->hostKeyFingerprint); !st) return st.refusal();
+  shared->bind.reset(ssh_bind_new());
+  if (!shared->bind) return invalid("ssh", "out of memory");
+  std::string banner = std::string("jitgate_") + JITGATE_VERSION;
+  int logLevel = SSH_LOG_NOLOG;
+  if (ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_HOSTKEY, hostKey.c_str()) != SSH_OK ||
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_BANNER, banner.c_str()) != SSH_OK ||
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_LOG_VERBOSITY, &logLevel) != SSH_OK)
+    return invalid("ssh", std::string("libssh: ") + ssh_get_error(shared->bind.get()));
+
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(options.listen.host, ec);
+  if (ec) return invalid("ssh.listen", "'" + options.listen.host + "' is not an IP address");
+  tcp::endpoint ep(addr, options.listen.port);
+  shared->acceptor.open(ep.protocol(), ec);
+  if (!ec) shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) shared->acceptor.bind(ep, ec);
+  if (!ec) shared->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return invalid("ssh.listen", options.listen.toString() + ": " + ec.message());
+  return std::unique_ptr<SshFront>(new SshFront(std::move(shared)));
+}
+
+SshFront::SshFront(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+
+SshFront::~SshFront() { stop(); }
+
+tcp::endpoint SshFront::localEndpoint() const {
+  boost::system::error_code ec;
+  return shared_->acceptor.local_endpoint(ec);
+}
+
+std::string SshFront::hostKeyFingerprint() const { return shared_->hostKeyFingerprint; }
+
+void SshFront::start() { shared_->accept(); }
+
+void SshFront::stop() {
+  if (shared_->stopping) return;
+  shared_->stopping = true;
+  boost::system::error_code ec;
+  shared_->acceptor.close(ec);
+  std::vector<std::shared_ptr<SshConnection>> live;
+  for (auto& [raw, weak] : shared_->connections)
+    if (auto c = weak.lock()) live.push_back(std::move(c));
+  for (auto& c : live) c->shutdown(EndReason::Shutdown);
+  shared_->connections.clear();
+}
+
+SshFrontStats SshFront::stats() const {
+  return {shared_->connections.size(), shared_->unauthenticated};
+}
+
+}  // namespace jitgate
