@@ -8,6 +8,7 @@
 #include <libssh/server.h>
 #include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -341,13 +342,20 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     }
     std::string why;
     bool ok = keyBelongsTo(login->user, key, why);
-    if (state == SSH_PUBLICKEY_STATE_NONE) return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+    if (state == SSH_PUBLICKEY_STATE_NONE) {
+      // Audited once, when the connection ends without authenticating.
+      if (!ok) unauditedFailure_ = refusalEntry("ssh", login->user, login->target, std::nullopt,
+                                                source_, "authentication_failed", why);
+      return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+    }
     if (!signedAttempt) return SSH_AUTH_DENIED;  // a signature that did not verify
     if (!ok) {
+      unauditedFailure_.reset();
       front_->recordPreAuth(refusalEntry("ssh", login->user, login->target, std::nullopt,
                                          source_, "authentication_failed", why));
       return SSH_AUTH_DENIED;
     }
+    unauditedFailure_.reset();
     authenticated_ = true;
     grace_.cancel();
     leaveUnauthenticated();
@@ -726,10 +734,16 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                                   source_, reason, message));
       spdlog::info("ssh: {} from {}: forward to {}:{} refused: {}", user_, source_,
                    printable(host, 64), port, message);
+      // An open failure carries no text that libssh lets us set. ssh -W
+      // (and so -J) opens its one channel from port 65535 and exits on the
+      // failure without a word: such a client gets the reason as the
+      // disconnect message instead, which ssh prints.
+      bool stdioForward = ssh_message_channel_request_open_originator_port(msg) == 65535;
+      if (stdioForward && targetName_.empty() && sessions_.empty() && liveForwards() == 0) {
+        pendingRefusal_ = "jitgate: " + message;
+        return;
+      }
       ssh_message_reply_default(msg);
-      if (!targetName_.empty() || !sessions_.empty() || liveForwards() > 0) return;
-      // Alone on this connection (ssh -W, -J): say why and end it.
-      pendingRefusal_ = "jitgate: " + message;
     };
     if (!targetName_.empty()) {
       refuse(targetName_, "forward_in_terminating_session",
@@ -1341,6 +1355,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   void closeAll(EndReason why, const std::string& message) {
     if (closed_) return;
     closed_ = true;
+    if (!authenticated_ && unauditedFailure_) front_->recordPreAuth(std::move(*unauditedFailure_));
     if (client_ && !message.empty()) {
       std::string line = "\r\n" + message + "\r\n";
       for (auto& s : sessions_)
@@ -1375,18 +1390,60 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       hop_->fd.close(ec);
       if (hop_->session) {
         if (hop_->inEvent && event_) ssh_event_remove_session(event_.get(), hop_->session.get());
+        ssh_session_set_disconnect_message(hop_->session.get(), "jitgate: session ended");
+        ssh_set_fd_towrite(hop_->session.get());
         ssh_disconnect(hop_->session.get());
       }
       hop_.reset();
     }
-    clientFd_.close(ec);
     if (client_) {
       if (kexDone_ && event_) ssh_event_remove_session(event_.get(), client_.get());
+      // libssh writes only after a poll said the socket is writable, and
+      // ssh_disconnect closes right after queueing its message: without this
+      // the message (the reason the user must see) would never leave.
+      ssh_set_fd_towrite(client_.get());
       ssh_disconnect(client_.get());
     }
+    if (clientFd_.is_open()) lingerClose(std::move(clientFd_));
     event_.reset();
     client_.reset();
     leaveUnauthenticated();
+  }
+
+  // Our descriptor keeps the socket open after libssh closed its own: send
+  // FIN after the disconnect message and read what the client still sends,
+  // so that the kernel does not answer it with a reset that would destroy
+  // the message before the client reads it.
+  static void lingerClose(asio::posix::stream_descriptor fd) {
+    struct Linger : std::enable_shared_from_this<Linger> {
+      Linger(asio::posix::stream_descriptor d) : fd(std::move(d)), timer(fd.get_executor()) {}
+      asio::posix::stream_descriptor fd;
+      asio::steady_timer timer;
+      char buf[4096];
+      size_t total = 0;
+      void read() {
+        fd.async_read_some(asio::buffer(buf), [self = shared_from_this()](
+                                                  const boost::system::error_code& ec, size_t n) {
+          self->total += n;
+          if (ec || self->total > 256 * 1024) {
+            self->timer.cancel();
+            boost::system::error_code ignored;
+            self->fd.close(ignored);
+            return;
+          }
+          self->read();
+        });
+      }
+    };
+    ::shutdown(fd.native_handle(), SHUT_WR);
+    auto l = std::make_shared<Linger>(std::move(fd));
+    l->timer.expires_after(std::chrono::seconds(2));
+    l->timer.async_wait([l](const boost::system::error_code& ec) {
+      if (ec) return;
+      boost::system::error_code ignored;
+      l->fd.close(ignored);
+    });
+    l->read();
   }
 
   void finish() {
@@ -1423,6 +1480,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   // the message ends the connection; the entry (if any) is audited then.
   std::string pendingRefusal_;
   std::optional<AuditEntry> pendingAudit_;
+  std::optional<AuditEntry> unauditedFailure_;  // offered keys nobody owns
   bool pendingPreAuth_ = false;
   std::string user_, targetName_;
   std::optional<Target> target_;

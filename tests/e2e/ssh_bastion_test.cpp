@@ -109,6 +109,7 @@ class SshBastionTest : public ::testing::Test {
               0);
     testing::SshdOptions opts;
     opts.trustedUserCaKeys = out({"ca", "export", "--ssh"}) + "\n";
+    opts.extraConfig.push_back("Subsystem sftp internal-sftp");
     sshd_ = std::make_unique<testing::Sshd>(opts);
     targetPort_ = std::to_string(sshd_->port());
     ASSERT_EQ(jitctl({"target", "add", "vm1", "--address", "127.0.0.1", "--os", "linux",
@@ -121,7 +122,7 @@ class SshBastionTest : public ::testing::Test {
     std::ofstream(dir_ / "ssh_config")
         << "Host *\n  IdentityFile " << (dir_ / "id") << "\n  IdentitiesOnly yes\n"
         << "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n"
-        << "  ConnectTimeout 5\n  LogLevel ERROR\n";
+        << "  ConnectTimeout 5\n";
   }
 
   void startDaemon(std::vector<std::string> extra) {
@@ -184,6 +185,248 @@ TEST_F(SshBastionTest, GrantedUserRunsACommandOnTheTargetThroughTheBastion) {
   EXPECT_NE(a.find("session.connect"), std::string::npos) << a;
   EXPECT_NE(a.find("session.disconnect"), std::string::npos) << a;
   EXPECT_NE(a.find("reason=client_closed"), std::string::npos) << a;
+}
+
+TEST_F(SshBastionTest, PtyShellGetsATerminalAndItsSize) {
+  grant(targetPort_);
+  // -tt forces a pty; stty reports the size the client asked for.
+  auto r = ssh("tty; stty size; echo $TERM", {"-tt", "-o", "SetEnv=TERM=vt100"});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << r.out;
+}
+
+TEST_F(SshBastionTest, FiftyMegabytesRoundTripByteIdenticalWithScpAndSftp) {
+  grant(targetPort_);
+  std::string src = dir_ / "big.bin";
+  ASSERT_EQ(testing::run({"/bin/sh", "-c", "head -c 52428800 /dev/urandom > " + src}, dir_.path())
+                .exitCode,
+            0);
+  std::string remote = user_->home() + "/big.bin";
+  for (const char* mode : {"-s", "-O"}) {  // SFTP protocol, then the legacy scp protocol
+    std::string back = dir_ / (std::string("back") + mode + ".bin");
+    std::vector<std::string> base{"/usr/bin/scp", mode, "-q", "-F", dir_ / "ssh_config", "-P",
+                                  std::to_string(bastionPort_), "-o",
+                                  "User=" + user_->name() + "@vm1"};
+    auto up = base;
+    up.push_back(src);
+    up.push_back("127.0.0.1:" + remote);
+    auto r = testing::run(up, dir_.path());
+    ASSERT_EQ(r.exitCode, 0) << mode << " upload: " << r.err << daemon_->log();
+    auto down = base;
+    down.push_back("127.0.0.1:" + remote);
+    down.push_back(back);
+    r = testing::run(down, dir_.path());
+    ASSERT_EQ(r.exitCode, 0) << mode << " download: " << r.err;
+    auto cmp = testing::run({"/usr/bin/cmp", src, back}, dir_.path());
+    EXPECT_EQ(cmp.exitCode, 0) << mode << ": " << cmp.out;
+  }
+  auto a = audit();
+  EXPECT_NE(a.find("bytes_to_target=5"), std::string::npos) << a;  // 52 MB and some
+}
+
+TEST_F(SshBastionTest, RefusalsSayWhyAndReachNothing) {
+  // No grant at all.
+  auto r = ssh("echo should-not-run");
+  EXPECT_EQ(r.exitCode, 255);
+  EXPECT_NE(r.err.find("jitgate: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no active grant"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  // A grant for another port of the target.
+  grant("3389");
+  r = ssh("echo should-not-run");
+  EXPECT_EQ(r.exitCode, 255);
+  EXPECT_NE(r.err.find("port " + targetPort_), std::string::npos) << r.err;
+
+  // A grant for the port, from another source: the client comes from 127.0.0.2.
+  grant(targetPort_);
+  r = ssh("echo should-not-run", {"-b", "127.0.0.2"});
+  EXPECT_EQ(r.exitCode, 255);
+  EXPECT_NE(r.err.find("127.0.0.2"), std::string::npos) << r.err;
+  // From 127.0.0.1 it passes.
+  r = ssh("echo ok");
+  EXPECT_EQ(r.out, "ok\n") << r.err;
+
+  // An unknown target.
+  auto a = sshArgs();
+  a.back() = user_->name() + "@vm9@127.0.0.1";
+  a.push_back("true");
+  r = testing::run(a, dir_.path());
+  EXPECT_EQ(r.exitCode, 255);
+  EXPECT_NE(r.err.find("no enrolled target named 'vm9'"), std::string::npos) << r.err;
+
+  auto log = audit();
+  for (const char* reason : {"reason=no_grant", "reason=port_not_granted",
+                             "reason=source_not_allowed", "reason=unknown_target"})
+    EXPECT_NE(log.find(reason), std::string::npos) << reason << "\n" << log;
+  // Only the one granted session reached the target.
+  size_t hops = 0;
+  for (size_t at = 0; (at = sshd_->log().find("Accepted certificate ID \"jitgate hop", at)) != std::string::npos; ++at)
+    ++hops;
+  EXPECT_EQ(hops, 1u) << sshd_->log();
+}
+
+TEST_F(SshBastionTest, AnUnregisteredKeyIsRefused) {
+  grant(targetPort_);
+  ASSERT_EQ(testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f",
+                          dir_ / "other"},
+                         dir_.path())
+                .exitCode,
+            0);
+  std::ofstream(dir_ / "other_config")
+      << "Host *\n  IdentityFile " << (dir_ / "other") << "\n  IdentitiesOnly yes\n"
+      << "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n";
+  auto r = testing::run({testing::kSshPath, "-F", dir_ / "other_config", "-p",
+                    std::to_string(bastionPort_), user_->name() + "@vm1@127.0.0.1", "true"},
+                   dir_.path());
+  EXPECT_EQ(r.exitCode, 255);
+  EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
+  EXPECT_NE(audit().find("reason=authentication_failed"), std::string::npos);
+}
+
+TEST_F(SshBastionTest, AJitgateUserCertificateAuthenticatesWithoutARegisteredKey) {
+  ASSERT_EQ(jitctl({"user", "remove", user_->name()}).exitCode, 0);
+  auto id = grant(targetPort_);
+  // Not id-cert.pub: ssh would offer that one by itself next to id.
+  ASSERT_EQ(jitctl({"cert", "ssh", id, "--pubkey", dir_ / "id.pub", "-o", dir_ / "user-cert.pub"})
+                .exitCode,
+            0);
+  auto r = ssh("echo cert-ok", {"-o", "CertificateFile=" + (dir_ / "user-cert.pub")});
+  EXPECT_EQ(r.exitCode, 0) << r.err << daemon_->log();
+  EXPECT_EQ(r.out, "cert-ok\n");
+  // Without the certificate the plain key is no longer anyone's.
+  r = ssh("true");
+  EXPECT_EQ(r.exitCode, 255);
+}
+
+TEST_F(SshBastionTest, AThreeSecondWindowCutsTheLiveSessionAtItsEnd) {
+  auto id = grant(targetPort_, "127.0.0.1", "4s");
+  auto grants = out({"grants", "--active", "--json"});
+  Background live(sshArgs({"-tt"}), dir_ / "live.out", dir_ / "live.err");
+  // The argv ends with the destination: the remote command follows.
+  Background cmd([&] {
+    auto a = sshArgs();
+    a.push_back("echo started; sleep 60; echo not-cut");
+    return a;
+  }(), dir_ / "cmd.out", dir_ / "cmd.err");
+  auto started = std::chrono::steady_clock::now();
+  auto code = cmd.waitExit(10s);
+  ASSERT_TRUE(code.has_value()) << "the session outlived its window";
+  auto lived = cmd.exitedAt() - started;
+  EXPECT_LT(lived, 6s);
+  EXPECT_EQ(testing::slurp(dir_ / "cmd.out"), "started\n");
+  auto err = testing::slurp(dir_ / "cmd.err");
+  EXPECT_NE(err.find("jitgate: access to vm1 ended at"), std::string::npos) << err;
+  EXPECT_NE(err.find("(window expired)"), std::string::npos) << err;
+  EXPECT_TRUE(live.waitExit(3s).has_value());
+  auto a = audit();
+  EXPECT_NE(a.find("reason=expired"), std::string::npos) << a;
+}
+
+TEST_F(SshBastionTest, RevokeDuringATransferCutsIt) {
+  auto id = grant(targetPort_);
+  Background cmd([&] {
+    auto a = sshArgs();
+    a.push_back("cat /dev/zero");
+    return a;
+  }(), "/dev/null", dir_ / "cmd.err");
+  // Let data flow, then revoke.
+  std::this_thread::sleep_for(1500ms);
+  ASSERT_FALSE(cmd.waitExit(0ms).has_value()) << testing::slurp(dir_ / "cmd.err");
+  ASSERT_EQ(jitctl({"revoke", id}).exitCode, 0);
+  auto revoked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(cmd.waitExit(5s).has_value());
+  EXPECT_LT(cmd.exitedAt() - revoked, 1500ms);
+  auto err = testing::slurp(dir_ / "cmd.err");
+  EXPECT_NE(err.find("(grant revoked)"), std::string::npos) << err;
+  auto a = audit();
+  EXPECT_NE(a.find("reason=revoked"), std::string::npos) << a;
+}
+
+TEST_F(SshBastionTest, ProxyJumpReachesAGrantedTargetPortOnly) {
+  auto id = grant(targetPort_);
+  ASSERT_EQ(jitctl({"cert", "ssh", id, "--pubkey", dir_ / "id.pub", "-o", dir_ / "id-cert.pub"})
+                .exitCode,
+            0);
+  auto jump = [&](const std::string& host, const std::string& port) {
+    return testing::run({testing::kSshPath, "-F", dir_ / "ssh_config", "-o",
+                         "CertificateFile=" + (dir_ / "id-cert.pub"), "-J",
+                         user_->name() + "@127.0.0.1:" + std::to_string(bastionPort_), "-p", port,
+                         user_->name() + "@" + host, "echo jumped"},
+                        dir_.path());
+  };
+  auto r = jump("vm1", targetPort_);
+  EXPECT_EQ(r.exitCode, 0) << r.err << daemon_->log();
+  EXPECT_EQ(r.out, "jumped\n");
+  // By address too: the target enrolled at 127.0.0.1.
+  r = jump("127.0.0.1", targetPort_);
+  EXPECT_EQ(r.out, "jumped\n") << r.err;
+  // A port without a grant: refused, with the reason.
+  r = jump("vm1", "3389");
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("port 3389"), std::string::npos) << r.err;
+  // A host that is not an enrolled target.
+  r = jump("localhost", targetPort_);
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("no enrolled target"), std::string::npos) << r.err;
+  auto a = audit();
+  EXPECT_NE(a.find("front=ssh-forward"), std::string::npos) << a;
+}
+
+TEST_F(SshBastionTest, LocalForwardCarriesAGrantedPortAndRefusesOthers) {
+  grant(targetPort_);
+  int local = testing::pickFreeLoopbackPort();
+  int refusedLocal = testing::pickFreeLoopbackPort();
+  Background tunnel({testing::kSshPath, "-F", dir_ / "ssh_config", "-N", "-p",
+                     std::to_string(bastionPort_), "-o", "ExitOnForwardFailure=yes", "-L",
+                     "127.0.0.1:" + std::to_string(local) + ":vm1:" + targetPort_, "-L",
+                     "127.0.0.1:" + std::to_string(refusedLocal) + ":vm1:3389",
+                     user_->name() + "@127.0.0.1"},
+                    dir_ / "tunnel.out", dir_ / "tunnel.err");
+  int fd = -1;
+  for (int i = 0; i < 100 && fd < 0; ++i) {
+    fd = connectTcp(local);
+    if (fd < 0) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GE(fd, 0) << testing::slurp(dir_ / "tunnel.err");
+  char buf[64] = {};
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, 8), "SSH-2.0-") << buf;  // the target's sshd, through the tunnel
+
+  fd = connectTcp(refusedLocal);
+  ASSERT_GE(fd, 0);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  EXPECT_LE(n, 0);  // closed without a byte
+  EXPECT_NE(audit().find("reason=port_not_granted"), std::string::npos);
+  // The refused channel did not end the tunnel.
+  fd = connectTcp(local);
+  ASSERT_GE(fd, 0);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  n = ::recv(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  EXPECT_GT(n, 0);
+}
+
+TEST_F(SshBastionTest, ASlowClientBeforeAuthenticationBlocksNoOne) {
+  grant(targetPort_);
+  // Connected, says nothing.
+  int silent = connectTcp(bastionPort_);
+  ASSERT_GE(silent, 0);
+  // Half a version line.
+  int half = connectTcp(bastionPort_);
+  ASSERT_GE(half, 0);
+  ASSERT_EQ(::send(half, "SSH-2.0-", 8, 0), 8);
+  auto r = ssh("echo still-served");
+  EXPECT_EQ(r.out, "still-served\n") << r.err;
+  ::close(silent);
+  ::close(half);
 }
 
 }  // namespace
