@@ -165,6 +165,14 @@ class SshBastionTest : public ::testing::Test {
   }
   std::string audit() { return jitctl({"audit", "--csv"}).out; }
 
+  // Restarts jitgated on the same state with a config file.
+  void restartWithConfig(const std::string& toml) {
+    std::string conf = dir_ / "jitgated.toml";
+    std::ofstream(conf) << toml;
+    ::chmod(conf.c_str(), 0600);
+    startDaemon({"--config", conf});
+  }
+
   TempDir dir_;
   std::string socket_;
   std::unique_ptr<Daemon> daemon_;
@@ -414,6 +422,46 @@ TEST_F(SshBastionTest, LocalForwardCarriesAGrantedPortAndRefusesOthers) {
   EXPECT_GT(n, 0);
 }
 
+TEST_F(SshBastionTest, PreAuthenticationLimitsCloseIdleAndExcessConnections) {
+  restartWithConfig("[ssh]\nlogin_grace_time = \"2s\"\nmax_per_source = 2\n");
+  grant(targetPort_);
+  int a = connectTcp(bastionPort_), b = connectTcp(bastionPort_);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  std::this_thread::sleep_for(300ms);
+  // A third from the same source is closed at once.
+  int c = connectTcp(bastionPort_);
+  ASSERT_GE(c, 0);
+  char buf[256];
+  timeval tv{5, 0};
+  for (int fd : {a, c}) ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ssize_t n = ::recv(c, buf, sizeof buf, 0);
+  EXPECT_EQ(n, 0);
+  // The first two are closed at login_grace_time (after the server's banner).
+  auto started = std::chrono::steady_clock::now();
+  while ((n = ::recv(a, buf, sizeof buf, 0)) > 0) {
+  }
+  EXPECT_EQ(n, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
+  ::close(a);
+  ::close(b);
+  ::close(c);
+  auto log = audit();
+  EXPECT_NE(log.find("reason=connection_limit"), std::string::npos) << log;
+  EXPECT_NE(log.find("reason=login_grace_time"), std::string::npos) << log;
+  // The slots are free again.
+  EXPECT_EQ(ssh("echo again").out, "again\n");
+}
+
+TEST_F(SshBastionTest, SessionsAreWarnedBeforeTheirWindowEnds) {
+  restartWithConfig("[ssh]\nwarn_before = \"4s\"\n");
+  grant(targetPort_, "127.0.0.1", "6s");
+  auto r = ssh("sleep 20");
+  EXPECT_EQ(r.exitCode, 255);
+  EXPECT_NE(r.err.find("jitgate: access to vm1 ends at"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(window expired)"), std::string::npos) << r.err;
+}
+
 TEST_F(SshBastionTest, ASlowClientBeforeAuthenticationBlocksNoOne) {
   grant(targetPort_);
   // Connected, says nothing.
@@ -427,6 +475,72 @@ TEST_F(SshBastionTest, ASlowClientBeforeAuthenticationBlocksNoOne) {
   EXPECT_EQ(r.out, "still-served\n") << r.err;
   ::close(silent);
   ::close(half);
+}
+
+RunResult probe(int port, const std::string& key, const std::string& mode,
+               const std::string& user, const std::string& scratch) {
+  std::vector<std::string> argv{"/usr/bin/python3", JITGATE_SOURCE_DIR "/tests/e2e/ssh_protocol_probe.py",
+                                std::to_string(port), key, mode};
+  if (!user.empty()) argv.push_back(user);
+  return testing::run(argv, scratch);
+}
+
+class SshBastionProtocolTest : public SshBastionTest {
+ protected:
+  void SetUp() override {
+    SshBastionTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    if (testing::run({"/usr/bin/python3", "-c", "import paramiko"}, dir_.path()).exitCode != 0)
+      GTEST_SKIP() << "python3-paramiko is not installed (scripts/setup-deps.sh installs it)";
+  }
+  RunResult probe(const std::string& mode, const std::string& user = "") {
+    return jitgate::probe(bastionPort_, dir_ / "id", mode, user, dir_.path());
+  }
+};
+
+TEST_F(SshBastionProtocolTest, AClientClaimingSuccessItselfIsDisconnected) {
+  grant(targetPort_);
+  auto r = probe("userauth-success");
+  EXPECT_EQ(r.out, "disconnected\n") << r.err << daemon_->log();
+}
+
+TEST_F(SshBastionProtocolTest, AChannelBeforeAuthenticationIsDisconnected) {
+  grant(targetPort_);
+  auto r = probe("channel-before-auth");
+  EXPECT_EQ(r.out, "disconnected\n") << r.err << daemon_->log();
+}
+
+TEST_F(SshBastionProtocolTest, MalformedUserNamesAreRefusedWithTheReason) {
+  grant(targetPort_);
+  // The registered key is the user's: only the name is wrong.
+  for (const std::string& name :
+       {user_->name() + "\\x1b[31m@vm1",
+        user_->name() + "@vm1\\n", std::string(200, 'a') + "@vm1", user_->name() + "@vm1@x"}) {
+    auto r = probe("login", name);
+    EXPECT_NE(r.out.find("refused"), std::string::npos) << name << ": " << r.out << r.err;
+  }
+  auto a = audit();
+  EXPECT_NE(a.find("reason=malformed_user"), std::string::npos) << a;
+  EXPECT_NE(a.find("control character"), std::string::npos) << a;
+  EXPECT_NE(a.find("longer than"), std::string::npos) << a;
+  // The real name still works.
+  EXPECT_EQ(probe("login", user_->name() + "@vm1").out, "authenticated\n");
+}
+
+TEST_F(SshBastionProtocolTest, ANulInTheUserNameNeverAuthenticates) {
+  // libssh drops such a request before it reaches us: the client gets no
+  // answer and the connection ends at login_grace_time.
+  restartWithConfig("[ssh]\nlogin_grace_time = \"2s\"\n");
+  grant(targetPort_);
+  auto r = probe("login", user_->name() + "\\x00@vm1");
+  EXPECT_NE(r.out.find("refused"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(audit().find("reason=login_grace_time"), std::string::npos);
+}
+
+TEST_F(SshBastionProtocolTest, X11ForwardingIsRefused) {
+  grant(targetPort_);
+  auto r = probe("x11", user_->name() + "@vm1");
+  EXPECT_EQ(r.out, "x11-refused\n") << r.err;
 }
 
 }  // namespace
