@@ -59,7 +59,9 @@ Status readSeconds(const toml::table& t, const std::string& prefix, const char* 
     auto s = n->value<std::string>();
     if (!n->is_string() || !s)
       return configError(prefix + key, "must be a duration string such as \"30s\" or \"PT5M\"");
-    auto d = parseDuration(*s, prefix + key);
+    // Zero (to turn a warning off) is not a duration parseDuration takes.
+    bool zero = *s == "0" || *s == "0s" || *s == "PT0S";
+    auto d = zero ? Result<Seconds>(Seconds(0)) : parseDuration(*s, prefix + key);
     if (!d) return d.refusal();
     if (*d < min || *d > max)
       return configError(prefix + key, "must be between " + std::to_string(min.count()) +

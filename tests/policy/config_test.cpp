@@ -96,8 +96,78 @@ TEST_F(LoadConfig, AllLogLevels) {
 TEST_F(LoadConfig, RefusesUnknownTopLevelKeyNamingIt) {
   EXPECT_TRUE(refused(load("state_dir = \"/x\"\nstatedir = \"/y\"\n"), kInvalid, "statedir",
                       "unknown setting"));
-  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"0.0.0.0:2222\"\n"), kInvalid, "ssh",
+  EXPECT_TRUE(refused(load("[sshd]\nlisten = \"0.0.0.0:2222\"\n"), kInvalid, "sshd",
                       "unknown setting"));
+}
+
+TEST_F(LoadConfig, FrontSettings) {
+  auto c = load(R"([ssh]
+listen = "[::1]:2200"
+login_grace_time = "20s"
+max_unauthenticated = 10
+max_per_source = 3
+warn_before = "PT10M"
+connect_timeout = "5s"
+[winrm]
+http_listen = "off"
+https_listen = "127.0.0.1:0"
+domain = "jit.example.com"
+)");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  ASSERT_TRUE(c->ssh.listen.has_value());
+  EXPECT_EQ(c->ssh.listen->host, "::1");
+  EXPECT_EQ(c->ssh.listen->port, 2200);
+  EXPECT_EQ(c->ssh.listen->toString(), "[::1]:2200");
+  EXPECT_EQ(c->ssh.loginGraceTime, std::chrono::seconds(20));
+  EXPECT_EQ(c->ssh.maxUnauthenticated, 10);
+  EXPECT_EQ(c->ssh.maxPerSource, 3);
+  EXPECT_EQ(c->ssh.warnBefore, std::chrono::seconds(600));
+  EXPECT_EQ(c->ssh.connectTimeout, std::chrono::seconds(5));
+  EXPECT_FALSE(c->winrm.httpListen.has_value());
+  EXPECT_EQ(c->winrm.httpsListen->toString(), "127.0.0.1:0");
+  EXPECT_EQ(c->winrm.domain, "jit.example.com");
+}
+
+TEST_F(LoadConfig, FrontDefaults) {
+  auto c = load("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->ssh.listen->toString(), "0.0.0.0:2222");
+  EXPECT_EQ(c->winrm.httpListen->toString(), "0.0.0.0:5985");
+  EXPECT_EQ(c->winrm.httpsListen->toString(), "0.0.0.0:5986");
+  EXPECT_EQ(c->ssh.warnBefore, std::chrono::seconds(300));
+}
+
+TEST_F(LoadConfig, RefusesBadFrontSettings) {
+  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"localhost:22\"\n"), kInvalid, "ssh.listen",
+                      "not an IP address"));
+  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"127.0.0.1\"\n"), kInvalid, "ssh.listen",
+                      "ADDR:PORT"));
+  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"127.0.0.1:65536\"\n"), kInvalid, "ssh.listen",
+                      "0 to 65535"));
+  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"::1:22\"\n"), kInvalid, "ssh.listen",
+                      "[V6]:PORT"));
+  EXPECT_TRUE(refused(load("[ssh]\nlisten = 22\n"), kInvalid, "ssh.listen", "string"));
+  EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = \"0s\"\n"), kInvalid,
+                      "ssh.login_grace_time", "between 1 and 600"));
+  EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = \"11m\"\n"), kInvalid,
+                      "ssh.login_grace_time", "between 1 and 600"));
+  auto noWarning = load("[ssh]\nwarn_before = \"0s\"\n");
+  ASSERT_TRUE(noWarning.ok()) << noWarning.refusal().describe();
+  EXPECT_EQ(noWarning->ssh.warnBefore, std::chrono::seconds(0));
+  EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = 30\n"), kInvalid, "ssh.login_grace_time",
+                      "duration string"));
+  EXPECT_TRUE(refused(load("[ssh]\nmax_per_source = 0\n"), kInvalid, "ssh.max_per_source",
+                      "from 1 to"));
+  EXPECT_TRUE(refused(load("[ssh]\nmax_unauthenticated = \"5\"\n"), kInvalid,
+                      "ssh.max_unauthenticated", "integer"));
+  EXPECT_TRUE(refused(load("[ssh]\nwarn = \"5m\"\n"), kInvalid, "ssh.warn", "unknown setting"));
+  EXPECT_TRUE(refused(load("[winrm]\ndomain = \"bad domain\"\n"), kInvalid, "winrm.domain",
+                      ""));
+  EXPECT_TRUE(refused(parseListenAddress("1.2.3.4:x", "--ssh-listen"), kInvalid, "--ssh-listen",
+                      "port"));
+  auto off = parseListenAddress("off", "--ssh-listen");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->has_value());
 }
 
 TEST_F(LoadConfig, RefusesUnknownRolesKeyNamingIt) {
