@@ -453,14 +453,12 @@ void GrantEngine::expireDue() {
     for (auto it = index_->ends.begin(); it != index_->ends.end() && it->first <= t; ++it)
       due.push_back(index_->byId.at(it->second));
   }
-  for (auto& g : due) {
-    {
-      // A listener of an earlier expiry may have revoked this one.
-      std::shared_lock lock(mu_);
-      if (!index_->byId.count(g.id)) continue;
-    }
-    g.state = GrantState::Expired;
-    auto st = store_.transaction([&]() -> Status {
+  if (due.empty()) return armTimer();
+  // One transaction for every window ending now: a thousand grants ending
+  // together cost one durable write, not a thousand, before they are announced.
+  auto st = store_.transaction([&]() -> Status {
+    for (auto& g : due) {
+      g.state = GrantState::Expired;
       if (auto s = store_.updateGrant(g); !s) return s;
       auto e = entry("jitgated", "grant.expire");
       e.target = g.target;
@@ -471,12 +469,20 @@ void GrantEngine::expireDue() {
       e.requestId = g.requestId;
       e.detail = "window ended at " + formatTimestamp(g.end);
       if (auto r = store_.appendAudit(e); !r) return r.refusal();
-      return okStatus();
-    });
-    if (!st) {
-      // The window is over whatever the store says: the decision already
-      // denies it by time. The record is retried at the next start.
-      spdlog::error("grant {}: cannot record expiry: {}", g.id, st.refusal().describe());
+    }
+    return okStatus();
+  });
+  if (!st) {
+    // The windows are over whatever the store says: the decision already
+    // denies them by time. The records are retried at the next start.
+    spdlog::error("cannot record the expiry of {} grants: {}", due.size(),
+                  st.refusal().describe());
+  }
+  for (auto& g : due) {
+    {
+      // A listener of an earlier expiry may have ended this one already.
+      std::shared_lock lock(mu_);
+      if (!index_->byId.count(g.id)) continue;
     }
     indexRemove(g.id);
     announce(g, WindowEnd::Expired);
@@ -1012,6 +1018,25 @@ Status GrantEngine::record(AuditEntry e) {
     return r.refusal();
   }
   return okStatus();
+}
+
+Status GrantEngine::record(std::vector<AuditEntry> entries) {
+  if (entries.empty()) return okStatus();
+  auto t = std::chrono::floor<Ms>(clock_.now());
+  auto st = store_.transaction([&]() -> Status {
+    for (auto& e : entries) {
+      e.time = t;
+      for (std::string* f : {&e.actor, &e.action, &e.target, &e.source, &e.user, &e.grantId,
+                             &e.requestId})
+        *f = printable(*f, 128);
+      e.detail = printable(e.detail, 2048);
+      if (auto r = store_.appendAudit(e); !r) return r.refusal();
+    }
+    return okStatus();
+  });
+  if (!st)
+    spdlog::error("audit: cannot record {} entries: {}", entries.size(), st.refusal().describe());
+  return st;
 }
 
 Result<std::vector<AuditEntry>> GrantEngine::audit(const AuditQuery& q) { return store_.audit(q); }

@@ -138,6 +138,8 @@ class GrantEngine {
   // Appends an entry (time and seq filled in). For refusals and for events
   // the engine does not see itself (connects, disconnects).
   Status record(AuditEntry e);
+  // Several entries in one durable write (a burst of session ends).
+  Status record(std::vector<AuditEntry> entries);
   Result<std::vector<AuditEntry>> audit(const AuditQuery& q);
 
   // --- The fronts' questions. Thread-safe, no store access.
