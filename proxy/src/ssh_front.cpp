@@ -277,6 +277,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   ~SshConnection() { teardown(); }
 
   void start(tcp::socket socket) {
+    boost::system::error_code ignored;
+    // SSH writes many small packets; Nagle with delayed ACKs would add tens
+    // of milliseconds to each round trip of the handshake and of a shell.
+    socket.set_option(tcp::no_delay(true), ignored);
     event_.reset(ssh_event_new());
     client_.reset(ssh_new());
     if (!event_ || !client_) {
@@ -1028,6 +1032,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
 
   void hopConnected() {
     boost::system::error_code ec;
+    hop_->socket.set_option(tcp::no_delay(true), ec);
     auto local = hop_->socket.local_endpoint(ec);
     if (ec) return hopFailed("target_unreachable", "connection lost: " + ec.message());
     auto bastionIp = IpAddress::parse(local.address().to_string());
