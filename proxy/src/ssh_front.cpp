@@ -65,6 +65,14 @@ struct CharFree {
 using SshCharPtr = std::unique_ptr<char, CharFree>;
 
 constexpr size_t kRelayChunk = 64 * 1024;
+
+// libssh 0.10's chacha20-poly1305 breaks the connection at the first rekey
+// (OpenSSH clients rekey after 1 GiB: "Bad packet length", measured with
+// tests/bench/ssh_bench.sh); AES-GCM and AES-CTR with an ETM MAC rekey
+// cleanly, and AES-GCM is the faster one with AES-NI. Both the front and the
+// hop offer only these.
+constexpr const char* kCiphers =
+    "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
 constexpr int kPumpRounds = 64;  // per wake-up, then the loop serves others
 
 bool hasPendingInput(int fd) {
@@ -211,6 +219,9 @@ struct SessionChannel {
   bool eofSentUp = false, eofSentClient = false, closedClient = false, closedUp = false;
   std::optional<int> exitStatus;
   std::optional<std::string> exitSignal;
+  // Read from one channel, not yet taken by the other (a write that takes
+  // less, e.g. while a key re-exchange holds the session): at most one chunk.
+  std::string pendingUp, pendingDown, pendingDownErr;
   bool forwardOnly = false;  // a "user" login without a target: nothing upstream
   bool done = false;
 
@@ -239,6 +250,7 @@ struct ForwardChannel {
   bool eofSentClient = false, shutdownSent = false, closedClient = false;
   bool readWaiting = false, writeWaiting = false;
   std::vector<char> outPending;  // read from the channel, not yet taken by the socket
+  std::string inPending;         // read from the socket, not yet taken by the channel
   std::vector<char> buf = std::vector<char>(kRelayChunk);
   bool done = false;
 
@@ -608,44 +620,55 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   // Client -> target, as much as the hop channel's window takes; the rest
   // stays in libssh's channel buffer (which holds back the client's window)
   // and is drained by progressSession().
+  // Writes at most the receiving channel's window; returns what it took
+  // (0 when the session cannot take data now, e.g. during a key re-exchange).
+  static uint32_t writeSome(ssh_channel to, const char* data, size_t len, bool toStderr) {
+    uint32_t n = static_cast<uint32_t>(std::min<size_t>(len, ssh_channel_window_size(to)));
+    if (n == 0) return 0;
+    int rc = toStderr ? ssh_channel_write_stderr(to, data, n) : ssh_channel_write(to, data, n);
+    return rc > 0 ? static_cast<uint32_t>(rc) : 0;
+  }
+
+  // In the data callbacks, returning less than `len` leaves the rest in
+  // libssh's channel buffer (holding back the sender's window); drain()
+  // moves it on later. Nothing is taken while older bytes wait.
   int onClientData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
     if (s.forwardOnly) return static_cast<int>(len);  // nothing goes anywhere
-    if (!s.opened || !s.ops.empty() || s.closedUp || !binding_.active) return 0;
-    uint32_t n = std::min<uint32_t>(len, ssh_channel_window_size(s.up.get()));
-    if (n == 0) return 0;
-    int rc = ssh_channel_write(s.up.get(), data, n);
-    if (rc < 0) return 0;
-    binding_.record.bytesToTarget += static_cast<uint64_t>(rc);
-    return rc;
+    if (!s.opened || !s.ops.empty() || s.closedUp || !binding_.active || !s.pendingUp.empty())
+      return 0;
+    uint32_t n = writeSome(s.up.get(), data, len, false);
+    binding_.record.bytesToTarget += n;
+    return static_cast<int>(n);
   }
 
   int onUpData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
-    if (s.closedClient || !binding_.active) return 0;
-    uint32_t n = std::min<uint32_t>(len, ssh_channel_window_size(s.client.get()));
-    if (n == 0) return 0;
-    int rc = isStderr ? ssh_channel_write_stderr(s.client.get(), data, n)
-                      : ssh_channel_write(s.client.get(), data, n);
-    if (rc < 0) return 0;
-    binding_.record.bytesFromTarget += static_cast<uint64_t>(rc);
-    return rc;
+    std::string& pending = isStderr ? s.pendingDownErr : s.pendingDown;
+    if (s.closedClient || !binding_.active || !pending.empty()) return 0;
+    uint32_t n = writeSome(s.client.get(), data, len, isStderr != 0);
+    binding_.record.bytesFromTarget += n;
+    return static_cast<int>(n);
   }
 
   // Moves what libssh still holds for one direction, bounded by the
-  // receiving channel's window.
-  uint64_t drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr) {
+  // receiving channel's window; bytes read but not taken wait in `pending`.
+  uint64_t drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr,
+                 std::string& pending) {
     uint64_t moved = 0;
-    char buf[kRelayChunk];
     for (int i = 0; i < 16; ++i) {
+      if (!pending.empty()) {
+        uint32_t w = writeSome(to, pending.data(), pending.size(), toStderr);
+        pending.erase(0, w);
+        moved += w;
+        if (!pending.empty()) break;
+      }
       int avail = ssh_channel_poll(from, isStderr);
       uint32_t win = ssh_channel_window_size(to);
       if (avail <= 0 || win == 0) break;
-      uint32_t want = std::min<uint32_t>({static_cast<uint32_t>(avail), win, sizeof buf});
-      int n = ssh_channel_read_nonblocking(from, buf, want, isStderr);
+      pending.resize(std::min<size_t>({static_cast<size_t>(avail), win, kRelayChunk}));
+      int n = ssh_channel_read_nonblocking(from, pending.data(),
+                                           static_cast<uint32_t>(pending.size()), isStderr);
+      pending.resize(n > 0 ? static_cast<size_t>(n) : 0);
       if (n <= 0) break;
-      int w = toStderr ? ssh_channel_write_stderr(to, buf, static_cast<uint32_t>(n))
-                       : ssh_channel_write(to, buf, static_cast<uint32_t>(n));
-      if (w != n) break;  // the window was checked: only a broken session gets here
-      moved += static_cast<uint64_t>(n);
     }
     return moved;
   }
@@ -677,8 +700,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       }
     }
     if (s.opened && s.ops.empty() && !s.closedUp) {
-      binding_.record.bytesToTarget += drain(s.client.get(), s.up.get(), 0, false);
-      if (s.clientEof && !s.eofSentUp && ssh_channel_poll(s.client.get(), 0) <= 0) {
+      binding_.record.bytesToTarget += drain(s.client.get(), s.up.get(), 0, false, s.pendingUp);
+      if (s.clientEof && !s.eofSentUp && s.pendingUp.empty() &&
+          ssh_channel_poll(s.client.get(), 0) <= 0) {
         ssh_channel_send_eof(s.up.get());
         s.eofSentUp = true;
       }
@@ -688,10 +712,13 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       }
     }
     if (s.opened && !s.closedClient) {
-      binding_.record.bytesFromTarget += drain(s.up.get(), s.client.get(), 0, false);
-      binding_.record.bytesFromTarget += drain(s.up.get(), s.client.get(), 1, true);
+      binding_.record.bytesFromTarget +=
+          drain(s.up.get(), s.client.get(), 0, false, s.pendingDown);
+      binding_.record.bytesFromTarget +=
+          drain(s.up.get(), s.client.get(), 1, true, s.pendingDownErr);
     }
-    bool upDrained = !s.opened || (ssh_channel_poll(s.up.get(), 0) <= 0 &&
+    bool upDrained = !s.opened || (s.pendingDown.empty() && s.pendingDownErr.empty() &&
+                                   ssh_channel_poll(s.up.get(), 0) <= 0 &&
                                    ssh_channel_poll(s.up.get(), 1) <= 0);
     if (s.upEof && upDrained && !s.closedClient) {
       if (!s.eofSentClient) {
@@ -910,9 +937,18 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       f.socket.shutdown(tcp::socket::shutdown_send, ec);
       f.shutdownSent = true;
     }
-    // Target -> client.
+    // Target -> client. The socket is read only while the channel's window
+    // is open and nothing read earlier still waits.
     size_t budget = 4 * kRelayChunk;
-    while (!f.tcpEof && !f.closedClient && budget > 0) {
+    while (!f.closedClient && budget > 0) {
+      if (!f.inPending.empty()) {
+        uint32_t w = writeSome(f.ch.get(), f.inPending.data(), f.inPending.size(), false);
+        f.inPending.erase(0, w);
+        f.binding.record.bytesFromTarget += w;
+        budget -= std::min<size_t>(budget, w);
+        if (!f.inPending.empty()) break;  // resumes when the window opens again
+      }
+      if (f.tcpEof) break;
       uint32_t win = ssh_channel_window_size(f.ch.get());
       if (win == 0) break;  // resumes when the client's window adjust arrives
       size_t want = std::min<size_t>({win, f.buf.size(), budget});
@@ -926,17 +962,14 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         break;
       }
       if (ec) return endForward(f, EndReason::TargetClosed, "", "");
-      int rc = ssh_channel_write(f.ch.get(), f.buf.data(), static_cast<uint32_t>(n));
-      if (rc < 0) return endForward(f, EndReason::Error, "", "");
-      f.binding.record.bytesFromTarget += n;
-      budget -= n;
+      f.inPending.assign(f.buf.data(), n);
     }
     if (budget == 0) asio::post(io_, [self = shared_from_this()] { self->pump(); });
-    if (f.tcpEof && !f.eofSentClient && !f.closedClient) {
+    if (f.tcpEof && f.inPending.empty() && !f.eofSentClient && !f.closedClient) {
       ssh_channel_send_eof(f.ch.get());
       f.eofSentClient = true;
     }
-    if (f.clientClosed || (f.tcpEof && f.shutdownSent)) {
+    if (f.clientClosed || (f.tcpEof && f.inPending.empty() && f.shutdownSent)) {
       EndReason why = f.clientClosed ? EndReason::ClientClosed : EndReason::TargetClosed;
       endForward(f, why, "", "");
     }
@@ -1070,6 +1103,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, knownHosts.c_str());
     ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, knownHosts.c_str());
     ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, kCiphers);
+    ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, kCiphers);
     int fd = hop_->socket.release();
     int watch = ::dup(fd);
     if (watch < 0) {
@@ -1603,7 +1638,9 @@ Result<std::unique_ptr<SshFront>> SshFront::open(asio::io_context& io, GrantEngi
   int logLevel = SSH_LOG_NOLOG;
   if (ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_HOSTKEY, hostKey.c_str()) != SSH_OK ||
       ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_BANNER, banner.c_str()) != SSH_OK ||
-      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_LOG_VERBOSITY, &logLevel) != SSH_OK)
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_LOG_VERBOSITY, &logLevel) != SSH_OK ||
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_CIPHERS_C_S, kCiphers) != SSH_OK ||
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_CIPHERS_S_C, kCiphers) != SSH_OK)
     return invalid("ssh", std::string("libssh: ") + ssh_get_error(shared->bind.get()));
 
   boost::system::error_code ec;

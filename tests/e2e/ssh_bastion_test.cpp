@@ -234,6 +234,55 @@ TEST_F(SshBastionTest, FiftyMegabytesRoundTripByteIdenticalWithScpAndSftp) {
   EXPECT_NE(a.find("bytes_to_target=5"), std::string::npos) << a;  // 52 MB and some
 }
 
+// OpenSSH rekeys after about 1 GiB; RekeyLimit makes both hops rekey every
+// megabyte here (the client the outer connection, the target sshd the hop).
+TEST_F(SshBastionTest, TransfersSurviveRekeyingOnBothHops) {
+  sshd_.reset();
+  testing::SshdOptions opts;
+  opts.trustedUserCaKeys = out({"ca", "export", "--ssh"}) + "\n";
+  opts.extraConfig = {"RekeyLimit 1M"};
+  sshd_ = std::make_unique<testing::Sshd>(opts);
+  targetPort_ = std::to_string(sshd_->port());
+  ASSERT_EQ(jitctl({"target", "remove", "vm1"}).exitCode, 0);
+  ASSERT_EQ(jitctl({"target", "add", "vm1", "--address", "127.0.0.1", "--os", "linux",
+                    "--ssh-port", targetPort_})
+                .exitCode,
+            0);
+  ASSERT_EQ(jitctl({"policy", "enable", "vm1", "--port", targetPort_}).exitCode, 0);
+  grant(targetPort_);
+  std::string ssh;
+  for (const auto& x : sshArgs({"-o", "RekeyLimit=1M"})) ssh += "'" + x + "' ";
+  const std::string zeros20MB = "10e4462c9d0b08e7f0b304c4fbfeafa3  -\n";
+  auto up = testing::run({"/bin/sh", "-c", "head -c 20000000 /dev/zero | " + ssh + " md5sum"},
+                         dir_.path());
+  EXPECT_EQ(up.exitCode, 0) << up.err << daemon_->log();
+  EXPECT_EQ(up.out, zeros20MB) << up.err;
+  auto down = testing::run(
+      {"/bin/sh", "-c", ssh + " 'head -c 20000000 /dev/zero' | md5sum"}, dir_.path());
+  EXPECT_EQ(down.exitCode, 0) << down.err;
+  EXPECT_EQ(down.out, zeros20MB) << down.err;
+
+  // The same through -J: the bastion relays TCP while its client connection
+  // rekeys (the config file, and so RekeyLimit, applies to the jump too).
+  auto id = out({"grants", "--active", "--json"});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(id, m, std::regex("\"id\": *\"(g-[0-9a-f]+)\""))) << id;
+  ASSERT_EQ(jitctl({"cert", "ssh", m[1].str(), "--pubkey", dir_ / "id.pub", "-o",
+                    dir_ / "id-cert.pub"})
+                .exitCode,
+            0);
+  std::ofstream(dir_ / "rekey_config") << testing::slurp(dir_ / "ssh_config") << "  RekeyLimit 1M\n";
+  std::string jump = std::string(testing::kSshPath) + " -F " + (dir_ / "rekey_config") + " -J " +
+                     user_->name() + "@127.0.0.1:" + std::to_string(bastionPort_) + " -p " +
+                     targetPort_ + " " + user_->name() + "@vm1";
+  up = testing::run({"/bin/sh", "-c", "head -c 20000000 /dev/zero | " + jump + " md5sum"},
+                    dir_.path());
+  EXPECT_EQ(up.out, zeros20MB) << up.err;
+  down = testing::run({"/bin/sh", "-c", jump + " 'head -c 20000000 /dev/zero' | md5sum"},
+                      dir_.path());
+  EXPECT_EQ(down.out, zeros20MB) << down.err;
+}
+
 TEST_F(SshBastionTest, RefusalsSayWhyAndReachNothing) {
   // No grant at all.
   auto r = ssh("echo should-not-run");
