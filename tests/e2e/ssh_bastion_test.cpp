@@ -195,6 +195,10 @@ TEST_F(SshBastionTest, GrantedUserRunsACommandOnTheTargetThroughTheBastion) {
   EXPECT_NE(a.find("session.connect"), std::string::npos) << a;
   EXPECT_NE(a.find("session.disconnect"), std::string::npos) << a;
   EXPECT_NE(a.find("reason=client_closed"), std::string::npos) << a;
+  // The target's summary shows who came last, from where.
+  auto view = out({"target", "show", "vm1", "--json"});
+  EXPECT_NE(view.find("\"lastUser\":\"" + user_->name() + "\""), std::string::npos) << view;
+  EXPECT_NE(view.find("\"lastSource\":\"127.0.0.1\""), std::string::npos) << view;
 }
 
 TEST_F(SshBastionTest, PtyShellGetsATerminalAndItsSize) {
@@ -203,6 +207,20 @@ TEST_F(SshBastionTest, PtyShellGetsATerminalAndItsSize) {
   auto r = ssh("tty; stty size; echo $TERM", {"-tt", "-o", "SetEnv=TERM=vt100"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << r.out;
+}
+
+TEST_F(SshBastionTest, AgentForwardingIsNotPassedOn) {
+  grant(targetPort_);
+  std::string agent = dir_ / "agent.sock";
+  Background agentd({"/usr/bin/ssh-agent", "-D", "-a", agent}, dir_ / "agent.out",
+                    dir_ / "agent.err");
+  for (int i = 0; i < 100 && ::access(agent.c_str(), F_OK) != 0; ++i)
+    std::this_thread::sleep_for(20ms);
+  auto a = sshArgs({"-A"});
+  a.push_back("echo agent=${SSH_AUTH_SOCK:-none}");
+  auto r = testing::run(a, dir_.path(), std::nullopt, {"SSH_AUTH_SOCK=" + agent});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "agent=none\n") << r.err;
 }
 
 TEST_F(SshBastionTest, FiftyMegabytesRoundTripByteIdenticalWithScpAndSftp) {
