@@ -127,6 +127,14 @@ class SshBastionTest : public ::testing::Test {
         << "  ConnectTimeout 5\n";
   }
 
+  // Under ASan+UBSan the daemon's reports land in its log: any is a failure.
+  void TearDown() override {
+    if (daemon_) daemon_->stop();
+    auto log = testing::slurp(dir_ / "daemon.log");
+    for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:"})
+      EXPECT_EQ(log.find(report), std::string::npos) << log;
+  }
+
   void startDaemon(std::vector<std::string> extra) {
     std::vector<std::string> args{"--state-dir", dir_ / "state", "--control-socket", socket_};
     args.insert(args.end(), extra.begin(), extra.end());
