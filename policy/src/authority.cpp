@@ -299,6 +299,12 @@ Result<SshCertificateIssued> CertificateAuthority::issueHop(const std::string& g
   auto g = grantFor("jitgated", true, grantId, true);
   if (!g) return g.refusal();
   auto now = std::chrono::floor<Seconds>(clock_.now());
+  // The hop logs in as the grant's holder, within the grant's window only.
+  if (login != g->user)
+    return Refusal{RefusalCode::PolicyViolation, "login",
+                   "grant " + grantId + " is " + g->user + "'s, not " + login + "'s"};
+  if (now < g->start)
+    return Refusal{RefusalCode::Conflict, "grant", "grant " + grantId + " has not started yet"};
   SshCertRequest req;
   req.subjectKey = subjectKey;
   req.principals = {login};

@@ -77,6 +77,8 @@ constexpr const char* kFrontCiphers =
 constexpr const char* kHopCiphers =
     "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
 constexpr int kPumpRounds = 64;  // per wake-up, then the loop serves others
+constexpr size_t kMaxOps = 64;   // requests queued for a hop channel not yet open
+constexpr uint64_t kMaxUnsent = 4 << 20;  // bytes libssh may hold for one client
 
 bool hasPendingInput(int fd) {
   int n = 0;
@@ -188,6 +190,52 @@ struct SshFront::Shared : std::enable_shared_from_this<SshFront::Shared> {
 
   void accept();
   void onAccept(tcp::socket socket);
+
+  // What authentication needs (trusted CA keys, revoked serials, users'
+  // keys), read from the store at most every two seconds rather than once
+  // per offered key: anyone can offer keys, and each read would cost the loop
+  // a store query. A revoke or an expiry makes it stale at once; a new or
+  // removed user key takes effect within two seconds (removing a user also
+  // revokes their grants, which cuts their sessions at once).
+  struct Identities {
+    std::vector<std::string> caBlobs;
+    RevokedSerials revoked;
+    std::unordered_map<std::string, std::vector<std::string>> keysByUser;  // base64 blobs
+    std::string error;  // non-empty: unavailable (authentication fails closed)
+  };
+  Identities identities_;
+  SteadyClock::time_point identitiesAt_{};
+  bool identitiesStale_ = true;
+  int listener_ = 0;
+
+  const Identities& identities() {
+    auto now = SteadyClock::now();
+    if (!identitiesStale_ && now - identitiesAt_ < std::chrono::seconds(2)) return identities_;
+    Identities next;
+    auto cas = authority.trustedSshKeys();
+    auto krl = authority.krl();
+    auto users = engine.users();
+    if (!cas || !krl || !users) {
+      next.error = "the store is unavailable";
+    } else {
+      std::string lines;
+      for (const auto& c : *cas) lines += c.publicKey + "\n";
+      auto blobs = parseTrustedCaKeys(lines);
+      auto revoked = parseKrl(*krl);
+      if (!blobs || !revoked) {
+        next.error = "trusted CA keys or revocation list unreadable";
+      } else {
+        next.caBlobs = std::move(*blobs);
+        next.revoked = std::move(*revoked);
+        for (const auto& u : *users)
+          for (const auto& k : u.keys) next.keysByUser[u.name].push_back(k.base64);
+      }
+    }
+    identities_ = std::move(next);
+    identitiesAt_ = now;
+    identitiesStale_ = !identities_.error.empty();
+    return identities_;
+  }
 };
 
 namespace {
@@ -300,15 +348,26 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     client_.reset(ssh_new());
     if (!event_ || !client_) {
       spdlog::error("ssh: out of memory for a new session");
+      closed_ = true;
+      finish();
       return;
     }
     int fd = socket.release();
     int watch = ::dup(fd);
-    if (watch < 0 || ssh_bind_accept_fd(front_->bind.get(), client_.get(), fd) != SSH_OK) {
-      spdlog::error("ssh: cannot take connection from {}: {}", source_,
-                    watch < 0 ? std::strerror(errno) : ssh_get_error(front_->bind.get()));
-      if (watch >= 0) ::close(watch);
+    if (watch < 0) {
+      spdlog::error("ssh: cannot take connection from {}: dup: {}", source_, std::strerror(errno));
+      ::close(fd);
       client_.reset();
+      closed_ = true;
+      finish();
+      return;
+    }
+    if (ssh_bind_accept_fd(front_->bind.get(), client_.get(), fd) != SSH_OK) {
+      spdlog::error("ssh: cannot take connection from {}: {}", source_,
+                    ssh_get_error(front_->bind.get()));
+      ::close(watch);
+      client_.reset();
+      closed_ = true;
       finish();
       return;
     }
@@ -374,6 +433,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     }
     std::string why;
     bool ok = keyBelongsTo(login->user, key, why);
+    why = printable(why, 256);  // may quote what an unauthenticated client sent
     if (state == SSH_PUBLICKEY_STATE_NONE) {
       // Audited once, when the connection ends without authenticating.
       if (!ok) unauditedFailure_ = refusalEntry("ssh", login->user, login->target, std::nullopt,
@@ -411,35 +471,18 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         why = "certificate: " + cert.refusal().message;
         return false;
       }
+      const auto& ids = front_->identities();
+      if (!ids.error.empty()) {
+        why = ids.error;
+        return false;
+      }
       CertExpectations expect;
-      auto cas = front_->authority.trustedSshKeys();
-      if (!cas) {
-        why = "trusted CA keys unavailable: " + cas.refusal().message;
-        return false;
-      }
-      std::string lines;
-      for (const auto& c : *cas) lines += c.publicKey + "\n";
-      auto blobs = parseTrustedCaKeys(lines);
-      if (!blobs) {
-        why = "trusted CA keys unreadable";
-        return false;
-      }
-      expect.trustedCaKeys = *blobs;
+      expect.trustedCaKeys = ids.caBlobs;
       expect.principal = user;
       expect.source = sourceIp_;
       expect.now = static_cast<uint64_t>(
           std::chrono::floor<Seconds>(front_->engine.now()).time_since_epoch().count());
-      auto krl = front_->authority.krl();
-      if (!krl) {
-        why = "revocation list unavailable";
-        return false;
-      }
-      auto revoked = parseKrl(*krl);
-      if (!revoked) {
-        why = "revocation list unreadable";
-        return false;
-      }
-      expect.revoked = *revoked;
+      expect.revoked = ids.revoked;
       std::string detail;
       auto check = checkSshCertificate(*cert, expect, &detail);
       if (check != CertCheck::Ok) {
@@ -450,17 +493,16 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       why = "certificate serial " + std::to_string(cert->serial);
       return true;
     }
-    auto users = front_->engine.users();
-    if (!users) {
-      why = "user directory unavailable";
+    const auto& ids = front_->identities();
+    if (!ids.error.empty()) {
+      why = ids.error;
       return false;
     }
     std::string b64 = base64Encode(*blob);
     std::string fingerprint = sshFingerprint(*blob);
-    for (const auto& u : *users) {
-      if (u.name != user) continue;
-      for (const auto& k : u.keys) {
-        if (k.base64 == b64) {
+    if (auto it = ids.keysByUser.find(user); it != ids.keysByUser.end()) {
+      for (const auto& k : it->second) {
+        if (k == b64) {
           why = "key " + fingerprint;
           return true;
         }
@@ -471,6 +513,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   }
 
   ssh_channel onSessionOpen() {
+    if (closed_) return nullptr;
     if (!authenticated_) {
       protocolViolation("channel open before authentication");
       return nullptr;
@@ -494,6 +537,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     sc->clientCb.channel_env_request_function = &SshConnection::envThunk;
     sc->clientCb.channel_pty_window_change_function = &SshConnection::windowThunk;
     sc->clientCb.channel_signal_function = &SshConnection::signalThunk;
+    sc->clientCb.channel_write_wontblock_function = &SshConnection::sessionWindowThunk;
     ssh_set_channel_callbacks(sc->client.get(), &sc->clientCb);
     if (!sc->forwardOnly) {
       SessionChannel* raw = sc.get();
@@ -511,6 +555,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         raw->upCb.channel_close_function = &SshConnection::upCloseThunk;
         raw->upCb.channel_exit_status_function = &SshConnection::exitStatusThunk;
         raw->upCb.channel_exit_signal_function = &SshConnection::exitSignalThunk;
+        raw->upCb.channel_write_wontblock_function = &SshConnection::sessionWindowThunk;
         ssh_set_channel_callbacks(raw->up.get(), &raw->upCb);
         raw->opened = true;
         return SSH_OK;
@@ -535,6 +580,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                       void* ud) {
     auto* s = sc(ud);
     if (s->forwardOnly) return 0;
+    if (s->ops.size() >= kMaxOps || (term && std::strlen(term) > 64)) return 1;
     std::string t = term ? term : "xterm";
     s->ops.push_back([s, t, w, h]() { return ssh_channel_request_pty_size(s->up.get(), t.c_str(), w, h); });
     return 0;
@@ -553,6 +599,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     s->started = true;
     if (s->forwardOnly) return s->conn->forwardOnlyNotice(*s);
     std::string cmd = command ? command : "";
+    if (cmd.size() > 64 * 1024) return 1;
     s->ops.push_back([s, cmd]() { return ssh_channel_request_exec(s->up.get(), cmd.c_str()); });
     return 0;
   }
@@ -569,7 +616,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   static int envThunk(ssh_session, ssh_channel, const char* name, const char* value, void* ud) {
     auto* s = sc(ud);
     std::string n = name ? name : "", v = value ? value : "";
-    if (s->forwardOnly || !(n == "LANG" || n.rfind("LC_", 0) == 0) || v.size() > 256) return 1;
+    if (s->forwardOnly || !(n == "LANG" || n.rfind("LC_", 0) == 0) || n.size() > 64 ||
+        v.size() > 256 || s->ops.size() >= kMaxOps)
+      return 1;
     s->ops.push_back([s, n, v]() {
       int rc = ssh_channel_request_env(s->up.get(), n.c_str(), v.c_str());
       return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;  // a refused variable is not fatal
@@ -579,6 +628,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   static int windowThunk(ssh_session, ssh_channel, int w, int h, int, int, void* ud) {
     auto* s = sc(ud);
     if (s->forwardOnly) return 0;
+    if (s->ops.size() >= kMaxOps) return 1;
     s->ops.push_back([s, w, h]() {
       int rc = ssh_channel_change_pty_size(s->up.get(), w, h);
       return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
@@ -587,13 +637,30 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   }
   static void signalThunk(ssh_session, ssh_channel, const char* signal, void* ud) {
     auto* s = sc(ud);
-    if (s->forwardOnly || !signal) return;
+    if (s->forwardOnly || !signal || std::strlen(signal) > 32 || s->ops.size() >= kMaxOps) return;
     std::string sig = signal;
     s->ops.push_back([s, sig]() {
       int rc = ssh_channel_request_send_signal(s->up.get(), sig.c_str());
       return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
     });
   }
+  // A window adjust arrived, possibly inside a nested poll after the
+  // channel's progress stopped on a full window: make sure it runs again.
+  static int sessionWindowThunk(ssh_session, ssh_channel, uint32_t, void* ud) {
+    sc(ud)->conn->windowOpened();
+    return 0;
+  }
+  void windowOpened() {
+    if (closed_ || kickPosted_) return;
+    kickPosted_ = true;
+    asio::post(io_, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) {
+        self->kickPosted_ = false;
+        self->pump();
+      }
+    });
+  }
+
   static int upDataThunk(ssh_session, ssh_channel, void* data, uint32_t len, int isStderr,
                          void* ud) {
     return sc(ud)->conn->onUpData(*sc(ud), static_cast<const char*>(data), len, isStderr);
@@ -644,11 +711,24 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     return static_cast<int>(n);
   }
 
+  // The client's window alone does not bound what waits for it: a client
+  // may advertise a huge window and stop reading. Counting what we handed
+  // libssh for the client since its output buffer was last seen empty,
+  // nothing more is taken for the client beyond kMaxUnsent.
+  bool clientBacklogged() {
+    if (!client_ || !(ssh_get_poll_flags(client_.get()) & SSH_WRITE_PENDING)) {
+      unsentToClient_ = 0;
+      return false;
+    }
+    return unsentToClient_ >= kMaxUnsent;
+  }
+
   int onUpData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
     std::string& pending = isStderr ? s.pendingDownErr : s.pendingDown;
-    if (s.closedClient || !binding_.active || !pending.empty()) return 0;
+    if (s.closedClient || !binding_.active || !pending.empty() || clientBacklogged()) return 0;
     uint32_t n = writeSome(s.client.get(), data, len, isStderr != 0);
     binding_.record.bytesFromTarget += n;
+    unsentToClient_ += n;
     return static_cast<int>(n);
   }
 
@@ -692,7 +772,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         if (rc == SSH_AGAIN) break;
         if (rc != SSH_OK) {
           std::string text = "jitgate: the target refused the request: " +
-                             std::string(ssh_get_error(hop_->session.get())) + "\r\n";
+                             printable(ssh_get_error(hop_->session.get()), 200) + "\r\n";
           ssh_channel_write_stderr(s.client.get(), text.data(), static_cast<uint32_t>(text.size()));
           s.ops.clear();
           s.upClosed = s.upEof = true;
@@ -709,16 +789,16 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         ssh_channel_send_eof(s.up.get());
         s.eofSentUp = true;
       }
-      if (s.clientClosed) {
+      if (s.clientClosed && s.eofSentUp) {  // what the client sent went first
         ssh_channel_close(s.up.get());
         s.closedUp = true;
       }
     }
-    if (s.opened && !s.closedClient) {
-      binding_.record.bytesFromTarget +=
-          drain(s.up.get(), s.client.get(), 0, false, s.pendingDown);
-      binding_.record.bytesFromTarget +=
-          drain(s.up.get(), s.client.get(), 1, true, s.pendingDownErr);
+    if (s.opened && !s.closedClient && !clientBacklogged()) {
+      uint64_t moved = drain(s.up.get(), s.client.get(), 0, false, s.pendingDown) +
+                       drain(s.up.get(), s.client.get(), 1, true, s.pendingDownErr);
+      binding_.record.bytesFromTarget += moved;
+      unsentToClient_ += moved;
     }
     bool upDrained = !s.opened || (s.pendingDown.empty() && s.pendingDownErr.empty() &&
                                    ssh_channel_poll(s.up.get(), 0) <= 0 &&
@@ -752,6 +832,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
 
   // --- direct-tcpip (forward mode) and everything without a callback -------
   int onMessage(ssh_message msg) {
+    if (closed_) return 1;
     int type = ssh_message_type(msg);
     int subtype = ssh_message_subtype(msg);
     if (!authenticated_) {
@@ -816,6 +897,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     ssh_callbacks_init(&f->cb);
     f->cb.userdata = f.get();
     f->cb.channel_data_function = &SshConnection::fwdDataThunk;
+    f->cb.channel_write_wontblock_function = [](ssh_session, ssh_channel, uint32_t, void* ud) {
+      static_cast<ForwardChannel*>(ud)->conn->windowOpened();
+      return 0;
+    };
     f->cb.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
       static_cast<ForwardChannel*>(ud)->clientEof = true;
     };
@@ -832,7 +917,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     rec.source = source_;
     rec.grantId = d.grantId;
     forwards_.push_back(f);
-    bind(f->binding, rec, d, f.get());
+    bind(f->binding, rec, d, f);
     connectForward(f);
   }
 
@@ -864,8 +949,11 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                                               std::to_string(f->port) + ": " + ec.message());
                                 f->connectTimer.cancel();
                                 f->connected = true;
-                                f->socket.non_blocking(true);
-                                f->socket.set_option(tcp::no_delay(true));
+                                boost::system::error_code opt;
+                                f->socket.non_blocking(true, opt);
+                                if (!opt) f->socket.set_option(tcp::no_delay(true), opt);
+                                if (opt)
+                                  return self->forwardFailed(*f, "socket: " + opt.message());
                                 self->front_->record(connectEntry(f->binding.record));
                                 self->pump();
                               });
@@ -948,10 +1036,12 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         uint32_t w = writeSome(f.ch.get(), f.inPending.data(), f.inPending.size(), false);
         f.inPending.erase(0, w);
         f.binding.record.bytesFromTarget += w;
+        unsentToClient_ += w;
         budget -= std::min<size_t>(budget, w);
         if (!f.inPending.empty()) break;  // resumes when the window opens again
       }
       if (f.tcpEof) break;
+      if (clientBacklogged()) break;  // resumes when libssh has sent it
       uint32_t win = ssh_channel_window_size(f.ch.get());
       if (win == 0) break;  // resumes when the client's window adjust arrives
       size_t want = std::min<size_t>({win, f.buf.size(), budget});
@@ -972,7 +1062,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       ssh_channel_send_eof(f.ch.get());
       f.eofSentClient = true;
     }
-    if (f.clientClosed || (f.tcpEof && f.inPending.empty() && f.shutdownSent)) {
+    // After the client's close, what it sent before still goes to the target.
+    bool upDelivered = f.shutdownSent;
+    if ((f.clientClosed && upDelivered) || (f.tcpEof && f.inPending.empty() && f.shutdownSent)) {
       EndReason why = f.clientClosed ? EndReason::ClientClosed : EndReason::TargetClosed;
       endForward(f, why, "", "");
     }
@@ -1035,13 +1127,14 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     rec.port = target_->sshPort;
     rec.source = source_;
     rec.grantId = d.grantId;
-    bind(binding_, rec, d, nullptr);
+    bind(binding_, rec, d, std::shared_ptr<ForwardChannel>());
     startHop();
   }
 
   void startHop() {
-    hop_ = std::make_unique<Hop>(io_);
+    hop_ = std::make_shared<Hop>(io_);
     auto self = shared_from_this();
+    auto hop = hop_;
     hop_->timer.expires_after(front_->options.connectTimeout);
     hop_->timer.async_wait([self](const boost::system::error_code& ec) {
       if (ec || !self->hop_ || self->hop_->state == Hop::State::Ready ||
@@ -1051,12 +1144,12 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     });
     hop_->resolver.async_resolve(
         target_->address, std::to_string(target_->sshPort),
-        [self](const boost::system::error_code& ec, tcp::resolver::results_type results) {
-          if (!self->hop_ || self->closed_) return;
+        [self, hop](const boost::system::error_code& ec, tcp::resolver::results_type results) {
+          if (self->hop_ != hop || self->closed_) return;
           if (ec) return self->hopFailed("target_unreachable", "cannot resolve the target: " + ec.message());
-          asio::async_connect(self->hop_->socket, results,
-                              [self](const boost::system::error_code& ec, const tcp::endpoint&) {
-                                if (!self->hop_ || self->closed_) return;
+          asio::async_connect(hop->socket, results,
+                              [self, hop](const boost::system::error_code& ec, const tcp::endpoint&) {
+                                if (self->hop_ != hop || self->closed_) return;
                                 if (ec)
                                   return self->hopFailed("target_unreachable",
                                                          "cannot connect to the target: " +
@@ -1129,7 +1222,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       if (rc == SSH_AGAIN) return;
       if (rc != SSH_OK)
         return hopFailed("target_unreachable",
-                         std::string("SSH handshake with the target failed: ") + ssh_get_error(s));
+                         std::string("SSH handshake with the target failed: ") + printable(ssh_get_error(s), 200));
       switch (ssh_session_is_known_server(s)) {
         case SSH_KNOWN_HOSTS_OK:
           break;
@@ -1199,25 +1292,39 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   }
 
   // --- Grants: binding, rechecks, warnings, cutoff -------------------------
-  void bind(Binding& b, const SessionRecord& rec, const Decision& d, ForwardChannel* f) {
+  // `f` is the forwarded channel the binding belongs to, or null for the
+  // terminating session. Handlers hold it weakly: a channel may be gone by
+  // the time a timer that was already due runs.
+  void bind(Binding& b, const SessionRecord& rec, const Decision& d,
+            const std::shared_ptr<ForwardChannel>& f) {
     b.record = rec;
     b.end = d.end;
     b.active = true;
     std::weak_ptr<SshConnection> weak = weak_from_this();
-    b.regId = front_->registry.add(d.grantId, [weak, f](const GrantEnded& ev) {
-      if (auto self = weak.lock())
-        self->recheck(f, ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired);
+    std::weak_ptr<ForwardChannel> wf = f;
+    bool forward = f != nullptr;
+    b.regId = front_->registry.add(d.grantId, [weak, wf, forward](const GrantEnded& ev) {
+      auto self = weak.lock();
+      auto fc = wf.lock();
+      if (!self || (forward && !fc)) return;
+      self->recheck(fc.get(), ev.why == WindowEnd::Revoked ? EndReason::Revoked
+                                                          : EndReason::Expired);
     });
     armTimers(b, f);
   }
 
-  void armTimers(Binding& b, ForwardChannel* f) {
+  void armTimers(Binding& b, const std::shared_ptr<ForwardChannel>& f) {
     auto now = front_->engine.now();
     std::weak_ptr<SshConnection> weak = weak_from_this();
+    std::weak_ptr<ForwardChannel> wf = f;
+    bool forward = f != nullptr;
     b.deadline.expires_at(steadyAt(b.end, now));
-    b.deadline.async_wait([weak, f](const boost::system::error_code& ec) {
+    b.deadline.async_wait([weak, wf, forward](const boost::system::error_code& ec) {
       if (ec) return;
-      if (auto self = weak.lock()) self->recheck(f, EndReason::Expired);
+      auto self = weak.lock();
+      auto fc = wf.lock();
+      if (!self || (forward && !fc)) return;
+      self->recheck(fc.get(), EndReason::Expired);
     });
     auto warnAt = b.end - front_->options.warnBefore;
     if (f == nullptr && front_->options.warnBefore.count() > 0 && warnAt > now) {
@@ -1243,7 +1350,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         front_->registry.rebind(b.regId, d.grantId);
       }
       b.end = d.end;
-      armTimers(b, f);
+      armTimers(b, f ? sharedForward(*f) : std::shared_ptr<ForwardChannel>());
       return;
     }
     auto message = endMessage(b.record.target, front_->engine.now(), why);
@@ -1354,14 +1461,19 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         targetGone_ = true;
       }
     }
-    for (auto& s : sessions_) progressSession(*s);
-    for (auto& f : forwards_) progressForward(*f);
+    // By index: libssh may run our callbacks from inside these calls (its
+    // flushes and polls), and a callback may add a channel to either list.
+    for (size_t i = 0; i < sessions_.size() && !closed_; ++i) progressSession(*sessions_[i]);
+    for (size_t i = 0; i < forwards_.size() && !closed_; ++i) {
+      auto f = forwards_[i];  // kept alive through the call
+      progressForward(*f);
+    }
     if (closed_) return;
     sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
                                    [](const auto& s) { return s->done; }),
                     sessions_.end());
-    for (auto& f : forwards_)
-      if (f->done) f->releaseChannel();
+    for (size_t i = 0; i < forwards_.size(); ++i)
+      if (forwards_[i]->done) forwards_[i]->releaseChannel();
     forwards_.erase(std::remove_if(forwards_.begin(), forwards_.end(),
                                    [](const auto& f) { return f->done; }),
                     forwards_.end());
@@ -1414,18 +1526,23 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (!authenticated_ && unauditedFailure_) front_->recordPreAuth(std::move(*unauditedFailure_));
     if (client_ && !message.empty()) {
       std::string line = "\r\n" + message + "\r\n";
-      for (auto& s : sessions_)
-        if (!s->closedClient && s->client)
+      for (size_t i = 0; i < sessions_.size(); ++i)
+        if (auto& s = sessions_[i]; !s->closedClient && s->client)
           ssh_channel_write_stderr(s->client.get(), line.data(), static_cast<uint32_t>(line.size()));
       ssh_session_set_disconnect_message(client_.get(), message.c_str());
     }
     unbind(binding_, why, "", hop_ && hop_->state == Hop::State::Ready);
-    for (auto& f : forwards_) endForward(*f, why, "", "");
+    for (size_t i = 0; i < forwards_.size(); ++i) {
+      auto f = forwards_[i];
+      endForward(*f, why, "", "");
+    }
     teardown();
     finish();
   }
 
   void teardown() {
+    closed_ = true;  // callbacks libssh still runs from here on refuse everything
+    if (client_) ssh_set_message_callback(client_.get(), nullptr, nullptr);
     grace_.cancel();
     binding_.deadline.cancel();
     binding_.warning.cancel();
@@ -1531,6 +1648,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   bool violation_ = false;
   bool targetGone_ = false;
   bool clientReadWaiting_ = false, clientWriteWaiting_ = false;
+  bool kickPosted_ = false;
+  uint64_t unsentToClient_ = 0;  // see clientBacklogged()
   int signedAttempts_ = 0, offers_ = 0;
   // A refusal decided inside a libssh callback, carried out by step():
   // the message ends the connection; the entry (if any) is audited then.
@@ -1541,7 +1660,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   std::string user_, targetName_;
   std::optional<Target> target_;
   Binding binding_;  // terminating mode
-  std::unique_ptr<Hop> hop_;
+  // Shared with the hop's pending resolve and connect: Asio's composed
+  // connect keeps using the socket until its handler has run.
+  std::shared_ptr<Hop> hop_;
   std::vector<std::unique_ptr<SessionChannel>> sessions_;
   std::vector<std::shared_ptr<ForwardChannel>> forwards_;
 
@@ -1633,6 +1754,9 @@ Result<std::unique_ptr<SshFront>> SshFront::open(asio::io_context& io, GrantEngi
                                                  SessionRegistry& registry,
                                                  SshFrontOptions options) {
   auto shared = std::make_shared<Shared>(io, engine, authority, registry, options);
+  shared->listener_ = engine.subscribe([weak = std::weak_ptr<Shared>(shared)](const GrantEnded&) {
+    if (auto s = weak.lock()) s->identitiesStale_ = true;
+  });
   std::string hostKey = options.stateDir + "/ssh_host_ed25519_key";
   if (auto st = loadOrCreateHostKey(hostKey, shared->hostKeyFingerprint); !st) return st.refusal();
   shared->bind.reset(ssh_bind_new());
@@ -1660,7 +1784,10 @@ Result<std::unique_ptr<SshFront>> SshFront::open(asio::io_context& io, GrantEngi
 
 SshFront::SshFront(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
 
-SshFront::~SshFront() { stop(); }
+SshFront::~SshFront() {
+  stop();
+  shared_->engine.unsubscribe(shared_->listener_);
+}
 
 tcp::endpoint SshFront::localEndpoint() const {
   boost::system::error_code ec;

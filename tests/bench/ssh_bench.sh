@@ -98,19 +98,25 @@ cpu_of() {  # jitgated: its own CPU; stock sshd: its reaped children's
 
 echo "ssh_bench: $size_mib MiB per transfer, $runs setups per mode ($(date -u +%FT%TZ), $(nproc) CPUs)"
 echo "client: $(ssh -V 2>&1); cipher as negotiated by default"
-printf "%-22s %10s %14s\n" "mode" "MB/s" "bastion CPU-s/GiB"
+printf "%-22s %-9s %10s %14s\n" "mode" "direction" "MB/s" "bastion CPU-s/GiB"
+for dir in upload download; do
 for m in "${order[@]}"; do
   for _ in 1 2; do  # best of two: this VM loses CPU to its hypervisor in bursts
     c0=$(cpu_of "$m")
     t0=$(date +%s.%N)
-    head -c "${size_mib}M" /dev/zero | ${mode[$m]} 'cat >/dev/null' 2>"$work/err" || { echo "$m failed ($?): $(tail -20 "$work/err")" >&2; tail -5 "$work/jitgated.log" >&2; exit 1; }
+    if [ "$dir" = upload ]; then
+      head -c "${size_mib}M" /dev/zero | ${mode[$m]} 'cat >/dev/null' 2>"$work/err"
+    else
+      ${mode[$m]} "head -c ${size_mib}M /dev/zero" 2>"$work/err" >/dev/null
+    fi || { echo "$m $dir failed ($?): $(tail -20 "$work/err")" >&2; tail -5 "$work/jitgated.log" >&2; exit 1; }
     t1=$(date +%s.%N)
     c1=$(cpu_of "$m")
     echo "$m $t0 $t1 $c0 $c1"
-  done | awk -v mib="$size_mib" '
+  done | awk -v mib="$size_mib" -v dir="$dir" '
     { s=$3-$2; r=mib*1048576/1e6/s; cpu=($5-$4)/(mib/1024);
       if (r>best) {best=r; bc=cpu} name=$1 }
-    END { printf "%-22s %10.0f %14.2f\n", name, best, bc }'
+    END { printf "%-22s %-9s %10.0f %14.2f\n", name, dir, best, bc }'
+done
 done
 
 echo
