@@ -19,6 +19,8 @@
 #include "jitgate/control_server.hpp"
 #include "jitgate/engine.hpp"
 #include "jitgate/proxy/config.hpp"
+#include "jitgate/proxy/session_registry.hpp"
+#include "jitgate/proxy/winrm_front.hpp"
 #include "jitgate/store.hpp"
 
 namespace {
@@ -163,15 +165,33 @@ int run(int argc, char** argv) {
   ControlServer server(io, std::move(*acceptor), api, config.roles, sockOpts);
   server.start();
 
+  SessionRegistry sessions(engine);
+  std::string frontsReady;
+  std::vector<std::unique_ptr<WinrmFront>> winrmFronts;
+  for (auto scheme : {WinrmScheme::Http, WinrmScheme::Https}) {
+    if (!(scheme == WinrmScheme::Http ? config.winrm.httpListen : config.winrm.httpsListen))
+      continue;
+    auto front = WinrmFront::open(io, engine, sessions, **authority, config.winrm,
+                                  config.stateDir, scheme);
+    if (!front) {
+      spdlog::error("{}", front.refusal().describe());
+      return 1;
+    }
+    (*front)->start();
+    frontsReady += std::string(", ") + (*front)->name() + " " + (*front)->boundAddress();
+    winrmFronts.push_back(std::move(*front));
+  }
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("jitgated: signal {}, stopping", sig);
     server.stop();
+    for (auto& f : winrmFronts) f->stop();
     io.stop();
   });
-  spdlog::info("jitgated ready: control socket {}, state dir {}, {} active grants",
-               config.controlSocket, config.stateDir, engine.activeGrantCount());
+  spdlog::info("jitgated ready: control socket {}, state dir {}{}, {} active grants",
+               config.controlSocket, config.stateDir, frontsReady, engine.activeGrantCount());
   io.run();
   return 0;
 }
