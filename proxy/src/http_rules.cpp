@@ -52,26 +52,27 @@ bool checkRequestHead(const http::request_header<>& head, HttpRefusal& why) {
   return true;
 }
 
-HeadProgress feedRequestHead(HttpRequestParser& parser, std::string_view bytes) {
+HeadProgress feedRequestHead(HttpRequestParser& parser, std::string_view bytes,
+                             std::string& headBytes, size_t headerLimit, size_t bodyLimit) {
   HeadProgress p;
   boost::system::error_code ec;
   p.consumed = parser.put(boost::asio::buffer(bytes.data(), bytes.size()), ec);
+  headBytes.append(bytes.substr(0, p.consumed));
   if (ec == http::error::need_more) {
-    // Beast takes the header only whole; nothing consumed means "read more".
     p.state = HeadState::NeedMore;
     return p;
   }
   if (ec) {
     p.state = HeadState::Refused;
-    p.refusal = refusalFor(ec, 0, 0);
+    p.refusal = refusalFor(ec, headerLimit, bodyLimit);
     return p;
   }
   if (!parser.is_header_done()) {
     p.state = HeadState::NeedMore;
     return p;
   }
-  // `consumed` bytes are exactly the header block Beast accepted.
-  if (hasObsFold(bytes.substr(0, p.consumed))) {
+  // headBytes is exactly the header block Beast accepted.
+  if (hasObsFold(headBytes)) {
     p.state = HeadState::Refused;
     p.refusal = HttpRefusal{400, "obsolete line folding (obs-fold) in a header"};
     return p;

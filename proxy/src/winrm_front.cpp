@@ -287,6 +287,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void readHead() {
     if (closed_) return;
     parser_.emplace();
+    headBytes_.clear();
     parser_->header_limit(static_cast<uint32_t>(cfg_.maxHeaderBytes));
     parser_->body_limit(static_cast<uint64_t>(cfg_.maxBodyBytes));
     lowest(client_).expires_after(cfg_.requestTimeout);
@@ -298,15 +299,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (clientBuf_.size() > 0) {
       auto data = clientBuf_.data();
       auto p = feedRequestHead(
-          *parser_, std::string_view(static_cast<const char*>(data.data()), data.size()));
+          *parser_, std::string_view(static_cast<const char*>(data.data()), data.size()),
+          headBytes_, static_cast<size_t>(cfg_.maxHeaderBytes),
+          static_cast<size_t>(cfg_.maxBodyBytes));
       clientBuf_.consume(p.consumed);
-      if (p.state == HeadState::Refused) {
-        if (p.refusal.status == 400 || p.refusal.status == 505)
-          return refuse(p.refusal.status, "http", p.refusal.reason);
-        return refuse(p.refusal.status, "http", refusalFor(http::error::header_limit,
-                                                           cfg_.maxHeaderBytes, 0)
-                                                    .reason);
-      }
+      if (p.state == HeadState::Refused) return refuse(p.refusal.status, "http", p.refusal.reason);
       if (p.state == HeadState::Done) return onHead();
       if (clientBuf_.size() > static_cast<size_t>(cfg_.maxHeaderBytes))
         return refuse(431, "http",
@@ -747,6 +744,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   beast::flat_buffer clientBuf_;
   beast::flat_buffer upstreamBuf_;
   std::optional<HttpRequestParser> parser_;
+  std::string headBytes_;  // the header block as received (for the obs-fold check)
   std::optional<http::response_parser<http::string_body>> resParser_;
   std::optional<http::request<http::string_body>> outReq_;
   std::optional<http::response<http::string_body>> outRes_;

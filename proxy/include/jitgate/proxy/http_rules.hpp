@@ -32,10 +32,15 @@ struct HeadProgress {
 };
 
 // Feeds received bytes to a request parser that has not finished its header.
-// When the header completes, the exact header bytes are checked for obs-fold
-// and the parsed header against checkRequestHead(). The caller consumes
-// `consumed` bytes from its buffer, and reads more while NeedMore.
-HeadProgress feedRequestHead(HttpRequestParser& parser, std::string_view bytes);
+// Beast takes the header piecewise; the bytes it took are kept in `headBytes`
+// (bounded by the parser's header limit), and when the header completes they
+// are checked for obs-fold and the parsed header against checkRequestHead().
+// The caller consumes `consumed` bytes from its buffer, and reads more while
+// NeedMore. Refusals name the limits given (a Content-Length over the
+// body limit is refused with the header: 413).
+HeadProgress feedRequestHead(HttpRequestParser& parser, std::string_view bytes,
+                             std::string& headBytes, size_t headerLimit = 0,
+                             size_t bodyLimit = 0);
 
 // The rules on a parsed request header (see the file comment).
 bool checkRequestHead(const boost::beast::http::request_header<>& head, HttpRefusal& why);
