@@ -671,7 +671,6 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     res->body() = std::move(text) + "\n";
     res->keep_alive(false);
     res->prepare_payload();
-    closing_ = true;
     if (upstream_) {
       beast::error_code ignored;
       lowest(*upstream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -769,7 +768,6 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   bool mintUpstreamCert_ = false;
   bool clientKeepAlive_ = true;
   bool keepAlive_ = true;
-  bool closing_ = false;
   bool closed_ = false;
 };
 
