@@ -233,6 +233,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
   }
 
+  ~Connection() override {
+    // Every path ends in finish(); should one not, the slot is not leaked.
+    if (!closed_) front_->live.erase(id_);
+  }
+
   void shutdown() override { finish(EndReason::Shutdown, ""); }
 
  private:

@@ -96,7 +96,7 @@ TEST_F(LoadConfig, AllLogLevels) {
 TEST_F(LoadConfig, RefusesUnknownTopLevelKeyNamingIt) {
   EXPECT_TRUE(refused(load("state_dir = \"/x\"\nstatedir = \"/y\"\n"), kInvalid, "statedir",
                       "unknown setting"));
-  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"0.0.0.0:2222\"\n"), kInvalid, "ssh",
+  EXPECT_TRUE(refused(load("[sshd]\nlisten = \"0.0.0.0:2222\"\n"), kInvalid, "sshd",
                       "unknown setting"));
 }
 
@@ -214,7 +214,7 @@ TEST_F(LoadConfig, WinrmRefusals) {
                       "winrm.max_header_bytes", "integer from 1024"));
   EXPECT_TRUE(refused(load("[winrm]\nmax_body_bytes = \"4M\"\n"), kInvalid,
                       "winrm.max_body_bytes"));
-  EXPECT_TRUE(refused(load("[winrm]\nconnect_timeout = \"0s\"\n"), kInvalid,
+  EXPECT_TRUE(refused(load("[winrm]\nconnect_timeout = \"200s\"\n"), kInvalid,
                       "winrm.connect_timeout", "between 1 and 120"));
   EXPECT_TRUE(refused(load("[winrm]\nresponse_timeout = 30\n"), kInvalid,
                       "winrm.response_timeout", "duration"));
