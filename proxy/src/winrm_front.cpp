@@ -204,6 +204,9 @@ struct WinrmFront::Shared {
 
 namespace {
 
+constexpr size_t kReadBufferBytes = 64 * 1024;    // upstream reads
+constexpr size_t kClientBufferBytes = 16 * 1024;  // client reads (requests are small)
+
 template <bool Tls>
 class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Tls>> {
   using Stream = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
@@ -291,6 +294,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // --- Reading a request header: Beast parses, http_rules checks the bytes
   void readHead() {
     if (closed_) return;
+    if (clientBuf_.capacity() < kClientBufferBytes) clientBuf_.reserve(kClientBufferBytes);
     parser_.emplace();
     headBytes_.clear();
     parser_->header_limit(static_cast<uint32_t>(cfg_.maxHeaderBytes));
@@ -533,6 +537,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   // --- The pinned upstream connection
   void connectUpstream() {
     upstream_.emplace(makeUpstream());
+    // Beast reads at most the buffer's free capacity (512 B at least): give
+    // responses room, or a 1 MiB body takes a thousand reads.
+    upstreamBuf_.reserve(kReadBufferBytes);
     deadline_.expires_after(cfg_.connectTimeout);
     deadline_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
       if (!ec) self->resolver_.cancel();

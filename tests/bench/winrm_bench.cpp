@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
   std::string sock = dir / "c.sock";
   testing::Daemon daemon(JITGATED_BIN,
                          {"--state-dir", dir / "state", "--control-socket", sock, "--ssh-listen",
-                          "off", "--winrm-https-listen", "off", "--log-level", "warn"},
+                          "off", "--winrm-https-listen", "off"},
                          dir / "daemon.log");
   if (!daemon.waitReady()) {
     std::fprintf(stderr, "jitgated did not start:\n%s\n", daemon.log().c_str());
