@@ -439,6 +439,53 @@ TEST_F(WinrmTest, SmugglingAndMalformedRequestsAreRefusedBeforeAnythingIsForward
   EXPECT_EQ(standin_->requests()[0].find("transfer-encoding"), std::string::npos);
 }
 
+TEST_F(WinrmTest, OneConnectionCarriesOneUserAndOneTarget) {
+  startStandin();
+  startDaemon();
+  addTarget();
+  grant("alice", standin_->port());
+  grant("bob", standin_->port());
+  std::string len = "Content-Length: " + std::to_string(kEnvelope.size()) + "\r\n";
+  // Pipelined on one connection: alice's request passes, bob's is refused.
+  std::string res = rawExchange(httpPort_, request(len, kEnvelope, "alice") +
+                                               request(len, kEnvelope, "bob"));
+  EXPECT_EQ(res.rfind("HTTP/1.1 200", 0), 0u) << res;
+  EXPECT_NE(res.find("HTTP/1.1 403"), std::string::npos) << res;
+  EXPECT_NE(res.find("this connection belongs to alice"), std::string::npos) << res;
+  EXPECT_EQ(standin_->requests().size(), 1u);
+  // Another target on the same connection is refused too.
+  ASSERT_EQ(jitctl({"target", "add", "vm2", "--address", "127.0.0.1", "--os", "windows",
+                    "--winrm-http-port", std::to_string(standin_->port())})
+                .exitCode,
+            0);
+  std::string other = request(len, kEnvelope, "alice");
+  other.replace(other.find("/vm1/"), 5, "/vm2/");
+  res = rawExchange(httpPort_, request(len, kEnvelope, "alice") + other);
+  EXPECT_NE(res.find("HTTP/1.1 400"), std::string::npos) << res;
+  EXPECT_NE(res.find("one connection serves one target"), std::string::npos) << res;
+  EXPECT_EQ(standin_->requests().size(), 2u);
+}
+
+TEST_F(WinrmTest, ExpectContinueIsAnsweredByTheBastionAfterTheGrantCheck) {
+  startStandin();
+  startDaemon();
+  addTarget();
+  grant("alice", standin_->port());
+  std::string res = rawExchange(
+      httpPort_, request("Expect: 100-continue\r\nConnection: close\r\nContent-Length: " +
+                             std::to_string(kEnvelope.size()) + "\r\n",
+                         kEnvelope));
+  EXPECT_EQ(res.rfind("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200", 0), 0u) << res;
+  ASSERT_EQ(standin_->requests().size(), 1u);
+  EXPECT_EQ(standin_->requests()[0].find("\"expect\""), std::string::npos);
+  EXPECT_EQ(standin_->requests()[0].find("\"connection\""), std::string::npos);
+  // Without a grant: refused at once, the body never asked for.
+  res = rawExchange(httpPort_, request("Expect: 100-continue\r\nContent-Length: 5\r\n", "",
+                                       "bob"));
+  EXPECT_EQ(res.rfind("HTTP/1.1 403", 0), 0u) << res;
+  EXPECT_EQ(standin_->requests().size(), 1u);
+}
+
 TEST_F(WinrmTest, OversizedHeaderAndBodyAreRefused) {
   startStandin();
   startDaemon("max_header_bytes = 4096\nmax_body_bytes = 65536\n");
