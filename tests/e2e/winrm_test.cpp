@@ -700,6 +700,29 @@ TEST_F(WinrmCutoffTest, RevokeCutsALongPollReceive) {
   EXPECT_EQ(r.exitCode, 1);
 }
 
+TEST_F(WinrmCutoffTest, AnotherGrantKeepsTheSessionUntilItEndsToo) {
+  startStandin();
+  startDaemon();
+  addTarget();
+  auto first = grant("alice", standin_->port(), "127.0.0.1", "30m");
+  auto second = grant("alice", standin_->port(), "127.0.0.0/8", "20m");
+  auto c = longPoll();
+  ASSERT_TRUE(standin_->waitFor("\"action\": \"Receive\"")) << daemon_->log();
+  // The session was admitted under the grant that ends last; revoking it
+  // moves the session to the other one.
+  ASSERT_EQ(jitctl({"revoke", first}).exitCode, 0);
+  EXPECT_FALSE(c->waitExit(1500ms).has_value()) << "cut although another grant covers it";
+  ASSERT_EQ(jitctl({"revoke", second}).exitCode, 0);
+  auto code = c->waitExit(2s);
+  ASSERT_TRUE(code.has_value()) << "the client was not cut within 2 s";
+  ASSERT_TRUE(waitAudit("reason=revoked")) << audit();
+  auto log = audit();
+  // One connect and one disconnect for the one session.
+  size_t connects = 0;
+  for (size_t at = 0; (at = log.find("session.connect", at)) != std::string::npos; ++at) ++connects;
+  EXPECT_EQ(connects, 1u) << log;
+}
+
 TEST_F(WinrmCutoffTest, WindowEndCutsALongPollReceive) {
   startStandin();
   startDaemon();
