@@ -625,6 +625,15 @@ TEST_F(WinrmTlsTest, ClientCertificateNamesTheUserAndTheBastionPresentsItsOwn) {
   }
   // The bastion's certificate for the upstream hop is recorded like any other.
   EXPECT_NE(audit().find("jitgated"), std::string::npos);
+  // A certificate and credentials naming someone else: refused.
+  auto mixed = testing::run({"/usr/bin/curl", "-s", "--cacert", serverCa(), "--cert",
+                             dir_ / "alice.crt", "--key", dir_ / "alice.key", "-u", "bob:pw",
+                             "--data", "x", httpsUrl()},
+                            dir_.path());
+  EXPECT_NE(mixed.out.find("the credentials name bob but the client certificate names alice"),
+            std::string::npos)
+      << mixed.out << mixed.err;
+  EXPECT_EQ(standin_->requests().size(), 5u);
 }
 
 TEST_F(WinrmTlsTest, ExpiredAndForeignClientCertificatesAreRefused) {
