@@ -165,20 +165,20 @@ int run(int argc, char** argv) {
   ControlServer server(io, std::move(*acceptor), api, config.roles, sockOpts);
   server.start();
 
-  SessionRegistry sessions(engine);
-  std::string frontsReady;
+  SessionRegistry registry(engine);
+  std::string fronts;
   std::vector<std::unique_ptr<WinrmFront>> winrmFronts;
   for (auto scheme : {WinrmScheme::Http, WinrmScheme::Https}) {
     if (!(scheme == WinrmScheme::Http ? config.winrm.httpListen : config.winrm.httpsListen))
       continue;
-    auto front = WinrmFront::open(io, engine, sessions, **authority, config.winrm,
+    auto front = WinrmFront::open(io, engine, registry, **authority, config.winrm,
                                   config.stateDir, scheme);
     if (!front) {
       spdlog::error("{}", front.refusal().describe());
       return 1;
     }
     (*front)->start();
-    frontsReady += std::string(", ") + (*front)->name() + " " + (*front)->boundAddress();
+    fronts += std::string(", ") + (*front)->name() + " " + (*front)->boundAddress();
     winrmFronts.push_back(std::move(*front));
   }
 
@@ -191,7 +191,7 @@ int run(int argc, char** argv) {
     io.stop();
   });
   spdlog::info("jitgated ready: control socket {}, state dir {}{}, {} active grants",
-               config.controlSocket, config.stateDir, frontsReady, engine.activeGrantCount());
+               config.controlSocket, config.stateDir, fronts, engine.activeGrantCount());
   io.run();
   return 0;
 }
