@@ -7,7 +7,7 @@ pkgs=(
   libssh-dev libssl-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libpam0g-dev libsqlite3-dev
   libtomlplusplus-dev libcli11-dev
-  openssh-client openssh-server python3-winrm python3-requests-ntlm openssl curl
+  openssh-client openssh-server python3-winrm curl
   libbenchmark-dev clang-14 libclang-rt-14-dev
 )
 missing=()
