@@ -361,6 +361,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
     upstreamPath_ = route->upstreamPath;
     if (!cred) return refuse(401, "identity", cred.refusal().message);
+    userForRefusal_ = !certUser_.empty() ? certUser_ : cred->user;  // who the audit names
     if (!certRefusal_.empty())
       return refuse(403, "certificate", "client certificate refused: " + certRefusal_);
 
