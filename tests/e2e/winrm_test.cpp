@@ -683,6 +683,15 @@ TEST_F(WinrmTlsTest, ExpiredAndForeignClientCertificatesAreRefused) {
 // close it within the second, not when the target answers (60 s).
 class WinrmCutoffTest : public WinrmTest {
  protected:
+  // Established TCP connections to the stand-in (the bastion's upstream side).
+  int upstreamConnections() {
+    auto r = testing::run({"/usr/bin/ss", "-Htn", "state", "established", "( dport = :" +
+                                                                         std::to_string(standin_->port()) + " )"},
+                          dir_.path());
+    int n = 0;
+    for (char c : r.out) n += c == '\n';
+    return n;
+  }
   std::unique_ptr<Child> longPoll() {
     return std::make_unique<Child>(clientArgs(httpUrl(), "plaintext", "alice", "longpoll"),
                                    dir_ / "client.log", std::vector<std::string>{legacyEnv_});
@@ -696,12 +705,16 @@ TEST_F(WinrmCutoffTest, RevokeCutsALongPollReceive) {
   auto g = grant("alice", standin_->port());
   auto c = longPoll();
   ASSERT_TRUE(standin_->waitFor("\"action\": \"Receive\"")) << daemon_->log();
+  EXPECT_EQ(upstreamConnections(), 1);
   auto revoked = std::chrono::steady_clock::now();
   ASSERT_EQ(jitctl({"revoke", g}).exitCode, 0);
   auto code = c->waitExit(2s);
   ASSERT_TRUE(code.has_value()) << "the client was not cut within 2 s";
   EXPECT_NE(*code, 0);
   EXPECT_LT(std::chrono::steady_clock::now() - revoked, 2s);
+  // The upstream connection is closed too, though the target is still
+  // holding its Receive.
+  EXPECT_EQ(upstreamConnections(), 0);
   ASSERT_TRUE(waitAudit("reason=revoked")) << audit();
   EXPECT_NE(audit().find("session.disconnect"), std::string::npos);
   // And nothing new gets through.
@@ -745,6 +758,7 @@ TEST_F(WinrmCutoffTest, WindowEndCutsALongPollReceive) {
   EXPECT_NE(*code, 0);
   // The window is 4 s (whole seconds from the grant): cut within 2 s of its end.
   EXPECT_LT(std::chrono::steady_clock::now() - granted, 6s);
+  EXPECT_EQ(upstreamConnections(), 0);
   ASSERT_TRUE(waitAudit("reason=expired")) << audit();
 }
 
