@@ -29,7 +29,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600
 
 echo "== fuzz smoke (${FUZZ_SECONDS:-20} s each)"
-for f in duration cidr request ssh_cert x509 auth_info ssh_login; do
+for f in duration cidr request ssh_cert x509 auth_info ssh_login winrm_auth; do
   work=$(mktemp -d)
   cp tests/fuzz/corpus/"$f"/* "$work"/
   if ! build-asan/tests/fuzz/fuzz_"$f" -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=1 \

@@ -379,6 +379,30 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
   return d;
 }
 
+Decision GrantEngine::decideAnyUser(const std::string& target, uint16_t port,
+                                    const IpAddress& source) const {
+  Decision d;
+  SysTime at = now();
+  std::shared_lock lock(mu_);
+  if (!targets_.count(target)) {
+    d.reason = DenyReason::UnknownTarget;
+    d.message = "no target named '" + target + "'";
+    return d;
+  }
+  for (const auto& [id, g] : index_->byId) {
+    if (g.target != target || g.port != port || !g.source.contains(source) || !g.coversTime(at))
+      continue;
+    d.allowed = true;
+    d.grantId = id;
+    d.end = g.end;
+    return d;
+  }
+  d.reason = DenyReason::NoGrant;
+  d.message = "no active grant on " + target + " port " + std::to_string(port) +
+              " covers source " + source.toString();
+  return d;
+}
+
 std::optional<Target> GrantEngine::findTarget(const std::string& nameOrAddress) const {
   std::shared_lock lock(mu_);
   if (auto it = targets_.find(nameOrAddress); it != targets_.end()) return it->second;

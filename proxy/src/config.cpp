@@ -221,7 +221,12 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   if (const auto* n = root.get("winrm")) {
     const auto* t = n->as_table();
     if (!t) return configError("winrm", "must be a table");
-    if (auto st = checkKeys(*t, "winrm.", {"http_listen", "https_listen", "domain"}); !st)
+    if (auto st = checkKeys(*t, "winrm.",
+                            {"http_listen", "https_listen", "domain", "tls_cert", "tls_key",
+                             "upstream_ca_file", "connect_timeout", "request_timeout",
+                             "response_timeout", "max_header_bytes", "max_body_bytes",
+                             "max_connections"});
+        !st)
       return st.refusal();
     if (auto st = readListen(*t, "winrm.", "http_listen", c.winrm.httpListen); !st)
       return st.refusal();
@@ -230,6 +235,35 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     if (auto st = readString(*t, "winrm.", "domain", c.winrm.domain); !st) return st.refusal();
     if (!c.winrm.domain.empty())
       if (auto st = validateAddress(c.winrm.domain, "winrm.domain"); !st) return st.refusal();
+    using std::chrono::seconds;
+    auto& w = c.winrm;
+    for (auto [key, out] : {std::pair{"tls_cert", &w.tlsCert}, std::pair{"tls_key", &w.tlsKey},
+                            std::pair{"upstream_ca_file", &w.upstreamCaFile}}) {
+      if (auto st = readString(*t, "winrm.", key, *out); !st) return st.refusal();
+      if (!out->empty() && (*out)[0] != '/')
+        return configError(std::string("winrm.") + key, "must be an absolute path");
+    }
+    if (w.tlsCert.empty() != w.tlsKey.empty())
+      return configError(w.tlsCert.empty() ? "winrm.tls_cert" : "winrm.tls_key",
+                         "tls_cert and tls_key go together");
+    if (auto st = readSeconds(*t, "winrm.", "connect_timeout", w.connectTimeout, seconds(1),
+                              seconds(120));
+        !st)
+      return st.refusal();
+    if (auto st = readSeconds(*t, "winrm.", "request_timeout", w.requestTimeout, seconds(1),
+                              seconds(3600));
+        !st)
+      return st.refusal();
+    if (auto st = readSeconds(*t, "winrm.", "response_timeout", w.responseTimeout, seconds(1),
+                              seconds(3600));
+        !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "winrm.", "max_header_bytes", w.maxHeaderBytes, 1024, 1 << 20); !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "winrm.", "max_body_bytes", w.maxBodyBytes, 1024, 256 << 20); !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "winrm.", "max_connections", w.maxConnections, 1, 100000); !st)
+      return st.refusal();
   }
   return c;
 }

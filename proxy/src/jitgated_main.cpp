@@ -22,6 +22,7 @@
 #include "jitgate/proxy/config.hpp"
 #include "jitgate/proxy/session_registry.hpp"
 #include "jitgate/proxy/ssh_front.hpp"
+#include "jitgate/proxy/winrm_front.hpp"
 #include "jitgate/store.hpp"
 
 namespace {
@@ -198,6 +199,20 @@ int run(int argc, char** argv) {
     fronts += ", ssh " + bound.toString();
     spdlog::info("ssh front: host key {}", sshFront->hostKeyFingerprint());
   }
+  std::vector<std::unique_ptr<WinrmFront>> winrmFronts;
+  for (auto scheme : {WinrmScheme::Http, WinrmScheme::Https}) {
+    if (!(scheme == WinrmScheme::Http ? config.winrm.httpListen : config.winrm.httpsListen))
+      continue;
+    auto front = WinrmFront::open(io, engine, registry, **authority, config.winrm,
+                                  config.stateDir, scheme);
+    if (!front) {
+      spdlog::error("{}", front.refusal().describe());
+      return 1;
+    }
+    (*front)->start();
+    fronts += std::string(", ") + (*front)->name() + " " + (*front)->boundAddress();
+    winrmFronts.push_back(std::move(*front));
+  }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -205,6 +220,7 @@ int run(int argc, char** argv) {
     spdlog::info("jitgated: signal {}, stopping", sig);
     server.stop();
     if (sshFront) sshFront->stop();
+    for (auto& f : winrmFronts) f->stop();
     io.stop();
   });
   spdlog::info("jitgated ready: control socket {}, state dir {}{}, {} active grants",

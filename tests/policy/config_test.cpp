@@ -226,5 +226,71 @@ TEST_F(LoadConfig, RefusesADirectory) {
   EXPECT_TRUE(refused(loadConfig(dir_.path()), kInvalid, dir_.path(), "not a regular file"));
 }
 
+TEST_F(LoadConfig, WinrmSettings) {
+  auto c = load(R"([winrm]
+http_listen = "127.0.0.1:15985"
+https_listen = "off"
+domain = "jit.example"
+tls_cert = "/etc/jitgate/winrm.crt"
+tls_key = "/etc/jitgate/winrm.key"
+upstream_ca_file = "/etc/jitgate/targets-ca.pem"
+connect_timeout = "5s"
+request_timeout = "2m"
+response_timeout = "PT10M"
+max_header_bytes = 32768
+max_body_bytes = 1048576
+max_connections = 100
+)");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  const auto& w = c->winrm;
+  ASSERT_TRUE(w.httpListen);
+  EXPECT_EQ(w.httpListen->toString(), "127.0.0.1:15985");
+  EXPECT_FALSE(w.httpsListen);
+  EXPECT_EQ(w.domain, "jit.example");
+  EXPECT_EQ(w.tlsCert, "/etc/jitgate/winrm.crt");
+  EXPECT_EQ(w.tlsKey, "/etc/jitgate/winrm.key");
+  EXPECT_EQ(w.upstreamCaFile, "/etc/jitgate/targets-ca.pem");
+  EXPECT_EQ(w.connectTimeout, std::chrono::seconds(5));
+  EXPECT_EQ(w.requestTimeout, std::chrono::seconds(120));
+  EXPECT_EQ(w.responseTimeout, std::chrono::seconds(600));
+  EXPECT_EQ(w.maxHeaderBytes, 32768);
+  EXPECT_EQ(w.maxBodyBytes, 1048576);
+  EXPECT_EQ(w.maxConnections, 100);
+}
+
+TEST_F(LoadConfig, WinrmDefaults) {
+  auto c = load("");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  const auto& w = c->winrm;
+  EXPECT_EQ(w.httpListen->toString(), "0.0.0.0:5985");
+  EXPECT_EQ(w.httpsListen->toString(), "0.0.0.0:5986");
+  EXPECT_TRUE(w.tlsCert.empty());
+  EXPECT_TRUE(w.upstreamCaFile.empty());
+  EXPECT_EQ(w.responseTimeout, std::chrono::seconds(300));
+  EXPECT_EQ(w.maxHeaderBytes, 16 * 1024);
+  EXPECT_EQ(w.maxBodyBytes, 4 * 1024 * 1024);
+}
+
+TEST_F(LoadConfig, WinrmRefusals) {
+  EXPECT_TRUE(refused(load("[winrm]\nupstream_ca = \"/a\"\n"), kInvalid, "winrm.upstream_ca",
+                      "unknown setting"));
+  EXPECT_TRUE(refused(load("[winrm]\ntls_cert = \"/a.crt\"\n"), kInvalid, "winrm.tls_key",
+                      "go together"));
+  EXPECT_TRUE(refused(load("[winrm]\ntls_key = \"/a.key\"\n"), kInvalid, "winrm.tls_cert",
+                      "go together"));
+  EXPECT_TRUE(refused(load("[winrm]\nupstream_ca_file = \"ca.pem\"\n"), kInvalid,
+                      "winrm.upstream_ca_file", "absolute path"));
+  EXPECT_TRUE(refused(load("[winrm]\nmax_header_bytes = 10\n"), kInvalid,
+                      "winrm.max_header_bytes", "integer from 1024"));
+  EXPECT_TRUE(refused(load("[winrm]\nmax_body_bytes = \"4M\"\n"), kInvalid,
+                      "winrm.max_body_bytes"));
+  EXPECT_TRUE(refused(load("[winrm]\nconnect_timeout = \"200s\"\n"), kInvalid,
+                      "winrm.connect_timeout", "between 1 and 120"));
+  EXPECT_TRUE(refused(load("[winrm]\nresponse_timeout = 30\n"), kInvalid,
+                      "winrm.response_timeout", "duration"));
+  EXPECT_TRUE(refused(load("[winrm]\nmax_connections = 0\n"), kInvalid,
+                      "winrm.max_connections"));
+}
+
 }  // namespace
 }  // namespace jitgate

@@ -96,6 +96,26 @@ TEST_F(EngineTest, DecisionNamesEachReasonForDenial) {
   EXPECT_EQ(d.end, testing::at("2026-11-23T13:00:00Z"));
 }
 
+TEST_F(EngineTest, DecideAnyUserAsksWhetherAnyGrantCoversTargetPortAndSource) {
+  addTarget("vm1");
+  enable("vm1", {PortRule{5985, "tcp", {Cidr::any()}, 3h}, PortRule{5986, "tcp", {Cidr::any()}, 3h}});
+  EXPECT_EQ(engine_->decideAnyUser("nope", 5985, ip("10.1.2.3")).reason,
+            DenyReason::UnknownTarget);
+  EXPECT_FALSE(engine_->decideAnyUser("vm1", 5985, ip("10.1.2.3")).allowed);
+  auto g = grant("alice", "vm1", 5985, "10.1.0.0/16", 1h);
+  ASSERT_TRUE(g.ok());
+  auto d = engine_->decideAnyUser("vm1", 5985, ip("10.1.2.3"));
+  EXPECT_TRUE(d.allowed) << d.message;
+  EXPECT_EQ(d.grantId, g->id);
+  EXPECT_FALSE(engine_->decideAnyUser("vm1", 5986, ip("10.1.2.3")).allowed);
+  auto other = engine_->decideAnyUser("vm1", 5985, ip("10.2.0.1"));
+  EXPECT_FALSE(other.allowed);
+  EXPECT_NE(other.message.find("10.2.0.1"), std::string::npos);
+  // A window whose end passed counts for nothing even before its expiry is recorded.
+  clock_.set(g->end);
+  EXPECT_FALSE(engine_->decideAnyUser("vm1", 5985, ip("10.1.2.3")).allowed);
+}
+
 TEST_F(EngineTest, MappedAndV6SourcesMatch) {
   addTarget("vm1");
   enable("vm1");

@@ -147,6 +147,10 @@ class GrantEngine {
                   const IpAddress& source, SysTime now) const;
   Decision decide(const std::string& user, const std::string& target, uint16_t port,
                   const IpAddress& source) const;
+  // Whether any user's active grant covers (target, port, source) now: for a
+  // front that must relay a handshake leg before the user is known (the WinRM
+  // front's NTLM NEGOTIATE). grantId/end name one such grant.
+  Decision decideAnyUser(const std::string& target, uint16_t port, const IpAddress& source) const;
   std::optional<Target> findTarget(const std::string& nameOrAddress) const;
   size_t activeGrantCount() const;
 

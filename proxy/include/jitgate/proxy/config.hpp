@@ -35,6 +35,19 @@ struct WinrmFrontConfig {
   std::optional<ListenAddress> httpListen = ListenAddress{"0.0.0.0", 5985};
   std::optional<ListenAddress> httpsListen = ListenAddress{"0.0.0.0", 5986};
   std::string domain;  // targets may be named by Host "<target>.<domain>"
+  // The HTTPS front's own certificate and key (PEM); both empty: generated on
+  // first start under <state_dir>/winrm (docs/WINRM.md).
+  std::string tlsCert;
+  std::string tlsKey;
+  // CA certificates (PEM) that targets' WinRM HTTPS certificates must chain
+  // to; empty: the system's trust store. Never unverified.
+  std::string upstreamCaFile;
+  std::chrono::seconds connectTimeout{10};    // TCP and TLS to a target, TLS from a client
+  std::chrono::seconds requestTimeout{60};    // to receive a client's next request
+  std::chrono::seconds responseTimeout{300};  // for a target's answer (long-poll Receive)
+  int maxHeaderBytes = 16 * 1024;             // request and response header blocks
+  int maxBodyBytes = 4 * 1024 * 1024;         // request and response bodies
+  int maxConnections = 512;                   // client connections per front
 };
 
 struct DaemonConfig {

@@ -1,0 +1,190 @@
+// The WinRM front's identity (Basic, NTLM NEGOTIATE/AUTHENTICATE, the
+// certificate profile) and target naming (path, Host under the domain).
+#include "jitgate/proxy/winrm_identity.hpp"
+
+#include <gtest/gtest.h>
+
+#include "jitgate/ssh_wire.hpp"
+
+namespace jitgate {
+namespace {
+
+std::string le16(uint16_t v) { return {char(v & 0xff), char(v >> 8)}; }
+std::string le32(uint32_t v) { return le16(v & 0xffff) + le16(v >> 16); }
+std::string utf16(std::string_view ascii) {
+  std::string out;
+  for (char c : ascii) out += le16(static_cast<uint8_t>(c));
+  return out;
+}
+
+// An NTLM AUTHENTICATE message with the given domain and user (already
+// encoded) and flags; responses are filler.
+std::string ntlmAuthenticate(const std::string& domain, const std::string& user, uint32_t flags) {
+  std::string lm(24, '\1'), nt(40, '\2'), ws = utf16("WS");
+  std::string payload = lm + nt + domain + user + ws;
+  uint32_t off = 72;  // 64 + version
+  auto field = [&](size_t len) {
+    std::string f = le16(static_cast<uint16_t>(len)) + le16(static_cast<uint16_t>(len)) + le32(off);
+    off += static_cast<uint32_t>(len);
+    return f;
+  };
+  std::string m = std::string("NTLMSSP\0", 8) + le32(3);
+  m += field(lm.size());
+  m += field(nt.size());
+  m += field(domain.size());
+  m += field(user.size());
+  m += field(ws.size());
+  m += le16(0) + le16(0) + le32(off);  // session key: empty
+  m += le32(flags);
+  m += std::string(8, '\0');
+  return m + payload;
+}
+
+std::string header(const std::string& scheme, std::string_view raw) {
+  return scheme + " " + base64Encode(raw);
+}
+
+TEST(WinrmIdentity, BasicGivesTheUserAndKeepsNothingElse) {
+  auto c = parseAuthorization(header("Basic", "alice:s3cret:with:colons"));
+  ASSERT_TRUE(c) << c.refusal().describe();
+  EXPECT_EQ(c->scheme, AuthScheme::Basic);
+  EXPECT_EQ(c->user, "alice");
+}
+
+TEST(WinrmIdentity, BasicWindowsAccountFormsNameTheSameUser) {
+  auto down = parseAuthorization(header("basic", "CORP\\alice:pw"));
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->user, "alice");
+  EXPECT_EQ(down->domain, "CORP");
+  auto upn = parseAuthorization(header("Basic", "alice@corp.example:pw"));
+  ASSERT_TRUE(upn);
+  EXPECT_EQ(upn->user, "alice");
+  EXPECT_EQ(upn->domain, "corp.example");
+}
+
+TEST(WinrmIdentity, BasicRefusals) {
+  EXPECT_FALSE(parseAuthorization("Basic"));
+  EXPECT_FALSE(parseAuthorization("Basic !!!!"));
+  EXPECT_FALSE(parseAuthorization(header("Basic", "no-colon")));
+  auto anon = parseAuthorization(header("Basic", ":pw"));
+  ASSERT_FALSE(anon);
+  EXPECT_NE(anon.refusal().message.find("anonymous"), std::string::npos);
+  auto bad = parseAuthorization(header("Basic", "al ice:pw"));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.refusal().field, "authorization");
+  EXPECT_FALSE(parseAuthorization(header("Basic", "../etc:pw")));
+}
+
+TEST(WinrmIdentity, NtlmNegotiateIsAHandshakeLegWithoutUser) {
+  std::string m = std::string("NTLMSSP\0", 8) + le32(1) + le32(0xa2088207);
+  for (const char* scheme : {"NTLM", "Negotiate"}) {
+    auto c = parseAuthorization(header(scheme, m));
+    ASSERT_TRUE(c) << c.refusal().describe();
+    EXPECT_EQ(c->scheme, AuthScheme::NtlmNegotiate);
+    EXPECT_TRUE(c->user.empty());
+  }
+}
+
+TEST(WinrmIdentity, NtlmAuthenticateUnicodeAndOem) {
+  auto c = parseAuthorization(header("NTLM", ntlmAuthenticate(utf16("CORP"), utf16("bob"), 1)));
+  ASSERT_TRUE(c) << c.refusal().describe();
+  EXPECT_EQ(c->scheme, AuthScheme::NtlmAuthenticate);
+  EXPECT_EQ(c->user, "bob");
+  EXPECT_EQ(c->domain, "CORP");
+  auto oem = parseAuthorization(header("Negotiate", ntlmAuthenticate("CORP", "carol", 0)));
+  ASSERT_TRUE(oem) << oem.refusal().describe();
+  EXPECT_EQ(oem->user, "carol");
+  auto upn = parseNtlmAuthenticate(ntlmAuthenticate("", utf16("dave@corp.example"), 1));
+  ASSERT_TRUE(upn);
+  EXPECT_EQ(upn->user, "dave");
+}
+
+TEST(WinrmIdentity, NtlmInsideSpnegoIsFound) {
+  std::string spnego = std::string("\xa1\x81\x90\x30\x81\x8d\xa2\x81\x8a\x04\x81\x87", 12);
+  auto c = parseAuthorization(
+      header("Negotiate", spnego + ntlmAuthenticate(utf16("D"), utf16("erin"), 1)));
+  ASSERT_TRUE(c) << c.refusal().describe();
+  EXPECT_EQ(c->user, "erin");
+}
+
+TEST(WinrmIdentity, NtlmRefusals) {
+  auto m = ntlmAuthenticate(utf16("D"), utf16("bob"), 1);
+  // Truncated: a field points past the end.
+  EXPECT_FALSE(parseNtlmAuthenticate(m.substr(0, m.size() - 5)));
+  EXPECT_FALSE(parseNtlmAuthenticate(m.substr(0, 63)));
+  // Odd UTF-16 length.
+  auto odd = ntlmAuthenticate(utf16("D"), utf16("bob") + "x", 1);
+  EXPECT_FALSE(parseNtlmAuthenticate(odd));
+  // Unpaired surrogate.
+  EXPECT_FALSE(parseNtlmAuthenticate(ntlmAuthenticate("", le16(0xD800) + utf16("x"), 1)));
+  // Anonymous (empty user).
+  auto anon = parseNtlmAuthenticate(ntlmAuthenticate("", "", 1));
+  ASSERT_FALSE(anon);
+  EXPECT_NE(anon.refusal().message.find("anonymous"), std::string::npos);
+  // Non-ASCII user names are not jitgate names.
+  EXPECT_FALSE(parseNtlmAuthenticate(ntlmAuthenticate("", le16(0x00e9) + utf16("lise"), 1)));
+  // A CHALLENGE from a client, and Kerberos.
+  EXPECT_FALSE(parseAuthorization(header("NTLM", std::string("NTLMSSP\0", 8) + le32(2))));
+  auto krb = parseAuthorization(header("Negotiate", "\x60\x82\x01\x00kerberos-ticket"));
+  ASSERT_FALSE(krb);
+  EXPECT_NE(krb.refusal().message.find("Kerberos"), std::string::npos);
+}
+
+TEST(WinrmIdentity, OtherSchemesAreRefusedByName) {
+  auto k = parseAuthorization("Kerberos abc=");
+  ASSERT_FALSE(k);
+  EXPECT_NE(k.refusal().message.find("'Kerberos' is not supported"), std::string::npos);
+  EXPECT_FALSE(parseAuthorization("CredSSP abc="));
+  EXPECT_FALSE(parseAuthorization(""));
+  EXPECT_FALSE(parseAuthorization(std::string(kMaxAuthorizationBytes + 1, 'A')));
+}
+
+TEST(WinrmIdentity, CertificateProfileNamesNoUser) {
+  auto c = parseAuthorization("http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->scheme, AuthScheme::CertificateMutual);
+  EXPECT_TRUE(c->user.empty());
+}
+
+TEST(WinrmRoute, FirstPathSegmentNamesTheTargetAndIsRemoved) {
+  auto r = routeRequest("/vm1/wsman", "bastion:5985", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->target, "vm1");
+  EXPECT_EQ(r->upstreamPath, "/wsman");
+  EXPECT_FALSE(r->byHost);
+  auto q = routeRequest("/10.0.0.5/wsman?PSVersion=5.1", "", "");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->target, "10.0.0.5");
+  EXPECT_EQ(q->upstreamPath, "/wsman?PSVersion=5.1");
+}
+
+TEST(WinrmRoute, HostUnderTheDomainNamesTheTarget) {
+  auto r = routeRequest("/wsman", "VM1.Jit.Example:5986", "jit.example");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->target, "VM1");
+  EXPECT_EQ(r->upstreamPath, "/wsman");
+  EXPECT_TRUE(r->byHost);
+  // Not under the domain: the path decides.
+  auto p = routeRequest("/vm2/wsman", "vm1.other.example", "jit.example");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->target, "vm2");
+  // Only one label below the domain.
+  EXPECT_FALSE(routeRequest("/wsman", "a.vm1.jit.example", "jit.example"));
+  // The domain itself names nothing.
+  EXPECT_FALSE(routeRequest("/wsman", "jit.example", "jit.example"));
+}
+
+TEST(WinrmRoute, Refusals) {
+  EXPECT_FALSE(routeRequest("http://vm1/wsman", "vm1", ""));  // absolute-form
+  EXPECT_FALSE(routeRequest("*", "", ""));
+  EXPECT_FALSE(routeRequest("/wsman", "", ""));  // no target segment
+  EXPECT_FALSE(routeRequest("/", "", ""));
+  EXPECT_FALSE(routeRequest("//wsman", "", ""));
+  EXPECT_FALSE(routeRequest("/../wsman", "", ""));
+  EXPECT_FALSE(routeRequest("/vm%31/wsman", "", ""));
+  EXPECT_FALSE(routeRequest("/vm1?x=/wsman", "", ""));
+  EXPECT_FALSE(routeRequest("/wsman", "bad_label!.jit.example", "jit.example"));
+}
+
+}  // namespace
+}  // namespace jitgate
