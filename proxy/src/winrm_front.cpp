@@ -339,6 +339,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void onHead() {
     auto& req = parser_->get();
     clientKeepAlive_ = req.keep_alive();
+    // Beast adds a chunked body's trailer fields to the same header set:
+    // whatever is there after the body and not now was never checked.
+    headerFields_ = static_cast<size_t>(std::distance(req.begin(), req.end()));
     auto route = routeRequest(req.target(), req[http::field::host], cfg_.domain);
     auto auth = req.find(http::field::authorization);
     Result<ClientCredential> cred =
@@ -387,7 +390,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         // grant covers this target, port and source at all.
         auto d = front_->engine.decideAnyUser(target_->name, port_, source_);
         if (!d.allowed) return refuse(403, std::string(toString(d.reason)), d.message);
+        // One NEGOTIATE leg per connection, then the AUTHENTICATE message
+        // that names the user: no unnamed requests beyond the handshake.
+        if (++negotiateLegs_ > 1)
+          return refuse(401, "identity", "one NTLM negotiation per connection");
         handshakeLeg_ = true;
+        parser_->body_limit(kUnnamedBodyLimit);
         return readBody();
       }
       if (cred->scheme == AuthScheme::CertificateMutual)
@@ -399,6 +407,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                       "no user name: send Basic or NTLM credentials or a jitgate client "
                       "certificate");
       challenge_ = true;
+      parser_->body_limit(kUnnamedBodyLimit);
       return readBody();
     }
     auto d = front_->engine.decide(user, target_->name, port_, source_);
@@ -514,6 +523,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   }
 
   void onRequest() {
+    if (static_cast<size_t>(std::distance(parser_->get().begin(), parser_->get().end())) !=
+        headerFields_)
+      return refuse(400, "http", "trailer fields are not relayed");
     if (challenge_) return writeChallenge();
     auto req = parser_->release();
     parser_.reset();
@@ -671,7 +683,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                                target_ ? std::optional<uint16_t>(port_) : std::nullopt,
                                sourceText_, reason, message));
     spdlog::info("{}: refused {} from {}: {} ({})", front_->name, user.empty() ? "-" : user,
-                 sourceText_, message, reason);
+                 sourceText_, printable(message, 300), reason);
     writeThenClose(status, "jitgate: " + message, EndReason::Error, "refused: " + reason);
   }
 
@@ -776,6 +788,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   SessionRegistry::Id sessionId_ = 0;
   SessionRecord record_;
   bool handshakeLeg_ = false;
+  int negotiateLegs_ = 0;
+  size_t headerFields_ = 0;
+  // A request that names no user yet (the 401 challenge, NTLM's first leg)
+  // has no business carrying a big body.
+  static constexpr uint64_t kUnnamedBodyLimit = 64 * 1024;
   bool challenge_ = false;
   int challenges_ = 0;
   bool mintUpstreamCert_ = false;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "jitgate/model.hpp"
 #include "jitgate/ssh_wire.hpp"
@@ -106,13 +107,100 @@ bool ntlmField(std::string_view m, size_t at, bool unicode, std::string& out) {
   return true;
 }
 
+// One DER element: tag, definite length (short or long form up to 4 bytes).
+bool derNext(std::string_view& in, uint8_t& tag, std::string_view& value) {
+  if (in.size() < 2) return false;
+  tag = static_cast<uint8_t>(in[0]);
+  size_t len = static_cast<uint8_t>(in[1]);
+  size_t header = 2;
+  if (len & 0x80) {
+    size_t n = len & 0x7f;
+    if (n == 0 || n > 4 || in.size() < 2 + n) return false;
+    len = 0;
+    for (size_t i = 0; i < n; ++i) len = (len << 8) | static_cast<uint8_t>(in[2 + i]);
+    header = 2 + n;
+  }
+  if (in.size() - header < len) return false;
+  value = in.substr(header, len);
+  in.remove_prefix(header + len);
+  return true;
+}
+
+constexpr std::string_view kSpnegoOid{"\x2b\x06\x01\x05\x05\x02", 6};
+constexpr std::string_view kNtlmOid{"\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a", 10};
+
+// The NTLM message inside SPNEGO (RFC 4178): NegTokenInit with NTLM as the
+// first mechanism and its mechToken, or NegTokenResp (NTLM if it names a
+// mechanism) and its responseToken. The whole blob must be that structure:
+// an NTLM signature found anywhere else (beside a Kerberos token, say) would
+// name a user the target never sees.
+Result<std::string_view> spnegoNtlmToken(std::string_view blob) {
+  auto bad = [] { return Result<std::string_view>(authError("malformed SPNEGO token")); };
+  uint8_t tag = 0;
+  std::string_view v, seq, item;
+  std::string_view rest = blob;
+  if (!derNext(rest, tag, v) || !rest.empty()) return bad();
+  std::optional<std::string_view> token;
+  if (tag == 0x60) {  // [APPLICATION 0] InitialContextToken
+    std::string_view oid;
+    if (!derNext(v, tag, oid) || tag != 0x06 || oid != kSpnegoOid) return bad();
+    if (!derNext(v, tag, item) || tag != 0xa0 || !v.empty()) return bad();
+    if (!derNext(item, tag, seq) || tag != 0x30 || !item.empty()) return bad();
+    bool ntlmFirst = false;
+    while (!seq.empty()) {
+      if (!derNext(seq, tag, item)) return bad();
+      if (tag == 0xa0) {  // mechTypes
+        std::string_view types, first;
+        if (!derNext(item, tag, types) || tag != 0x30) return bad();
+        if (!derNext(types, tag, first) || tag != 0x06) return bad();
+        ntlmFirst = first == kNtlmOid;
+      } else if (tag == 0xa2) {  // mechToken
+        std::string_view octets;
+        if (!derNext(item, tag, octets) || tag != 0x04 || !item.empty()) return bad();
+        token = octets;
+      } else if (tag != 0xa1 && tag != 0xa3) {
+        return bad();
+      }
+    }
+    if (!ntlmFirst)
+      return authError("Negotiate without NTLM as its mechanism (Kerberos) is not supported: "
+                       "use NTLM, Basic or a client certificate");
+  } else if (tag == 0xa1) {  // NegTokenResp
+    if (!derNext(v, tag, seq) || tag != 0x30 || !v.empty()) return bad();
+    while (!seq.empty()) {
+      if (!derNext(seq, tag, item)) return bad();
+      if (tag == 0xa1) {  // supportedMech
+        std::string_view oid;
+        if (!derNext(item, tag, oid) || tag != 0x06) return bad();
+        if (oid != kNtlmOid) return authError("Negotiate with a mechanism other than NTLM");
+      } else if (tag == 0xa2) {  // responseToken
+        std::string_view octets;
+        if (!derNext(item, tag, octets) || tag != 0x04 || !item.empty()) return bad();
+        token = octets;
+      } else if (tag != 0xa0 && tag != 0xa3) {
+        return bad();
+      }
+    }
+  } else {
+    return bad();
+  }
+  if (!token) return authError("SPNEGO token without an NTLM message");
+  return *token;
+}
+
 Result<ClientCredential> parseNtlm(std::string_view blob) {
-  // A raw NTLMSSP message, or one inside SPNEGO (its token is the tail of the blob).
-  auto sig = blob.find(kNtlmSignature);
-  if (sig == std::string_view::npos)
-    return authError("Negotiate without NTLM (Kerberos) is not supported: use NTLM, Basic or a "
-                     "client certificate");
-  std::string_view m = blob.substr(sig);
+  // A raw NTLMSSP message (signature first), or one inside SPNEGO.
+  std::string_view m = blob;
+  if (blob.substr(0, kNtlmSignature.size()) != kNtlmSignature) {
+    if (blob.find(kNtlmSignature) == std::string_view::npos)
+      return authError("Negotiate without NTLM (Kerberos) is not supported: use NTLM, Basic or a "
+                       "client certificate");
+    auto token = spnegoNtlmToken(blob);
+    if (!token) return token.refusal();
+    m = *token;
+    if (m.substr(0, kNtlmSignature.size()) != kNtlmSignature)
+      return authError("the SPNEGO token does not carry an NTLM message");
+  }
   if (m.size() < 12) return authError("truncated NTLM message");
   uint32_t type = le32(m, 8);
   if (type == 1) {

@@ -418,6 +418,10 @@ TEST_F(WinrmTest, SmugglingAndMalformedRequestsAreRefusedBeforeAnythingIsForward
       {"bad chunk size", request("Transfer-Encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n"),
        "invalid chunk"},
       {"TE gzip", request("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"), "chunked"},
+      // Credentials in a trailer would reach the target without being checked.
+      {"trailer", request("Transfer-Encoding: chunked\r\n",
+                          "5\r\nhello\r\n0\r\nAuthorization: Basic Ym9iOnB3\r\n\r\n"),
+       "trailer"},
   };
   for (const auto& c : cases) {
     bool closed = false;

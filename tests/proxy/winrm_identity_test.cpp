@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "jitgate/ssh_wire.hpp"
 
 namespace jitgate {
@@ -42,6 +44,28 @@ std::string ntlmAuthenticate(const std::string& domain, const std::string& user,
 
 std::string header(const std::string& scheme, std::string_view raw) {
   return scheme + " " + base64Encode(raw);
+}
+
+std::string der(uint8_t tag, const std::string& content) {
+  std::string out(1, static_cast<char>(tag));
+  if (content.size() < 0x80) {
+    out += static_cast<char>(content.size());
+  } else {
+    out += '\x82';
+    out += static_cast<char>(content.size() >> 8);
+    out += static_cast<char>(content.size() & 0xff);
+  }
+  return out + content;
+}
+const std::string kSpnegoOid("\x2b\x06\x01\x05\x05\x02", 6);
+const std::string kNtlmOid("\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a", 10);
+const std::string kKerberosOid("\x2a\x86\x48\x86\xf7\x12\x01\x02\x02", 9);
+
+std::string negTokenInit(const std::vector<std::string>& mechs, const std::string& token) {
+  std::string types;
+  for (const auto& m : mechs) types += der(0x06, m);
+  std::string seq = der(0xa0, der(0x30, types)) + der(0xa2, der(0x04, token));
+  return der(0x60, der(0x06, kSpnegoOid) + der(0xa0, der(0x30, seq)));
 }
 
 TEST(WinrmIdentity, BasicGivesTheUserAndKeepsNothingElse) {
@@ -100,11 +124,35 @@ TEST(WinrmIdentity, NtlmAuthenticateUnicodeAndOem) {
 }
 
 TEST(WinrmIdentity, NtlmInsideSpnegoIsFound) {
-  std::string spnego = std::string("\xa1\x81\x90\x30\x81\x8d\xa2\x81\x8a\x04\x81\x87", 12);
-  auto c = parseAuthorization(
-      header("Negotiate", spnego + ntlmAuthenticate(utf16("D"), utf16("erin"), 1)));
+  // NegTokenResp { responseToken: the NTLM message }, as a client's second leg.
+  std::string resp =
+      der(0xa1, der(0x30, der(0xa2, der(0x04, ntlmAuthenticate(utf16("D"), utf16("erin"), 1)))));
+  auto c = parseAuthorization(header("Negotiate", resp));
   ASSERT_TRUE(c) << c.refusal().describe();
   EXPECT_EQ(c->user, "erin");
+}
+
+TEST(WinrmIdentity, SpnegoInitWithNtlmFirstIsRead) {
+  auto c = parseAuthorization(
+      header("Negotiate", negTokenInit({kNtlmOid}, ntlmAuthenticate(utf16("D"), utf16("fay"), 1))));
+  ASSERT_TRUE(c) << c.refusal().describe();
+  EXPECT_EQ(c->user, "fay");
+}
+
+// An NTLM message placed anywhere but where SPNEGO carries its token would
+// name a user to the bastion while the target authenticates someone else.
+TEST(WinrmIdentity, NtlmHiddenOutsideTheTokenIsRefused) {
+  auto fake = ntlmAuthenticate(utf16("D"), utf16("alice"), 1);
+  // Kerberos chosen, a fake NTLM message hidden among the mechanism types.
+  auto hidden = negTokenInit({kKerberosOid, kNtlmOid + fake}, std::string(40, 'K'));
+  EXPECT_FALSE(parseAuthorization(header("Negotiate", hidden)));
+  // Kerberos first, NTLM offered second, an NTLM token: not NTLM's exchange.
+  EXPECT_FALSE(parseAuthorization(header("Negotiate", negTokenInit({kKerberosOid, kNtlmOid}, fake))));
+  // Junk in front of a raw NTLM message, with either scheme.
+  EXPECT_FALSE(parseAuthorization(header("NTLM", "junk" + fake)));
+  EXPECT_FALSE(parseAuthorization(header("Negotiate", "junk" + fake)));
+  // Bytes after a well-formed SPNEGO token.
+  EXPECT_FALSE(parseAuthorization(header("Negotiate", negTokenInit({kNtlmOid}, fake) + "x")));
 }
 
 TEST(WinrmIdentity, NtlmRefusals) {
