@@ -24,6 +24,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <sstream>
@@ -297,6 +298,16 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (clientBuf_.capacity() < kClientBufferBytes) clientBuf_.reserve(kClientBufferBytes);
     parser_.emplace();
     headBytes_.clear();
+    // Beast adds a chunked body's trailer fields to the request's header set,
+    // possibly while the head is still being fed: counting the fields when
+    // the last chunk's header is parsed (before any trailer) tells them apart.
+    fieldsAtLastChunk_.reset();
+    chunkHeaderCb_ = [this](std::uint64_t size, beast::string_view, beast::error_code&) {
+      if (size == 0)
+        fieldsAtLastChunk_ =
+            static_cast<size_t>(std::distance(parser_->get().begin(), parser_->get().end()));
+    };
+    parser_->on_chunk_header(chunkHeaderCb_);
     parser_->header_limit(static_cast<uint32_t>(cfg_.maxHeaderBytes));
     parser_->body_limit(static_cast<uint64_t>(cfg_.maxBodyBytes));
     lowest(client_).expires_after(cfg_.requestTimeout);
@@ -339,9 +350,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void onHead() {
     auto& req = parser_->get();
     clientKeepAlive_ = req.keep_alive();
-    // Beast adds a chunked body's trailer fields to the same header set:
-    // whatever is there after the body and not now was never checked.
-    headerFields_ = static_cast<size_t>(std::distance(req.begin(), req.end()));
+
     auto route = routeRequest(req.target(), req[http::field::host], cfg_.domain);
     auto auth = req.find(http::field::authorization);
     Result<ClientCredential> cred =
@@ -523,8 +532,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   }
 
   void onRequest() {
-    if (static_cast<size_t>(std::distance(parser_->get().begin(), parser_->get().end())) !=
-        headerFields_)
+    if (fieldsAtLastChunk_ &&
+        static_cast<size_t>(std::distance(parser_->get().begin(), parser_->get().end())) !=
+            *fieldsAtLastChunk_)
       return refuse(400, "http", "trailer fields are not relayed");
     if (challenge_) return writeChallenge();
     auto req = parser_->release();
@@ -789,7 +799,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   SessionRecord record_;
   bool handshakeLeg_ = false;
   int negotiateLegs_ = 0;
-  size_t headerFields_ = 0;
+  std::optional<size_t> fieldsAtLastChunk_;
+  std::function<void(std::uint64_t, beast::string_view, beast::error_code&)> chunkHeaderCb_;
   // A request that names no user yet (the 401 challenge, NTLM's first leg)
   // has no business carrying a big body.
   static constexpr uint64_t kUnnamedBodyLimit = 64 * 1024;
