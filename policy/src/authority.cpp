@@ -264,25 +264,33 @@ Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& a
   // A shell needs a pty; agent, X11, port forwarding and ~/.ssh/rc are not
   // part of a JIT window.
   req.extensions = {"permit-pty"};
+  return signSsh(std::move(req), actor, *g, key->fingerprint,
+                 "jitgate grant=" + g->id + " user=" + g->user, "jitgate-" + g->id);
+}
 
+Result<SshCertificateIssued> CertificateAuthority::signSsh(SshCertRequest req,
+                                                           const std::string& actor, const Grant& g,
+                                                           const std::string& subjectFingerprint,
+                                                           const std::string& keyIdPrefix,
+                                                           const std::string& comment) {
   SshCertificateIssued out;
   IssuedCertificate& rec = out.record;
   rec.kind = "ssh";
-  rec.grantId = g->id;
-  rec.user = g->user;
+  rec.grantId = g.id;
+  rec.user = g.user;
   rec.caKeyId = sshRecord_.id;
   rec.validAfter = req.validAfter;
   rec.validBefore = req.validBefore;
   rec.issuedAt = std::chrono::floor<Seconds>(clock_.now());
   rec.issuedBy = actor;
-  rec.subjectFingerprint = key->fingerprint;
-  auto st = commit(rec, actor, *g, [&](uint64_t serial) -> Status {
+  rec.subjectFingerprint = subjectFingerprint;
+  auto st = commit(rec, actor, g, [&](uint64_t serial) -> Status {
     req.serial = serial;
-    req.keyId = "jitgate grant=" + g->id + " user=" + g->user + " serial=" + std::to_string(serial);
+    req.keyId = keyIdPrefix + " serial=" + std::to_string(serial);
     rec.keyId = req.keyId;
     auto cert = issueSshCertificate(*sshKey_, req);
     if (!cert) return cert.refusal();
-    out.line = sshCertificateLine(*cert, "jitgate-" + g->id);
+    out.line = sshCertificateLine(*cert, comment);
     return okStatus();
   });
   if (!st) return st.refusal();
@@ -315,30 +323,9 @@ Result<SshCertificateIssued> CertificateAuthority::issueHop(const std::string& g
   if (!source) return source.refusal();
   req.sourceAddresses = {*source};
   req.extensions = {"permit-pty"};
-
-  SshCertificateIssued out;
-  IssuedCertificate& rec = out.record;
-  rec.kind = "ssh";
-  rec.grantId = g->id;
-  rec.user = g->user;
-  rec.caKeyId = sshRecord_.id;
-  rec.validAfter = req.validAfter;
-  rec.validBefore = req.validBefore;
-  rec.issuedAt = now;
-  rec.issuedBy = "jitgated";
-  rec.subjectFingerprint = subjectFingerprint;
-  auto st = commit(rec, "jitgated", *g, [&](uint64_t serial) -> Status {
-    req.serial = serial;
-    req.keyId = "jitgate hop grant=" + g->id + " user=" + g->user + " login=" + login +
-                " serial=" + std::to_string(serial);
-    rec.keyId = req.keyId;
-    auto cert = issueSshCertificate(*sshKey_, req);
-    if (!cert) return cert.refusal();
-    out.line = sshCertificateLine(*cert, "jitgate-hop-" + g->id);
-    return okStatus();
-  });
-  if (!st) return st.refusal();
-  return out;
+  return signSsh(std::move(req), "jitgated", *g, subjectFingerprint,
+                 "jitgate hop grant=" + g->id + " user=" + g->user + " login=" + login,
+                 "jitgate-hop-" + g->id);
 }
 
 Result<X509CertificateIssued> CertificateAuthority::issueX509(const std::string& actor,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "jitgate/engine.hpp"
+#include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_key.hpp"
 #include "jitgate/store.hpp"
 #include "jitgate/x509_ca.hpp"
@@ -96,6 +97,12 @@ class CertificateAuthority {
   // records certificate and audit entry in one transaction.
   Status commit(IssuedCertificate& record, const std::string& actor, const Grant& g,
                 const std::function<Status(uint64_t serial)>& sign);
+  // Signs `req` with the SSH CA key under a fresh serial (key id
+  // "<keyIdPrefix> serial=N") and records it for grant `g`.
+  Result<SshCertificateIssued> signSsh(SshCertRequest req, const std::string& actor,
+                                       const Grant& g, const std::string& subjectFingerprint,
+                                       const std::string& keyIdPrefix,
+                                       const std::string& comment);
 
   Store& store_;
   GrantEngine& engine_;
