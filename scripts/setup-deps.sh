@@ -8,7 +8,7 @@ pkgs=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libpam0g-dev libsqlite3-dev
   libtomlplusplus-dev libcli11-dev
   openssh-client openssh-server python3-winrm python3-paramiko curl
-  libbenchmark-dev clang-14 libclang-rt-14-dev
+  libbenchmark-dev clang-14 libclang-rt-14-dev clang-format
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,6 +10,12 @@ jobs=${JOBS:-2}
 
 bash scripts/setup-deps.sh
 
+echo "== format (.clang-format)"
+if ! git ls-files '*.cpp' '*.hpp' '*.h' '*.c' | xargs clang-format --dry-run --Werror; then
+  echo "format: the files above differ from .clang-format (clang-format -i FILE)"
+  exit 1
+fi
+
 echo "== build (gcc, RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJITGATE_TESTS=ON -DJITGATE_BENCH=ON >/dev/null
 cmake --build build -j"$jobs"

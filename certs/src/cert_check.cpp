@@ -28,9 +28,8 @@ int answer(int code, const std::string& reason, char* why, size_t whyLen) {
 
 extern "C" int jitgate_check_ssh_certificate(const char* cert, const char* caKeys,
                                              const unsigned char* krl, size_t krlLen,
-                                             const char* principal, const char* source,
-                                             int64_t now, uint64_t* validBefore, char* why,
-                                             size_t whyLen) {
+                                             const char* principal, const char* source, int64_t now,
+                                             uint64_t* validBefore, char* why, size_t whyLen) {
   using namespace jitgate;
   try {
     if (!cert || !caKeys || !principal || !*principal || !source || now < 0 || (!krl && krlLen))

@@ -4,13 +4,20 @@ namespace jitgate {
 
 std::string_view refusalCodeName(RefusalCode code) {
   switch (code) {
-    case RefusalCode::InvalidArgument: return "invalid_argument";
-    case RefusalCode::NotFound: return "not_found";
-    case RefusalCode::AlreadyExists: return "already_exists";
-    case RefusalCode::Forbidden: return "forbidden";
-    case RefusalCode::PolicyViolation: return "policy_violation";
-    case RefusalCode::Conflict: return "conflict";
-    case RefusalCode::Unavailable: return "unavailable";
+    case RefusalCode::InvalidArgument:
+      return "invalid_argument";
+    case RefusalCode::NotFound:
+      return "not_found";
+    case RefusalCode::AlreadyExists:
+      return "already_exists";
+    case RefusalCode::Forbidden:
+      return "forbidden";
+    case RefusalCode::PolicyViolation:
+      return "policy_violation";
+    case RefusalCode::Conflict:
+      return "conflict";
+    case RefusalCode::Unavailable:
+      return "unavailable";
   }
   return "unknown";
 }

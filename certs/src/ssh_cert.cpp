@@ -104,19 +104,32 @@ bool sourceAllowed(std::string_view list, const IpAddress& source, std::string& 
 
 std::string_view toString(CertCheck c) {
   switch (c) {
-    case CertCheck::Ok: return "ok";
-    case CertCheck::Malformed: return "malformed";
-    case CertCheck::NotUserCertificate: return "not_user_certificate";
-    case CertCheck::UntrustedCa: return "untrusted_ca";
-    case CertCheck::ChainedCa: return "chained_ca";
-    case CertCheck::BadSignature: return "bad_signature";
-    case CertCheck::NoPrincipals: return "no_principals";
-    case CertCheck::WrongPrincipal: return "wrong_principal";
-    case CertCheck::NotYetValid: return "not_yet_valid";
-    case CertCheck::Expired: return "expired";
-    case CertCheck::UnknownCriticalOption: return "unknown_critical_option";
-    case CertCheck::SourceNotAllowed: return "source_not_allowed";
-    case CertCheck::Revoked: return "revoked";
+    case CertCheck::Ok:
+      return "ok";
+    case CertCheck::Malformed:
+      return "malformed";
+    case CertCheck::NotUserCertificate:
+      return "not_user_certificate";
+    case CertCheck::UntrustedCa:
+      return "untrusted_ca";
+    case CertCheck::ChainedCa:
+      return "chained_ca";
+    case CertCheck::BadSignature:
+      return "bad_signature";
+    case CertCheck::NoPrincipals:
+      return "no_principals";
+    case CertCheck::WrongPrincipal:
+      return "wrong_principal";
+    case CertCheck::NotYetValid:
+      return "not_yet_valid";
+    case CertCheck::Expired:
+      return "expired";
+    case CertCheck::UnknownCriticalOption:
+      return "unknown_critical_option";
+    case CertCheck::SourceNotAllowed:
+      return "source_not_allowed";
+    case CertCheck::Revoked:
+      return "revoked";
   }
   return "unknown";
 }
@@ -308,7 +321,8 @@ CertCheck checkSshCertificate(const SshCertificate& c, const CertExpectations& x
     if (why) *why = std::string(toString(code)) + ": " + std::move(text);
     return code;
   };
-  if (c.type != 1) return fail(CertCheck::NotUserCertificate, "certificate type " + std::to_string(c.type));
+  if (c.type != 1)
+    return fail(CertCheck::NotUserCertificate, "certificate type " + std::to_string(c.type));
   auto caType = sshKeyType(c.signatureKey);
   if (!caType) return fail(CertCheck::Malformed, "malformed signature key");
   if (caType->size() > kCertSuffix.size() &&
@@ -319,17 +333,18 @@ CertCheck checkSshCertificate(const SshCertificate& c, const CertExpectations& x
     return fail(CertCheck::UntrustedCa, "signed by " + sshFingerprint(c.signatureKey));
   if (auto st = verifySshSignature(c.signatureKey, c.signature, c.signedData); !st)
     return fail(CertCheck::BadSignature, st.refusal().message);
-  if (c.principals.empty()) return fail(CertCheck::NoPrincipals, "no principals (valid for anyone)");
+  if (c.principals.empty())
+    return fail(CertCheck::NoPrincipals, "no principals (valid for anyone)");
   if (std::find(c.principals.begin(), c.principals.end(), x.principal) == c.principals.end())
     return fail(CertCheck::WrongPrincipal, "not valid for '" + x.principal + "'");
   if (x.now < c.validAfter)
     return fail(CertCheck::NotYetValid,
-                "valid from " + formatTimestamp(SysTime(Seconds(
-                                    std::min<uint64_t>(c.validAfter, 253402300799ULL)))));
+                "valid from " + formatTimestamp(SysTime(
+                                    Seconds(std::min<uint64_t>(c.validAfter, 253402300799ULL)))));
   if (x.now >= c.validBefore)
     return fail(CertCheck::Expired,
-                "expired at " + formatTimestamp(SysTime(Seconds(
-                                    std::min<uint64_t>(c.validBefore, 253402300799ULL)))));
+                "expired at " + formatTimestamp(SysTime(
+                                    Seconds(std::min<uint64_t>(c.validBefore, 253402300799ULL)))));
   for (const auto& [name, value] : c.criticalOptions) {
     // Only source-address is honoured: a restriction we do not enforce
     // (force-command, verify-required) must not pass as if it were.
@@ -337,9 +352,9 @@ CertCheck checkSshCertificate(const SshCertificate& c, const CertExpectations& x
       return fail(CertCheck::UnknownCriticalOption, "'" + name.substr(0, 64) + "'");
     std::string reason;
     if (!sourceAllowed(value, x.source, reason)) {
-      return fail(reason.rfind("malformed", 0) == 0 ? CertCheck::Malformed
-                                                    : CertCheck::SourceNotAllowed,
-                  reason);
+      return fail(
+          reason.rfind("malformed", 0) == 0 ? CertCheck::Malformed : CertCheck::SourceNotAllowed,
+          reason);
     }
   }
   if (isRevoked(x.revoked, c.signatureKey, c.serial))
@@ -351,8 +366,12 @@ CertCheck checkSshCertificate(const SshCertificate& c, const CertExpectations& x
 std::string buildKrl(const std::vector<KrlEntry>& entries, uint64_t version, SysTime generated,
                      std::string_view comment) {
   SshWriter w;
-  w.u64(kKrlMagic).u32(1).u64(version)
-      .u64(static_cast<uint64_t>(generated.time_since_epoch().count())).u64(0).string("")
+  w.u64(kKrlMagic)
+      .u32(1)
+      .u64(version)
+      .u64(static_cast<uint64_t>(generated.time_since_epoch().count()))
+      .u64(0)
+      .string("")
       .string(comment);
   for (const auto& e : entries) {
     std::vector<uint64_t> serials = e.serials;

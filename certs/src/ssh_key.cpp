@@ -63,8 +63,8 @@ std::string bnBytes(const BIGNUM* bn) {
 }
 
 struct EcCurve {
-  std::string_view sshName;   // nistp256
-  std::string_view groupName; // prime256v1
+  std::string_view sshName;    // nistp256
+  std::string_view groupName;  // prime256v1
   const EVP_MD* (*md)();
 };
 constexpr EcCurve kCurves[] = {{"nistp256", "prime256v1", EVP_sha256},
@@ -95,7 +95,8 @@ Result<std::string> makePublicBlob(EVP_PKEY* k, KeyAlgorithm alg) {
                                           &len) != 1 ||
           len != 65)
         return sslError("ecdsa public key");
-      w.string("ecdsa-sha2-nistp256").string("nistp256")
+      w.string("ecdsa-sha2-nistp256")
+          .string("nistp256")
           .string(std::string_view(reinterpret_cast<char*>(q), len));
       break;
     }
@@ -135,8 +136,7 @@ Result<KeyAlgorithm> algorithmOf(EVP_PKEY* k) {
 }
 
 // A public key object from an SSH public key blob.
-Result<EvpPkeyPtr> publicKeyFromBlob(std::string_view blob, std::string& type,
-                                     const EVP_MD** md) {
+Result<EvpPkeyPtr> publicKeyFromBlob(std::string_view blob, std::string& type, const EVP_MD** md) {
   SshReader r(blob);
   std::string_view t;
   if (!r.string(t)) return badKey("truncated key blob");
@@ -157,8 +157,8 @@ Result<EvpPkeyPtr> publicKeyFromBlob(std::string_view blob, std::string& type,
     if (!c || t.substr(11) != curve) return badKey("unsupported or mismatched ecdsa curve");
     std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
     if (!bld ||
-        !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME,
-                                         c->groupName.data(), 0) ||
+        !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, c->groupName.data(),
+                                         0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, q.data(), q.size()))
       return sslError("ecdsa params");
     std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
@@ -173,8 +173,10 @@ Result<EvpPkeyPtr> publicKeyFromBlob(std::string_view blob, std::string& type,
   if (t == "ssh-rsa") {
     std::string_view e, n;
     if (!r.string(e) || !r.string(n) || !r.empty()) return badKey("malformed rsa key");
-    BnPtr be(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr));
-    BnPtr bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr));
+    BnPtr be(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()),
+                       nullptr));
+    BnPtr bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()),
+                       nullptr));
     if (!be || !bn) return sslError("rsa numbers");
     if (BN_num_bits(bn.get()) < 2048) return badKey("RSA keys under 2048 bits are refused");
     std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
@@ -197,9 +199,12 @@ Result<EvpPkeyPtr> publicKeyFromBlob(std::string_view blob, std::string& type,
 
 std::string_view toString(KeyAlgorithm a) {
   switch (a) {
-    case KeyAlgorithm::Ed25519: return "ed25519";
-    case KeyAlgorithm::EcdsaP256: return "ecdsa-p256";
-    case KeyAlgorithm::Rsa3072: return "rsa-3072";
+    case KeyAlgorithm::Ed25519:
+      return "ed25519";
+    case KeyAlgorithm::EcdsaP256:
+      return "ecdsa-p256";
+    case KeyAlgorithm::Rsa3072:
+      return "rsa-3072";
   }
   return "unknown";
 }
@@ -217,8 +222,12 @@ SigningKey::SigningKey(EvpPkeyPtr key, KeyAlgorithm algorithm, std::string blob)
 Result<SigningKey> SigningKey::generate(KeyAlgorithm algorithm) {
   EVP_PKEY* k = nullptr;
   switch (algorithm) {
-    case KeyAlgorithm::Ed25519: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
-    case KeyAlgorithm::EcdsaP256: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
+    case KeyAlgorithm::Ed25519:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+      break;
+    case KeyAlgorithm::EcdsaP256:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+      break;
     case KeyAlgorithm::Rsa3072:
       k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(3072));
       break;
@@ -247,7 +256,7 @@ Result<SigningKey> SigningKey::fromPem(std::string_view pem) {
 Result<SigningKey> SigningKey::load(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Refusal{RefusalCode::Unavailable, "key", path + ": " + std::strerror(errno)};
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return Refusal{RefusalCode::Unavailable, "key", path + ": not a regular file"};
@@ -270,8 +279,8 @@ Result<SigningKey> SigningKey::load(const std::string& path) {
 
 Status SigningKey::save(const std::string& path) const {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr,
-                                       nullptr) != 1)
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
     return sslError("encoding the private key");
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
@@ -399,9 +408,9 @@ Status verifySshSignature(std::string_view keyBlob, std::string_view signature,
   MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key->get()) != 1)
     return sslError("verify init");
-  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
-                            sig.size(), reinterpret_cast<const unsigned char*>(data.data()),
-                            data.size());
+  int rc =
+      EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                       reinterpret_cast<const unsigned char*>(data.data()), data.size());
   ERR_clear_error();
   if (rc != 1) return invalid("signature", "signature does not verify");
   return okStatus();

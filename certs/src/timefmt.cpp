@@ -96,11 +96,20 @@ Result<Seconds> parseShort(std::string_view s, std::string_view field) {
     int rank;
     int64_t mult;
     switch (s[i++]) {
-      case 'd': rank = 0, mult = 86400; break;
-      case 'h': rank = 1, mult = 3600; break;
-      case 'm': rank = 2, mult = 60; break;
-      case 's': rank = 3, mult = 1; break;
-      default: return badDuration(field, s);
+      case 'd':
+        rank = 0, mult = 86400;
+        break;
+      case 'h':
+        rank = 1, mult = 3600;
+        break;
+      case 'm':
+        rank = 2, mult = 60;
+        break;
+      case 's':
+        rank = 3, mult = 1;
+        break;
+      default:
+        return badDuration(field, s);
     }
     if (rank <= lastRank) return badDuration(field, s);
     lastRank = rank;
@@ -147,9 +156,9 @@ std::string formatDurationIso(Seconds d) {
 
 Result<SysTime> parseTimestamp(std::string_view s, std::string_view field) {
   auto bad = [&](std::string why) {
-    return invalid(std::string(field), "'" + std::string(s.substr(0, kMaxTimestampText)) +
-                                           "' is not an RFC 3339 time (2026-11-23T14:00:00Z): " +
-                                           why);
+    return invalid(std::string(field),
+                   "'" + std::string(s.substr(0, kMaxTimestampText)) +
+                       "' is not an RFC 3339 time (2026-11-23T14:00:00Z): " + why);
   };
   if (s.size() > kMaxTimestampText) return bad("too long");
   int Y, M, D, h, m, sec;

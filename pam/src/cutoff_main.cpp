@@ -5,11 +5,11 @@
 // If the pipe on --fd reaches end-of-file first (close_session, or the
 // session process died), it exits without touching anything.
 #include <dirent.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <syslog.h>
 #include <unistd.h>
-#include <linux/close_range.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   ::syslog(LOG_NOTICE, "session %lld: certificate window ended, cutting it off", pid);
   signalTree(static_cast<pid_t>(pid), SIGTERM);
   for (long long i = 0; i < grace * 10; ++i) {
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && tree(static_cast<pid_t>(pid)).size() <= 1) return 0;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && tree(static_cast<pid_t>(pid)).size() <= 1)
+      return 0;
     ::usleep(100000);
   }
   signalTree(static_cast<pid_t>(pid), SIGKILL);

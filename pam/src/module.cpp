@@ -31,7 +31,7 @@ Verdict deny(std::string why) { return Verdict{false, std::move(why), 0}; }
 Result<std::string> readTrustedFile(const std::string& path, const char* what) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return invalid(what, path + ": " + std::strerror(errno));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return invalid(what, path + ": not a regular file");
@@ -95,7 +95,10 @@ Result<ModuleArgs> parseArgs(const std::vector<std::string>& argv) {
       a.cutoffHelper = value;
     } else if (key == "target") {
       if (auto s = needsValue(); !s) return s.refusal();
-      if (value.size() > 64 || value.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+      if (value.size() > 64 ||
+          value.find_first_not_of(
+              "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+              std::string::npos)
         return invalid(key, "not a target name");
       a.target = value;
     } else if (key == "port") {
@@ -161,8 +164,9 @@ Verdict checkCertificate(const ModuleArgs& args, const std::string& user, const 
   if (checkSshCertificate(*cert, x, &why) != CertCheck::Ok)
     return deny(why + " (serial " + std::to_string(cert->serial) + ", key id \"" +
                 printable(cert->keyId, 128) + "\")");
-  return Verdict{true, "certificate serial " + std::to_string(cert->serial) + " valid until " +
-                           std::to_string(cert->validBefore),
+  return Verdict{true,
+                 "certificate serial " + std::to_string(cert->serial) + " valid until " +
+                     std::to_string(cert->validBefore),
                  cert->validBefore};
 }
 
@@ -177,15 +181,17 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
   CallLimits limits;
   limits.timeout = std::chrono::milliseconds(args.timeoutMs);
   limits.bodyLimit = 64 * 1024;
-  auto reply = callApi(args.onlineSocket, boost::beast::http::verb::get,
-                       std::string(u.buffer()), "", limits);
+  auto reply = callApi(args.onlineSocket, boost::beast::http::verb::get, std::string(u.buffer()),
+                       "", limits);
   auto unreachable = [&](const std::string& why) {
-    if (args.failOpen) return Verdict{true, "jitgated unreachable (" + why + "); unreachable=allow", 0};
+    if (args.failOpen)
+      return Verdict{true, "jitgated unreachable (" + why + "); unreachable=allow", 0};
     return deny("jitgated unreachable (" + why + "); failing closed");
   };
   if (!reply) return unreachable(reply.refusal().message);
-  if (reply->status != 200) return unreachable("HTTP " + std::to_string(reply->status) + ": " +
-                                               apiRefusal(*reply).describe());
+  if (reply->status != 200)
+    return unreachable("HTTP " + std::to_string(reply->status) + ": " +
+                       apiRefusal(*reply).describe());
   boost::system::error_code ec;
   auto v = boost::json::parse(reply->body, ec);
   const boost::json::object* o = ec ? nullptr : v.if_object();
@@ -213,10 +219,14 @@ Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBe
   std::string pid = std::to_string(sessionPid), until = std::to_string(validBefore),
               grace = std::to_string(args.graceSeconds);
   std::vector<char*> argv{const_cast<char*>(args.cutoffHelper.c_str()),
-                          const_cast<char*>("--pid"),   pid.data(),
-                          const_cast<char*>("--until"), until.data(),
-                          const_cast<char*>("--grace"), grace.data(),
-                          const_cast<char*>("--fd"),    const_cast<char*>("3"),
+                          const_cast<char*>("--pid"),
+                          pid.data(),
+                          const_cast<char*>("--until"),
+                          until.data(),
+                          const_cast<char*>("--grace"),
+                          grace.data(),
+                          const_cast<char*>("--fd"),
+                          const_cast<char*>("3"),
                           nullptr};
   char* envp[] = {nullptr};
   pid_t child = 0;

@@ -106,15 +106,16 @@ int account(pam_handle_t* h, int argc, const char** argv) {
       pam_syslog(h, LOG_NOTICE, "denied %s from %s: %s", user, rhost.c_str(), v.reason.c_str());
       return PAM_PERM_DENIED;
     }
-    if (a.debug) pam_syslog(h, LOG_DEBUG, "account %s from %s: %s", user, rhost.c_str(), v.reason.c_str());
+    if (a.debug)
+      pam_syslog(h, LOG_DEBUG, "account %s from %s: %s", user, rhost.c_str(), v.reason.c_str());
   }
   // With sshd publickey-only logins SSH_AUTH_INFO_0 is empty here; when it
   // is present (publickey,keyboard-interactive) the certificate is checked
   // now too.
   const char* info = pam_getenv(h, "SSH_AUTH_INFO_0");
   if (info && *info) {
-    auto v = jitgate::pam::checkCertificate(a, user, rhost, info,
-                                            static_cast<int64_t>(::time(nullptr)));
+    auto v =
+        jitgate::pam::checkCertificate(a, user, rhost, info, static_cast<int64_t>(::time(nullptr)));
     if (!v.allowed) {
       pam_syslog(h, LOG_NOTICE, "denied %s from %s: %s", user, rhost.c_str(), v.reason.c_str());
       return PAM_PERM_DENIED;

@@ -26,9 +26,8 @@ Refusal unavailable(const std::string& why) { return Refusal{RefusalCode::Unavai
 Result<std::string> readPrivateFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return unavailable(path + ": " + std::strerror(errno));
-  struct stat st{};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
-      st.st_size > 65536) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_size > 65536) {
     ::close(fd);
     return unavailable(path + ": not a private (0600) regular file of at most 64 KiB");
   }
@@ -79,14 +78,14 @@ CertificateAuthority::~CertificateAuthority() {
 }
 
 Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::open(Store& store,
-                                                                        GrantEngine& engine,
-                                                                        const Clock& clock,
-                                                                        AuthorityOptions options) {
+                                                                         GrantEngine& engine,
+                                                                         const Clock& clock,
+                                                                         AuthorityOptions options) {
   std::unique_ptr<CertificateAuthority> ca(
       new CertificateAuthority(store, engine, clock, std::move(options)));
   if (::mkdir(ca->caDir_.c_str(), 0700) != 0 && errno != EEXIST)
     return unavailable(ca->caDir_ + ": " + std::strerror(errno));
-  struct stat st{};
+  struct stat st {};
   if (::lstat(ca->caDir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077))
     return unavailable(ca->caDir_ + ": must be a directory only its owner can use (0700)");
   if (auto s = ca->loadOrCreateSsh(); !s) return s.refusal();
@@ -140,8 +139,8 @@ Status CertificateAuthority::loadOrCreateSsh() {
   rec.file = newKeyFileName("ssh-ca", rec.createdAt);
   rec.publicKey = key->publicLine("jitgate-ca");
   if (auto s = key->save(caDir_ + "/" + rec.file); !s) return s;
-  auto st = recordNewKey(rec, "SSH CA key " + rec.algorithm + " " +
-                                  sshFingerprint(key->publicBlob()));
+  auto st =
+      recordNewKey(rec, "SSH CA key " + rec.algorithm + " " + sshFingerprint(key->publicBlob()));
   if (!st) return st;
   spdlog::info("CA: new SSH signing key {} {}", rec.algorithm, sshFingerprint(key->publicBlob()));
   sshKey_ = std::move(*key);
@@ -193,24 +192,24 @@ Result<Grant> CertificateAuthority::grantFor(const std::string& actor, bool acto
   const Grant& grant = **g;
   auto now = std::chrono::floor<Seconds>(clock_.now());
   if (grant.state != GrantState::Active || now >= grant.end)
-    return Refusal{RefusalCode::Conflict, "grant",
-                   "grant " + grantId + " is " +
-                       (grant.state == GrantState::Active ? "over" : std::string(toString(grant.state)))};
+    return Refusal{
+        RefusalCode::Conflict, "grant",
+        "grant " + grantId + " is " +
+            (grant.state == GrantState::Active ? "over" : std::string(toString(grant.state)))};
   auto t = store_.target(grant.target);
   if (!t) return t.refusal();
   if (!*t) return Refusal{RefusalCode::Conflict, "grant", "its target no longer exists"};
   uint16_t port = ssh ? (*t)->sshPort : (*t)->winrmHttpsPort;
   if (grant.port != port)
     return Refusal{RefusalCode::PolicyViolation, "grant",
-                   "grant " + grantId + " is for port " + std::to_string(grant.port) + ", not the " +
-                       (ssh ? "SSH" : "WinRM HTTPS") + " port " + std::to_string(port) + " of " +
-                       grant.target};
+                   "grant " + grantId + " is for port " + std::to_string(grant.port) +
+                       ", not the " + (ssh ? "SSH" : "WinRM HTTPS") + " port " +
+                       std::to_string(port) + " of " + grant.target};
   return grant;
 }
 
 Status CertificateAuthority::commit(IssuedCertificate& record, const std::string& actor,
-                                    const Grant& g,
-                                    const std::function<Status(uint64_t)>& sign) {
+                                    const Grant& g, const std::function<Status(uint64_t)>& sign) {
   for (int attempt = 0; attempt < 4; ++attempt) {
     record.serial = randomSerial();
     if (auto s = sign(record.serial); !s) return s;
@@ -398,8 +397,8 @@ Result<std::string> CertificateAuthority::krl() {
       if (c.caKeyId == k.id) e.serials.push_back(c.serial);
     if (!e.serials.empty()) entries.push_back(std::move(e));
   }
-  auto version = static_cast<uint64_t>(
-      std::chrono::floor<Ms>(clock_.now()).time_since_epoch().count());
+  auto version =
+      static_cast<uint64_t>(std::chrono::floor<Ms>(clock_.now()).time_since_epoch().count());
   return buildKrl(entries, version, now, "jitgate revoked grants");
 }
 

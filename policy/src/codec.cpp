@@ -99,9 +99,8 @@ Result<Policy> decodePolicy(const json::object& o, const std::string& target) {
         rule.allowedSources = {Cidr::any()};
       } else {
         for (size_t k = 0; k < (*sources)->size(); ++k) {
-          auto c = Cidr::parse((**sources)[k],
-                               pr.field("allowedSourceAddressPrefixes") + "[" +
-                                   std::to_string(k) + "]");
+          auto c = Cidr::parse((**sources)[k], pr.field("allowedSourceAddressPrefixes") + "[" +
+                                                   std::to_string(k) + "]");
           if (!c) return c.refusal();
           rule.allowedSources.push_back(*c);
         }
@@ -207,8 +206,8 @@ json::object encode(const TargetView& v) {
   o["reason"] = v.reason;
   o["policy"] = v.policy ? json::value(encode(*v.policy)) : json::value(nullptr);
   o["approvedRequestsLast7Days"] = v.approvedLast7Days;
-  o["lastAccessUtc"] = v.lastAccess ? json::value(formatTimestampMs(*v.lastAccess))
-                                    : json::value(nullptr);
+  o["lastAccessUtc"] =
+      v.lastAccess ? json::value(formatTimestampMs(*v.lastAccess)) : json::value(nullptr);
   o["lastUser"] = v.lastUser;
   o["lastSource"] = v.lastSource;
   return o;
@@ -219,10 +218,11 @@ json::object encode(const Policy& p) {
   for (const auto& r : p.ports) {
     json::array sources;
     for (const auto& c : r.allowedSources) sources.emplace_back(c.toString());
-    ports.emplace_back(json::object{{"number", r.number},
-                                    {"protocol", r.protocol},
-                                    {"allowedSourceAddressPrefixes", std::move(sources)},
-                                    {"maxRequestAccessDuration", formatDurationIso(r.maxDuration)}});
+    ports.emplace_back(
+        json::object{{"number", r.number},
+                     {"protocol", r.protocol},
+                     {"allowedSourceAddressPrefixes", std::move(sources)},
+                     {"maxRequestAccessDuration", formatDurationIso(r.maxDuration)}});
   }
   return {{"target", p.target},
           {"ports", std::move(ports)},
@@ -267,8 +267,8 @@ json::object encode(const AccessRequest& r) {
           {"state", toString(r.state)},
           {"createdUtc", formatTimestamp(r.createdAt)},
           {"decidedBy", r.decidedBy},
-          {"decidedUtc", r.decidedAt ? json::value(formatTimestamp(*r.decidedAt))
-                                     : json::value(nullptr)},
+          {"decidedUtc",
+           r.decidedAt ? json::value(formatTimestamp(*r.decidedAt)) : json::value(nullptr)},
           {"reason", r.reason},
           {"grants", std::move(grants)}};
 }
@@ -278,20 +278,16 @@ json::object encode(const User& u) {
   for (const auto& k : u.keys)
     keys.emplace_back(
         json::object{{"type", k.type}, {"fingerprint", k.fingerprint}, {"comment", k.comment}});
-  return {{"name", u.name}, {"keys", std::move(keys)}, {"createdUtc", formatTimestamp(u.createdAt)}};
+  return {
+      {"name", u.name}, {"keys", std::move(keys)}, {"createdUtc", formatTimestamp(u.createdAt)}};
 }
 
 json::object encode(const AuditEntry& e) {
-  json::object o{{"seq", e.seq},
-                 {"timeUtc", formatTimestampMs(e.time)},
-                 {"actor", e.actor},
-                 {"action", e.action},
-                 {"outcome", e.outcome},
-                 {"target", e.target},
-                 {"source", e.source},
-                 {"user", e.user},
-                 {"grant", e.grantId},
-                 {"request", e.requestId},
+  json::object o{{"seq", e.seq},         {"timeUtc", formatTimestampMs(e.time)},
+                 {"actor", e.actor},     {"action", e.action},
+                 {"outcome", e.outcome}, {"target", e.target},
+                 {"source", e.source},   {"user", e.user},
+                 {"grant", e.grantId},   {"request", e.requestId},
                  {"detail", e.detail}};
   o["port"] = e.port ? json::value(*e.port) : json::value(nullptr);
   return o;
@@ -312,8 +308,8 @@ json::object encode(const Refusal& r) {
 
 std::string csvCell(std::string_view s) {
   std::string v;
-  if (!s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-                     s[0] == '\r'))
+  if (!s.empty() &&
+      (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r'))
     v = "'";
   v.append(s);
   // ';' is quoted too: spreadsheets in many locales split cells on it.

@@ -1,9 +1,10 @@
 #include "jitgate/control_api.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <spdlog/spdlog.h>
 
 #include "jitgate/codec.hpp"
 #include "jitgate/json_input.hpp"
@@ -15,12 +16,36 @@ namespace json = boost::json;
 namespace http = boost::beast::http;
 
 enum class Op {
-  Whoami, Status, ListTargets, GetTarget, AddTarget, RemoveTarget,
-  ListPolicies, GetPolicy, SetPolicy, DisablePolicy,
-  ListGrants, GetGrant, CreateGrant, RevokeGrant,
-  ListRequests, GetRequest, CreateRequest, ApproveRequest, DenyRequest,
-  ListUsers, AddUser, RemoveUser, Audit, Decide,
-  IssueSshCert, IssueX509Cert, CaSsh, CaX509, CaKrl, CaRotate,
+  Whoami,
+  Status,
+  ListTargets,
+  GetTarget,
+  AddTarget,
+  RemoveTarget,
+  ListPolicies,
+  GetPolicy,
+  SetPolicy,
+  DisablePolicy,
+  ListGrants,
+  GetGrant,
+  CreateGrant,
+  RevokeGrant,
+  ListRequests,
+  GetRequest,
+  CreateRequest,
+  ApproveRequest,
+  DenyRequest,
+  ListUsers,
+  AddUser,
+  RemoveUser,
+  Audit,
+  Decide,
+  IssueSshCert,
+  IssueX509Cert,
+  CaSsh,
+  CaX509,
+  CaKrl,
+  CaRotate,
 };
 
 struct Route {
@@ -38,51 +63,86 @@ ArgKind argKind(Op op) {
     case Op::RemoveTarget:
     case Op::GetPolicy:
     case Op::SetPolicy:
-    case Op::DisablePolicy: return ArgKind::Target;
+    case Op::DisablePolicy:
+      return ArgKind::Target;
     case Op::GetGrant:
     case Op::RevokeGrant:
     case Op::IssueSshCert:
-    case Op::IssueX509Cert: return ArgKind::Grant;
+    case Op::IssueX509Cert:
+      return ArgKind::Grant;
     case Op::GetRequest:
     case Op::ApproveRequest:
-    case Op::DenyRequest: return ArgKind::Request;
-    case Op::RemoveUser: return ArgKind::User;
-    default: return ArgKind::None;
+    case Op::DenyRequest:
+      return ArgKind::Request;
+    case Op::RemoveUser:
+      return ArgKind::User;
+    default:
+      return ArgKind::None;
   }
 }
 
 const char* actionOf(Op op) {
   switch (op) {
-    case Op::Whoami: return "control.whoami";
-    case Op::Status: return "control.status";
-    case Op::ListTargets: return "target.list";
-    case Op::GetTarget: return "target.show";
-    case Op::AddTarget: return "target.add";
-    case Op::RemoveTarget: return "target.remove";
-    case Op::ListPolicies: return "policy.list";
-    case Op::GetPolicy: return "policy.show";
-    case Op::SetPolicy: return "policy.enable";
-    case Op::DisablePolicy: return "policy.disable";
-    case Op::ListGrants: return "grant.list";
-    case Op::GetGrant: return "grant.show";
-    case Op::CreateGrant: return "grant.create";
-    case Op::RevokeGrant: return "grant.revoke";
-    case Op::ListRequests: return "request.list";
-    case Op::GetRequest: return "request.show";
-    case Op::CreateRequest: return "request.create";
-    case Op::ApproveRequest: return "request.approve";
-    case Op::DenyRequest: return "request.deny";
-    case Op::ListUsers: return "user.list";
-    case Op::AddUser: return "user.add";
-    case Op::RemoveUser: return "user.remove";
-    case Op::Audit: return "audit.read";
-    case Op::Decide: return "decision.check";
-    case Op::IssueSshCert: return "cert.issue";
-    case Op::IssueX509Cert: return "cert.issue";
-    case Op::CaSsh: return "ca.export";
-    case Op::CaX509: return "ca.export";
-    case Op::CaKrl: return "ca.krl";
-    case Op::CaRotate: return "ca.rotate";
+    case Op::Whoami:
+      return "control.whoami";
+    case Op::Status:
+      return "control.status";
+    case Op::ListTargets:
+      return "target.list";
+    case Op::GetTarget:
+      return "target.show";
+    case Op::AddTarget:
+      return "target.add";
+    case Op::RemoveTarget:
+      return "target.remove";
+    case Op::ListPolicies:
+      return "policy.list";
+    case Op::GetPolicy:
+      return "policy.show";
+    case Op::SetPolicy:
+      return "policy.enable";
+    case Op::DisablePolicy:
+      return "policy.disable";
+    case Op::ListGrants:
+      return "grant.list";
+    case Op::GetGrant:
+      return "grant.show";
+    case Op::CreateGrant:
+      return "grant.create";
+    case Op::RevokeGrant:
+      return "grant.revoke";
+    case Op::ListRequests:
+      return "request.list";
+    case Op::GetRequest:
+      return "request.show";
+    case Op::CreateRequest:
+      return "request.create";
+    case Op::ApproveRequest:
+      return "request.approve";
+    case Op::DenyRequest:
+      return "request.deny";
+    case Op::ListUsers:
+      return "user.list";
+    case Op::AddUser:
+      return "user.add";
+    case Op::RemoveUser:
+      return "user.remove";
+    case Op::Audit:
+      return "audit.read";
+    case Op::Decide:
+      return "decision.check";
+    case Op::IssueSshCert:
+      return "cert.issue";
+    case Op::IssueX509Cert:
+      return "cert.issue";
+    case Op::CaSsh:
+      return "ca.export";
+    case Op::CaX509:
+      return "ca.export";
+    case Op::CaKrl:
+      return "ca.krl";
+    case Op::CaRotate:
+      return "ca.rotate";
   }
   return "control.unknown";
 }
@@ -91,28 +151,37 @@ const char* actionOf(Op op) {
 // (a requester sees only their own grants) happen while serving it.
 bool admits(Op op, const Roles& r) {
   switch (op) {
-    case Op::Whoami: return true;
+    case Op::Whoami:
+      return true;
     case Op::Status:
     case Op::ListTargets:
     case Op::GetTarget:
     case Op::ListPolicies:
-    case Op::GetPolicy: return r.can(Capability::ReadInventory);
+    case Op::GetPolicy:
+      return r.can(Capability::ReadInventory);
     case Op::ListGrants:
     case Op::GetGrant:
     case Op::ListRequests:
     case Op::GetRequest:
       return r.can(Capability::ReadGrants) || r.can(Capability::RequestAccess);
-    case Op::CreateRequest: return r.can(Capability::RequestAccess);
-    case Op::Audit: return r.can(Capability::ReadAudit);
-    case Op::ListUsers: return r.can(Capability::ReadUsers);
-    case Op::Decide: return r.can(Capability::ReadGrants);
+    case Op::CreateRequest:
+      return r.can(Capability::RequestAccess);
+    case Op::Audit:
+      return r.can(Capability::ReadAudit);
+    case Op::ListUsers:
+      return r.can(Capability::ReadUsers);
+    case Op::Decide:
+      return r.can(Capability::ReadGrants);
     // A grant's user gets certificates for it; admins for anyone's.
     case Op::IssueSshCert:
-    case Op::IssueX509Cert: return r.can(Capability::RequestAccess);
+    case Op::IssueX509Cert:
+      return r.can(Capability::RequestAccess);
     case Op::CaSsh:
     case Op::CaX509:
-    case Op::CaKrl: return r.can(Capability::ReadInventory);
-    case Op::CaRotate: return r.can(Capability::Administer);
+    case Op::CaKrl:
+      return r.can(Capability::ReadInventory);
+    case Op::CaRotate:
+      return r.can(Capability::Administer);
     case Op::AddTarget:
     case Op::RemoveTarget:
     case Op::SetPolicy:
@@ -122,7 +191,8 @@ bool admits(Op op, const Roles& r) {
     case Op::ApproveRequest:
     case Op::DenyRequest:
     case Op::AddUser:
-    case Op::RemoveUser: return r.can(Capability::Administer);
+    case Op::RemoveUser:
+      return r.can(Capability::Administer);
   }
   return false;
 }
@@ -223,13 +293,20 @@ Matched match(http::verb m, std::string_view target) {
 
 unsigned statusOf(RefusalCode c) {
   switch (c) {
-    case RefusalCode::InvalidArgument: return 400;
-    case RefusalCode::NotFound: return 404;
-    case RefusalCode::AlreadyExists: return 409;
-    case RefusalCode::Conflict: return 409;
-    case RefusalCode::Forbidden: return 403;
-    case RefusalCode::PolicyViolation: return 422;
-    case RefusalCode::Unavailable: return 503;
+    case RefusalCode::InvalidArgument:
+      return 400;
+    case RefusalCode::NotFound:
+      return 404;
+    case RefusalCode::AlreadyExists:
+      return 409;
+    case RefusalCode::Conflict:
+      return 409;
+    case RefusalCode::Forbidden:
+      return 403;
+    case RefusalCode::PolicyViolation:
+      return 422;
+    case RefusalCode::Unavailable:
+      return 503;
   }
   return 500;
 }
@@ -241,7 +318,8 @@ ApiResponse jsonResponse(unsigned status, const json::value& v) {
 // Query parameters, each known by name; anything else is refused.
 class Query {
  public:
-  static Result<Query> parse(std::string_view target, std::initializer_list<std::string_view> known) {
+  static Result<Query> parse(std::string_view target,
+                             std::initializer_list<std::string_view> known) {
     Query q;
     auto u = boost::urls::parse_origin_form(target);
     if (!u) return invalid("query", "malformed request target");
@@ -295,11 +373,20 @@ struct ControlApi::Call {
     e.target = auditTarget;
     if (argValid()) {
       switch (argKind(route.op)) {
-        case ArgKind::Target: e.target = route.arg; break;
-        case ArgKind::Grant: e.grantId = route.arg; break;
-        case ArgKind::Request: e.requestId = route.arg; break;
-        case ArgKind::User: e.user = route.arg; break;
-        case ArgKind::None: break;
+        case ArgKind::Target:
+          e.target = route.arg;
+          break;
+        case ArgKind::Grant:
+          e.grantId = route.arg;
+          break;
+        case ArgKind::Request:
+          e.requestId = route.arg;
+          break;
+        case ArgKind::User:
+          e.user = route.arg;
+          break;
+        case ArgKind::None:
+          break;
       }
     }
     e.detail = std::string(refusalCodeName(r.code)) + ": " + r.describe();
@@ -331,8 +418,8 @@ std::optional<ApiResponse> ControlApi::admit(http::verb method, std::string_view
     e.actor = caller.name;
     e.action = "control.refused";
     e.outcome = "denied";
-    e.detail = std::string(http::to_string(method)) + " " +
-               std::string(target.substr(0, 128)) + ": " + m.why;
+    e.detail = std::string(http::to_string(method)) + " " + std::string(target.substr(0, 128)) +
+               ": " + m.why;
     (void)engine_.record(std::move(e));
     Refusal r{m.status == 405 ? RefusalCode::InvalidArgument : RefusalCode::NotFound, "path",
               m.why};
@@ -451,18 +538,18 @@ ApiResponse ControlApi::Call::serve() {
       int64_t pending = 0;
       for (const auto& r : *rs)
         if (r.state == RequestState::Pending && (seesAll || r.requester == caller.name)) ++pending;
-      auto up = std::chrono::duration_cast<Seconds>(std::chrono::steady_clock::now() -
-                                                    api.started_);
-      return jsonResponse(
-          200, json::object{{"version", api.version_},
-                            {"nowUtc", formatTimestamp(eng.now())},
-                            {"uptimeSeconds", up.count()},
-                            {"activeGrants", eng.activeGrantCount()},
-                            {"pendingRequests", pending},
-                            {"krlStale", api.authority_ && api.authority_->krlStale()},
-                            {"targets", json::object{{"configured", configured},
-                                                     {"notConfigured", notConfigured},
-                                                     {"unsupported", unsupported}}}});
+      auto up =
+          std::chrono::duration_cast<Seconds>(std::chrono::steady_clock::now() - api.started_);
+      return jsonResponse(200,
+                          json::object{{"version", api.version_},
+                                       {"nowUtc", formatTimestamp(eng.now())},
+                                       {"uptimeSeconds", up.count()},
+                                       {"activeGrants", eng.activeGrantCount()},
+                                       {"pendingRequests", pending},
+                                       {"krlStale", api.authority_ && api.authority_->krlStale()},
+                                       {"targets", json::object{{"configured", configured},
+                                                                {"notConfigured", notConfigured},
+                                                                {"unsupported", unsupported}}}});
     }
     case Op::ListTargets: {
       if (auto st = noQuery(); !st) return refuse(st.refusal());
@@ -480,7 +567,8 @@ ApiResponse ControlApi::Call::serve() {
     case Op::AddTarget: {
       auto o = bodyObject(false);
       if (!o) return refuse(o.refusal());
-      if (auto* n = o->if_contains("name"); n && n->is_string()) auditTarget = n->as_string().c_str();
+      if (auto* n = o->if_contains("name"); n && n->is_string())
+        auditTarget = n->as_string().c_str();
       auto t = decodeTarget(*o);
       if (!t) return refuse(t.refusal());
       auto added = eng.addTarget(caller.name, *t);
@@ -507,8 +595,8 @@ ApiResponse ControlApi::Call::serve() {
       auto p = eng.policy(arg);
       if (!p) return refuse(p.refusal());
       if (!*p)
-        return refuse(Refusal{RefusalCode::NotFound, "target",
-                              "target '" + arg + "' has no JIT policy"});
+        return refuse(
+            Refusal{RefusalCode::NotFound, "target", "target '" + arg + "' has no JIT policy"});
       return jsonResponse(200, encode(**p));
     }
     case Op::SetPolicy: {
@@ -673,8 +761,8 @@ ApiResponse ControlApi::Call::serve() {
       if (auto l = q->get("limit")) {
         size_t n = 0;
         if (l->empty() || l->size() > 7 ||
-            l->find_first_not_of("0123456789") != std::string::npos ||
-            (n = std::stoul(*l)) == 0 || n > 1000000)
+            l->find_first_not_of("0123456789") != std::string::npos || (n = std::stoul(*l)) == 0 ||
+            n > 1000000)
           return refuse(invalid("limit", "must be 1..1000000"));
         aq.limit = n;
       }
@@ -703,8 +791,8 @@ ApiResponse ControlApi::Call::serve() {
       if (auto st = validateName(*user, "user"); !st) return refuse(st.refusal());
       if (auto st = validateName(*tgt, "target"); !st) return refuse(st.refusal());
       if (port->empty() || port->size() > 5 ||
-          port->find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(*port) == 0 || std::stoul(*port) > 65535)
+          port->find_first_not_of("0123456789") != std::string::npos || std::stoul(*port) == 0 ||
+          std::stoul(*port) > 65535)
         return refuse(invalid("port", "must be 1..65535"));
       auto addr = IpAddress::parse(*source, "source");
       if (!addr) return refuse(addr.refusal());
@@ -717,7 +805,9 @@ ApiResponse ControlApi::Call::serve() {
 
 ApiResponse ControlApi::Call::serveCa() {
   CertificateAuthority* ca = api.authority_;
-  if (!ca) return refuse(Refusal{RefusalCode::Unavailable, "", "the certificate authority is not running"});
+  if (!ca)
+    return refuse(
+        Refusal{RefusalCode::Unavailable, "", "the certificate authority is not running"});
   const std::string& arg = route.arg;
   bool admin = caller.roles.can(Capability::Administer);
   switch (route.op) {
@@ -768,8 +858,8 @@ ApiResponse ControlApi::Call::serveCa() {
             {"retiredUtc", k.retiredAt ? json::value(formatTimestamp(*k.retiredAt)) : nullptr},
             {"signing", !k.retiredAt}});
       }
-      return jsonResponse(200, json::object{{"keys", std::move(list)},
-                                            {"trustedUserCaKeys", lines}});
+      return jsonResponse(200,
+                          json::object{{"keys", std::move(list)}, {"trustedUserCaKeys", lines}});
     }
     case Op::CaX509:
       return jsonResponse(200, json::object{{"certificatePem", ca->x509CaPem()}});
@@ -793,9 +883,9 @@ ApiResponse ControlApi::Call::serveCa() {
       }
       auto rec = ca->rotateSsh(caller.name, chosen);
       if (!rec) return refuse(rec.refusal());
-      return jsonResponse(200, json::object{{"id", rec->id},
-                                            {"algorithm", rec->algorithm},
-                                            {"publicKey", rec->publicKey}});
+      return jsonResponse(
+          200, json::object{
+                   {"id", rec->id}, {"algorithm", rec->algorithm}, {"publicKey", rec->publicKey}});
     }
     default:
       return refuse(Refusal{RefusalCode::NotFound, "path", "no such resource"});

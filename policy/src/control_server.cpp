@@ -1,5 +1,6 @@
 #include "jitgate/control_server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,7 +11,6 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <cstring>
-#include <spdlog/spdlog.h>
 
 namespace jitgate {
 namespace {
@@ -50,7 +50,7 @@ Result<Local::acceptor> openControlSocket(asio::io_context& io, const ControlSoc
                                " bytes, the limit of a Unix socket path");
   std::string dir = path.substr(0, path.rfind('/'));
   if (dir.empty()) dir = "/";
-  struct stat ds{};
+  struct stat ds {};
   if (::lstat(dir.c_str(), &ds) != 0)
     return sockError(path, "directory " + dir + ": " + std::strerror(errno));
   if (!S_ISDIR(ds.st_mode)) return sockError(path, dir + " is not a directory (or is a symlink)");
@@ -59,13 +59,14 @@ Result<Local::acceptor> openControlSocket(asio::io_context& io, const ControlSoc
   if (ds.st_uid != 0 && ds.st_uid != ::geteuid())
     return sockError(path, dir + " is owned by another user");
 
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
       return sockError(path, "exists and is not a socket; refusing to replace it");
     if (someoneListens(path)) return sockError(path, "another process is listening on it");
     if (::unlink(path.c_str()) != 0)
-      return sockError(path, std::string("cannot remove the stale socket: ") + std::strerror(errno));
+      return sockError(path,
+                       std::string("cannot remove the stale socket: ") + std::strerror(errno));
     spdlog::info("control socket: replaced stale socket {}", path);
   } else if (errno != ENOENT) {
     return sockError(path, std::strerror(errno));
@@ -87,9 +88,8 @@ Result<Local::acceptor> openControlSocket(asio::io_context& io, const ControlSoc
   }
   // bind() made it 0660 under the umask above; check what is there now
   // without following a link.
-  struct stat made{};
-  if (::lstat(path.c_str(), &made) != 0 || !S_ISSOCK(made.st_mode) ||
-      (made.st_mode & 0777) != 0660)
+  struct stat made {};
+  if (::lstat(path.c_str(), &made) != 0 || !S_ISSOCK(made.st_mode) || (made.st_mode & 0777) != 0660)
     return sockError(path, "the socket is not what was just created");
   acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return sockError(path, "listen: " + ec.message());
@@ -125,10 +125,9 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
     stream_.expires_after(timeout_);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->onHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
   }
 
   void onHeader(beast::error_code ec) {
@@ -166,10 +165,9 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
 
   void readBody() {
     stream_.expires_after(timeout_);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->onBody(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->onBody(ec); });
   }
 
   void onBody(beast::error_code ec) {
@@ -218,10 +216,11 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
     res->keep_alive(keepAlive_);
     res->prepare_payload();
     stream_.expires_after(timeout_);
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (ec || !self->keepAlive_) return self->close();
-      self->readHeader();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec || !self->keepAlive_) return self->close();
+                        self->readHeader();
+                      });
   }
 
   void close() {
@@ -261,7 +260,7 @@ void ControlServer::stop() {
   boost::system::error_code ec;
   acceptor_.close(ec);
   // Remove the socket only if it is still ours.
-  struct stat st{};
+  struct stat st {};
   if (::lstat(opts_.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(opts_.path.c_str());
 }
 

@@ -90,12 +90,18 @@ bool isUnspecified(const IpAddress& a) {
 
 std::string_view toString(DenyReason r) {
   switch (r) {
-    case DenyReason::UnknownTarget: return "unknown_target";
-    case DenyReason::NoGrant: return "no_grant";
-    case DenyReason::PortNotGranted: return "port_not_granted";
-    case DenyReason::SourceNotAllowed: return "source_not_allowed";
-    case DenyReason::NotYetValid: return "not_yet_valid";
-    case DenyReason::WindowEnded: return "window_ended";
+    case DenyReason::UnknownTarget:
+      return "unknown_target";
+    case DenyReason::NoGrant:
+      return "no_grant";
+    case DenyReason::PortNotGranted:
+      return "port_not_granted";
+    case DenyReason::SourceNotAllowed:
+      return "source_not_allowed";
+    case DenyReason::NotYetValid:
+      return "not_yet_valid";
+    case DenyReason::WindowEnded:
+      return "window_ended";
   }
   return "denied";
 }
@@ -104,9 +110,12 @@ std::string_view toString(WindowEnd e) { return e == WindowEnd::Expired ? "expir
 
 std::string_view toString(TargetState s) {
   switch (s) {
-    case TargetState::Configured: return "configured";
-    case TargetState::NotConfigured: return "not_configured";
-    case TargetState::Unsupported: return "unsupported";
+    case TargetState::Configured:
+      return "configured";
+    case TargetState::NotConfigured:
+      return "not_configured";
+    case TargetState::Unsupported:
+      return "unsupported";
   }
   return "unknown";
 }
@@ -141,7 +150,7 @@ Status validatePolicy(const Policy& p) {
       return invalid(f + "number", "port " + std::to_string(r.number) + " appears twice");
     if (r.protocol != "tcp")
       return invalid(f + "protocol", "'" + r.protocol.substr(0, 16) +
-                                          "' is not supported: the bastion relays TCP only");
+                                         "' is not supported: the bastion relays TCP only");
     if (r.allowedSources.empty())
       return invalid(f + "allowedSourceAddressPrefixes", "needs at least one prefix (or *)");
     if (r.allowedSources.size() > 256)
@@ -179,17 +188,20 @@ Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& targe
     const PortRule* rule = policy->rule(p.number);
     if (!rule)
       return Refusal{RefusalCode::PolicyViolation, field(i, "port"),
-                     "port " + std::to_string(p.number) + " is not configured in the JIT policy "
-                     "of '" + target.name + "' (configured: " + describePorts(*policy) + ")"};
+                     "port " + std::to_string(p.number) +
+                         " is not configured in the JIT policy "
+                         "of '" +
+                         target.name + "' (configured: " + describePorts(*policy) + ")"};
     if (p.source.isAny() && !anySourceAllowed)
       return Refusal{RefusalCode::PolicyViolation, field(i, "source"),
-                     p.source.toString() + " admits every address; only an admin may grant it, "
-                     "and only with allowAnySource (jitctl --allow-any-source)"};
+                     p.source.toString() +
+                         " admits every address; only an admin may grant it, "
+                         "and only with allowAnySource (jitctl --allow-any-source)"};
     if (!rule->allowsSource(p.source))
       return Refusal{RefusalCode::PolicyViolation, field(i, "source"),
                      p.source.toString() + " is not inside the allowed source prefixes of port " +
-                         std::to_string(p.number) + " (" +
-                         describeSources(rule->allowedSources) + ")"};
+                         std::to_string(p.number) + " (" + describeSources(rule->allowedSources) +
+                         ")"};
     if (p.duration.has_value() == p.endTime.has_value())
       return invalid(field(i, "duration"), "give either a duration or an end time, not both");
     Seconds length{0};
@@ -203,8 +215,7 @@ Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& targe
     }
     if (length <= Seconds(0)) return invalid(field(i, "duration"), "must be greater than zero");
     if (length > rule->maxDuration)
-      return Refusal{RefusalCode::PolicyViolation,
-                     field(i, p.endTime ? "endTimeUtc" : "duration"),
+      return Refusal{RefusalCode::PolicyViolation, field(i, p.endTime ? "endTimeUtc" : "duration"),
                      "window of " + formatDurationIso(length) + " exceeds the maximum " +
                          formatDurationIso(rule->maxDuration) + " for port " +
                          std::to_string(p.number)};
@@ -336,8 +347,8 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
   if (it == index_->byKey.end()) {
     if (index_->perUserTarget.count(userTargetKey(user, target))) {
       d.reason = DenyReason::PortNotGranted;
-      d.message = user + " holds no active grant for port " + std::to_string(port) + " on " +
-                  target;
+      d.message =
+          user + " holds no active grant for port " + std::to_string(port) + " on " + target;
     } else {
       d.reason = DenyReason::NoGrant;
       d.message = user + " holds no active grant on " + target;
@@ -373,8 +384,8 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
                 " has not started yet";
   } else {
     d.reason = DenyReason::WindowEnded;
-    d.message = "the window for " + user + " on " + target + " port " + std::to_string(port) +
-                " has ended";
+    d.message =
+        "the window for " + user + " on " + target + " port " + std::to_string(port) + " has ended";
   }
   return d;
 }
@@ -398,8 +409,8 @@ Decision GrantEngine::decideAnyUser(const std::string& target, uint16_t port,
     return d;
   }
   d.reason = DenyReason::NoGrant;
-  d.message = "no active grant on " + target + " port " + std::to_string(port) +
-              " covers source " + source.toString();
+  d.message = "no active grant on " + target + " port " + std::to_string(port) + " covers source " +
+              source.toString();
   return d;
 }
 
@@ -499,8 +510,7 @@ void GrantEngine::expireDue() {
   if (!st) {
     // The windows are over whatever the store says: the decision already
     // denies them by time. The records are retried at the next start.
-    spdlog::error("cannot record the expiry of {} grants: {}", due.size(),
-                  st.refusal().describe());
+    spdlog::error("cannot record the expiry of {} grants: {}", due.size(), st.refusal().describe());
   }
   for (auto& g : due) {
     {
@@ -581,10 +591,9 @@ Status GrantEngine::removeTarget(const std::string& actor, const std::string& na
   auto st = store_.transaction([&]() -> Status {
     auto existing = store_.target(name);
     if (!existing) return existing.refusal();
-    if (!*existing)
-      return Refusal{RefusalCode::NotFound, "name", "no target named '" + name + "'"};
-    auto r = revokeWhere(actor, [&](const Grant& g) { return g.target == name; },
-                         "target removed");
+    if (!*existing) return Refusal{RefusalCode::NotFound, "name", "no target named '" + name + "'"};
+    auto r = revokeWhere(
+        actor, [&](const Grant& g) { return g.target == name; }, "target removed");
     if (!r) return r.refusal();
     revoked = std::move(*r);
     if (auto s = store_.deletePolicy(name); !s) return s;
@@ -620,8 +629,8 @@ Result<TargetView> GrantEngine::targetView(const std::string& name) {
     v.state = TargetState::Configured;
   } else {
     v.state = TargetState::NotConfigured;
-    v.reason = "no JIT policy: nobody can be granted access; recommended: jitctl policy enable " +
-               name;
+    v.reason =
+        "no JIT policy: nobody can be granted access; recommended: jitctl policy enable " + name;
   }
   auto n = store_.countGrantsCreatedSince(name, now() - std::chrono::days(7));
   if (!n) return n.refusal();
@@ -704,8 +713,8 @@ Status GrantEngine::disablePolicy(const std::string& actor, const std::string& t
     if (!*before)
       return Refusal{RefusalCode::NotFound, "target",
                      "target '" + target + "' has no JIT policy to disable"};
-    auto r = revokeWhere(actor, [&](const Grant& g) { return g.target == target; },
-                         "policy disabled");
+    auto r = revokeWhere(
+        actor, [&](const Grant& g) { return g.target == target; }, "policy disabled");
     if (!r) return r.refusal();
     revoked = std::move(*r);
     if (auto s = store_.deletePolicy(target); !s) return s;
@@ -756,8 +765,8 @@ Result<Grant> GrantEngine::grant(const std::string& actor, const GrantInput& in)
   if (!*t) return Refusal{RefusalCode::NotFound, "target", "no target named '" + in.target + "'"};
   auto p = store_.policy(in.target);
   if (!p) return p.refusal();
-  auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, {in.port}, now(),
-                          in.allowAnySource, FieldNames::Grant);
+  auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, {in.port}, now(), in.allowAnySource,
+                          FieldNames::Grant);
   if (!plan) return plan.refusal();
   for (auto& g : *plan) {
     g.user = in.user;
@@ -787,8 +796,8 @@ Result<Grant> GrantEngine::revoke(const std::string& actor, const std::string& g
     if ((*g)->state != GrantState::Active)
       return Refusal{RefusalCode::Conflict, "grant",
                      "grant " + grantId + " is already " + std::string(toString((*g)->state))};
-    auto r = revokeWhere(actor, [&](const Grant& x) { return x.id == grantId; },
-                         "revoked by " + actor);
+    auto r = revokeWhere(
+        actor, [&](const Grant& x) { return x.id == grantId; }, "revoked by " + actor);
     if (!r) return r.refusal();
     revoked = std::move(*r);
     if (revoked.empty())  // active in the store but not in memory: its window is over
@@ -818,8 +827,8 @@ Result<AccessRequest> GrantEngine::request(const std::string& requester, const R
   auto p = store_.policy(in.target);
   if (!p) return p.refusal();
   SysTime at = now();
-  auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, in.ports, at, false,
-                          FieldNames::Request);
+  auto plan =
+      planWindows(p->has_value() ? &**p : nullptr, **t, in.ports, at, false, FieldNames::Request);
   if (!plan) return plan.refusal();
 
   AccessRequest r;
@@ -888,8 +897,8 @@ Result<AccessRequest> GrantEngine::approve(const std::string& actor, const std::
     if (!p) return p.refusal();
     // Checked again against the policy as it is now: it may have changed.
     SysTime at = now();
-    auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, r.ports, at, false,
-                            FieldNames::Request);
+    auto plan =
+        planWindows(p->has_value() ? &**p : nullptr, **t, r.ports, at, false, FieldNames::Request);
     if (!plan) return plan.refusal();
     for (auto& g : *plan) {
       g.user = r.requester;
@@ -969,9 +978,9 @@ Result<User> GrantEngine::addUser(const std::string& actor, User u) {
       for (const auto& k : u.keys)
         for (const auto& ok : other.keys)
           if (ok.fingerprint == k.fingerprint)
-            return Refusal{RefusalCode::Conflict, "keys",
-                           "key " + k.fingerprint + " is already registered to user '" +
-                               other.name + "'"};
+            return Refusal{
+                RefusalCode::Conflict, "keys",
+                "key " + k.fingerprint + " is already registered to user '" + other.name + "'"};
     }
     auto found = store_.user(u.name);
     if (!found) return found.refusal();
@@ -1010,7 +1019,8 @@ Status GrantEngine::removeUser(const std::string& actor, const std::string& name
     if (!found) return found.refusal();
     if (!*found) return Refusal{RefusalCode::NotFound, "name", "no user named '" + name + "'"};
     // Removing a user ends their access, as removing a target does.
-    auto r = revokeWhere(actor, [&](const Grant& g) { return g.user == name; }, "user removed");
+    auto r = revokeWhere(
+        actor, [&](const Grant& g) { return g.user == name; }, "user removed");
     if (!r) return r.refusal();
     revoked = std::move(*r);
     if (auto s = store_.deleteUser(name); !s) return s;
@@ -1032,8 +1042,8 @@ Result<std::vector<User>> GrantEngine::users() { return store_.users(); }
 Status GrantEngine::record(AuditEntry e) {
   e.time = std::chrono::floor<Ms>(clock_.now());
   // Entries recorded from outside may carry what a caller sent.
-  for (std::string* f : {&e.actor, &e.action, &e.target, &e.source, &e.user, &e.grantId,
-                         &e.requestId})
+  for (std::string* f :
+       {&e.actor, &e.action, &e.target, &e.source, &e.user, &e.grantId, &e.requestId})
     *f = printable(*f, 128);
   e.detail = printable(e.detail, 2048);
   auto r = store_.appendAudit(e);
@@ -1050,8 +1060,8 @@ Status GrantEngine::record(std::vector<AuditEntry> entries) {
   auto st = store_.transaction([&]() -> Status {
     for (auto& e : entries) {
       e.time = t;
-      for (std::string* f : {&e.actor, &e.action, &e.target, &e.source, &e.user, &e.grantId,
-                             &e.requestId})
+      for (std::string* f :
+           {&e.actor, &e.action, &e.target, &e.source, &e.user, &e.grantId, &e.requestId})
         *f = printable(*f, 128);
       e.detail = printable(e.detail, 2048);
       if (auto r = store_.appendAudit(e); !r) return r.refusal();

@@ -3,10 +3,10 @@
 // own JSON with --json. The daemon validates everything; jitctl checks only
 // what it must to build the request.
 
-#include <unistd.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <sys/stat.h>
-#include <fcntl.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
@@ -20,9 +20,9 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
-#include <tuple>
 
 #include "jitgate/control_client.hpp"
 #include "jitgate/files.hpp"
@@ -497,8 +497,8 @@ int certSsh(const Context& ctx, const Args& a) {
   if (!keys) return fail(keys.refusal());
   if (keys->size() != 1) return usage("--pubkey: the file must hold exactly one public key");
   json::object o{{"publicKey", keys->front()}};
-  auto answer = call(ctx, verb::post, apiTarget({"grants", a.id, "ssh-certificate"}),
-                     json::serialize(o));
+  auto answer =
+      call(ctx, verb::post, apiTarget({"grants", a.id, "ssh-certificate"}), json::serialize(o));
   if (!answer) return fail(answer.refusal());
   if (ctx.json) {
     echo(answer->reply);
@@ -512,8 +512,7 @@ int certSsh(const Context& ctx, const Args& a) {
     if (auto st = writeFile(a.out, line, 0644); !st) return fail(st.refusal());
     std::cerr << "jitctl: certificate for " << printable(text(v, "principal")) << " valid "
               << printable(text(v, "validAfterUtc")) << " .. "
-              << printable(text(v, "validBeforeUtc")) << " written to " << printable(a.out)
-              << '\n';
+              << printable(text(v, "validBeforeUtc")) << " written to " << printable(a.out) << '\n';
   }
   return 0;
 }
@@ -531,9 +530,9 @@ int certX509(const Context& ctx, const Args& a) {
   if (a.out.empty()) {
     std::cout << key << cert;
   } else {
-    for (auto [suffix, data, mode] : {std::tuple{".key", &key, mode_t{0600}},
-                                      std::tuple{".crt", &cert, mode_t{0644}},
-                                      std::tuple{"-ca.crt", &ca, mode_t{0644}}}) {
+    for (auto [suffix, data, mode] :
+         {std::tuple{".key", &key, mode_t{0600}}, std::tuple{".crt", &cert, mode_t{0644}},
+          std::tuple{"-ca.crt", &ca, mode_t{0644}}}) {
       if (auto st = writeFile(a.out + suffix, *data, mode); !st) return fail(st.refusal());
     }
     std::cerr << "jitctl: " << printable(a.out) << ".key, " << printable(a.out) << ".crt and "

@@ -78,14 +78,20 @@ struct DuplicateKeyCheck {
 
 std::string jsonTypeName(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
     case json::kind::int64:
     case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
   }
   return "a value";
 }
@@ -177,8 +183,9 @@ Result<std::optional<bool>> ObjectReader::optionalBool(std::string_view key) {
   return std::optional<bool>(v->as_bool());
 }
 
-Result<std::optional<std::vector<std::string>>> ObjectReader::optionalStrings(
-    std::string_view key, size_t maxItems, size_t maxLen) {
+Result<std::optional<std::vector<std::string>>> ObjectReader::optionalStrings(std::string_view key,
+                                                                              size_t maxItems,
+                                                                              size_t maxLen) {
   const json::value* v = get(key);
   if (!v) return std::optional<std::vector<std::string>>();
   if (!v->is_array()) return invalid(field(key), "must be an array of strings");

@@ -19,9 +19,12 @@ Result<TargetOs> parseTargetOs(std::string_view s) {
 
 std::string_view toString(GrantState s) {
   switch (s) {
-    case GrantState::Active: return "active";
-    case GrantState::Expired: return "expired";
-    case GrantState::Revoked: return "revoked";
+    case GrantState::Active:
+      return "active";
+    case GrantState::Expired:
+      return "expired";
+    case GrantState::Revoked:
+      return "revoked";
   }
   return "unknown";
 }
@@ -35,9 +38,12 @@ Result<GrantState> parseGrantState(std::string_view s) {
 
 std::string_view toString(RequestState s) {
   switch (s) {
-    case RequestState::Pending: return "pending";
-    case RequestState::Approved: return "approved";
-    case RequestState::Denied: return "denied";
+    case RequestState::Pending:
+      return "pending";
+    case RequestState::Approved:
+      return "approved";
+    case RequestState::Denied:
+      return "denied";
   }
   return "unknown";
 }
@@ -81,9 +87,7 @@ Status validateName(std::string_view name, std::string_view field) {
   for (unsigned char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-';
-    if (!ok)
-      return invalid(std::string(field),
-                     "may hold only letters, digits, '.', '_' and '-'");
+    if (!ok) return invalid(std::string(field), "may hold only letters, digits, '.', '_' and '-'");
   }
   return okStatus();
 }
@@ -106,14 +110,14 @@ Status validateAddress(std::string_view address, std::string_view field) {
     size_t dot = address.find('.', start);
     auto label = address.substr(start, dot == std::string_view::npos ? address.npos : dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
-      return invalid(std::string(field), "'" + std::string(address) +
-                                             "' is not a host name or IP address");
+      return invalid(std::string(field),
+                     "'" + std::string(address) + "' is not a host name or IP address");
     for (unsigned char c : label) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-';
+      bool ok =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
       if (!ok)
-        return invalid(std::string(field), "'" + std::string(address) +
-                                               "' is not a host name or IP address");
+        return invalid(std::string(field),
+                       "'" + std::string(address) + "' is not a host name or IP address");
     }
     if (dot == std::string_view::npos) break;
     start = dot + 1;
@@ -128,9 +132,13 @@ std::string SshPublicKey::line() const {
 }
 
 Result<SshPublicKey> parseSshPublicKey(std::string_view line, std::string_view field) {
-  static constexpr std::string_view kTypes[] = {
-      "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-      "ssh-rsa",     "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"};
+  static constexpr std::string_view kTypes[] = {"ssh-ed25519",
+                                                "ecdsa-sha2-nistp256",
+                                                "ecdsa-sha2-nistp384",
+                                                "ecdsa-sha2-nistp521",
+                                                "ssh-rsa",
+                                                "sk-ssh-ed25519@openssh.com",
+                                                "sk-ecdsa-sha2-nistp256@openssh.com"};
   auto f = std::string(field);
   while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
   if (line.size() > 16384) return invalid(f, "longer than 16 KiB");
@@ -157,11 +165,16 @@ Result<SshPublicKey> parseSshPublicKey(std::string_view line, std::string_view f
   if (!r.string(type) || type != k.type)
     return invalid(f, "key data does not match its type '" + k.type + "'");
   size_t fields = 0;
-  if (k.type == "ssh-ed25519") fields = 1;                          // pk
-  else if (k.type.rfind("ecdsa-sha2-", 0) == 0) fields = 2;         // curve, Q
-  else if (k.type == "ssh-rsa") fields = 2;                         // e, n
-  else if (k.type == "sk-ssh-ed25519@openssh.com") fields = 2;      // pk, application
-  else if (k.type == "sk-ecdsa-sha2-nistp256@openssh.com") fields = 3;  // curve, Q, application
+  if (k.type == "ssh-ed25519")
+    fields = 1;  // pk
+  else if (k.type.rfind("ecdsa-sha2-", 0) == 0)
+    fields = 2;  // curve, Q
+  else if (k.type == "ssh-rsa")
+    fields = 2;  // e, n
+  else if (k.type == "sk-ssh-ed25519@openssh.com")
+    fields = 2;  // pk, application
+  else if (k.type == "sk-ecdsa-sha2-nistp256@openssh.com")
+    fields = 3;  // curve, Q, application
   std::string_view first;
   for (size_t n = 0; n < fields; ++n) {
     std::string_view field;

@@ -22,12 +22,18 @@ bool listed(const RoleList& list, const std::string& name, const std::vector<std
 bool Roles::can(Capability c) const {
   if (admin) return true;
   switch (c) {
-    case Capability::ReadInventory: return requester || reader || securityReader;
-    case Capability::ReadGrants: return reader || securityReader;
-    case Capability::ReadAudit: return reader || securityReader;
-    case Capability::ReadUsers: return securityReader;
-    case Capability::RequestAccess: return requester;
-    case Capability::Administer: return false;
+    case Capability::ReadInventory:
+      return requester || reader || securityReader;
+    case Capability::ReadGrants:
+      return reader || securityReader;
+    case Capability::ReadAudit:
+      return reader || securityReader;
+    case Capability::ReadUsers:
+      return securityReader;
+    case Capability::RequestAccess:
+      return requester;
+    case Capability::Administer:
+      return false;
   }
   return false;
 }

@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -384,8 +384,13 @@ class SqliteStore final : public Store {
     Stmt s(db(),
            "INSERT INTO targets(name,address,os,ssh_port,winrm_http_port,winrm_https_port,"
            "created_at) VALUES(?,?,?,?,?,?,?)");
-    s.bind(t.name).bind(t.address).bind(std::string(toString(t.os))).bind(t.sshPort)
-        .bind(t.winrmHttpPort).bind(t.winrmHttpsPort).bind(toEpoch(t.createdAt));
+    s.bind(t.name)
+        .bind(t.address)
+        .bind(std::string(toString(t.os)))
+        .bind(t.sshPort)
+        .bind(t.winrmHttpPort)
+        .bind(t.winrmHttpsPort)
+        .bind(toEpoch(t.createdAt));
     return run(s, "insert target");
   }
   Status deleteTarget(const std::string& name) override {
@@ -414,8 +419,11 @@ class SqliteStore final : public Store {
            "VALUES(?,?,?,?,?) ON CONFLICT(target) DO UPDATE SET rules=excluded.rules,"
            "require_approval=excluded.require_approval,updated_at=excluded.updated_at,"
            "updated_by=excluded.updated_by");
-    s.bind(p.target).bind(json::serialize(rulesToJson(p.ports)))
-        .bind(int64_t{p.requireApproval}).bind(toEpoch(p.updatedAt)).bind(p.updatedBy);
+    s.bind(p.target)
+        .bind(json::serialize(rulesToJson(p.ports)))
+        .bind(int64_t{p.requireApproval})
+        .bind(toEpoch(p.updatedAt))
+        .bind(p.updatedBy);
     return run(s, "write policy");
   }
   Status deletePolicy(const std::string& target) override {
@@ -451,16 +459,27 @@ class SqliteStore final : public Store {
            "INSERT INTO grants(id,user,target,port,source,start_at,end_at,requested_by,"
            "approved_by,justification,request_id,state,revoked_at,revoked_by) "
            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    s.bind(g.id).bind(g.user).bind(g.target).bind(g.port).bind(g.source.toString())
-        .bind(toEpoch(g.start)).bind(toEpoch(g.end)).bind(g.requestedBy).bind(g.approvedBy)
-        .bind(g.justification).bind(g.requestId).bind(std::string(toString(g.state)))
-        .bindOpt(g.revokedAt).bind(g.revokedBy);
+    s.bind(g.id)
+        .bind(g.user)
+        .bind(g.target)
+        .bind(g.port)
+        .bind(g.source.toString())
+        .bind(toEpoch(g.start))
+        .bind(toEpoch(g.end))
+        .bind(g.requestedBy)
+        .bind(g.approvedBy)
+        .bind(g.justification)
+        .bind(g.requestId)
+        .bind(std::string(toString(g.state)))
+        .bindOpt(g.revokedAt)
+        .bind(g.revokedBy);
     return run(s, "insert grant");
   }
   Status updateGrant(const Grant& g) override {
     // Only an active grant changes state: a revoked one never becomes
     // expired, nor the other way round.
-    Stmt s(db(), "UPDATE grants SET state=?,revoked_at=?,revoked_by=? WHERE id=? AND state='active'");
+    Stmt s(db(),
+           "UPDATE grants SET state=?,revoked_at=?,revoked_by=? WHERE id=? AND state='active'");
     s.bind(std::string(toString(g.state))).bindOpt(g.revokedAt).bind(g.revokedBy).bind(g.id);
     if (auto st = run(s, "update grant"); !st) return st;
     if (sqlite3_changes(db()) != 1)
@@ -501,17 +520,29 @@ class SqliteStore final : public Store {
     Stmt s(db(),
            "INSERT INTO requests(id,requester,target,ports,justification,state,created_at,"
            "decided_by,decided_at,reason,grant_ids) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-    s.bind(r.id).bind(r.requester).bind(r.target).bind(json::serialize(portsToJson(r.ports)))
-        .bind(r.justification).bind(std::string(toString(r.state))).bind(toEpoch(r.createdAt))
-        .bind(r.decidedBy).bindOpt(r.decidedAt).bind(r.reason).bind(stringsToJson(r.grantIds));
+    s.bind(r.id)
+        .bind(r.requester)
+        .bind(r.target)
+        .bind(json::serialize(portsToJson(r.ports)))
+        .bind(r.justification)
+        .bind(std::string(toString(r.state)))
+        .bind(toEpoch(r.createdAt))
+        .bind(r.decidedBy)
+        .bindOpt(r.decidedAt)
+        .bind(r.reason)
+        .bind(stringsToJson(r.grantIds));
     return run(s, "insert request");
   }
   Status updateRequest(const AccessRequest& r) override {
     Stmt s(db(),
            "UPDATE requests SET state=?,decided_by=?,decided_at=?,reason=?,grant_ids=? "
            "WHERE id=?");
-    s.bind(std::string(toString(r.state))).bind(r.decidedBy).bindOpt(r.decidedAt).bind(r.reason)
-        .bind(stringsToJson(r.grantIds)).bind(r.id);
+    s.bind(std::string(toString(r.state)))
+        .bind(r.decidedBy)
+        .bindOpt(r.decidedAt)
+        .bind(r.reason)
+        .bind(stringsToJson(r.grantIds))
+        .bind(r.id);
     return run(s, "update request");
   }
   Result<std::optional<AccessRequest>> request(const std::string& id) override {
@@ -572,9 +603,17 @@ class SqliteStore final : public Store {
            "INSERT INTO certificates(serial,kind,grant_id,user,key_id,ca_key_id,valid_after,"
            "valid_before,issued_at,issued_by,subject_fingerprint) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     // Serials are below 2^63, so they fit SQLite's signed integer.
-    s.bind(static_cast<int64_t>(c.serial)).bind(c.kind).bind(c.grantId).bind(c.user).bind(c.keyId)
-        .bind(c.caKeyId).bind(toEpoch(c.validAfter)).bind(toEpoch(c.validBefore))
-        .bind(toEpoch(c.issuedAt)).bind(c.issuedBy).bind(c.subjectFingerprint);
+    s.bind(static_cast<int64_t>(c.serial))
+        .bind(c.kind)
+        .bind(c.grantId)
+        .bind(c.user)
+        .bind(c.keyId)
+        .bind(c.caKeyId)
+        .bind(toEpoch(c.validAfter))
+        .bind(toEpoch(c.validBefore))
+        .bind(toEpoch(c.issuedAt))
+        .bind(c.issuedBy)
+        .bind(c.subjectFingerprint);
     return run(s, "insert certificate");
   }
   Result<std::vector<IssuedCertificate>> revokedCertificates(const std::string& kind,
@@ -648,9 +687,17 @@ class SqliteStore final : public Store {
     Stmt s(db(),
            "INSERT INTO audit(time_ms,actor,action,outcome,target,port,source,user,grant_id,"
            "request_id,detail) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-    s.bind(static_cast<int64_t>(e.time.time_since_epoch().count())).bind(e.actor).bind(e.action)
-        .bind(e.outcome).bind(e.target).bindOpt(e.port).bind(e.source).bind(e.user)
-        .bind(e.grantId).bind(e.requestId).bind(e.detail);
+    s.bind(static_cast<int64_t>(e.time.time_since_epoch().count()))
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.outcome)
+        .bind(e.target)
+        .bindOpt(e.port)
+        .bind(e.source)
+        .bind(e.user)
+        .bind(e.grantId)
+        .bind(e.requestId)
+        .bind(e.detail);
     if (auto st = run(s, "append audit"); !st) return st.refusal();
     return static_cast<int64_t>(sqlite3_last_insert_rowid(db()));
   }
@@ -686,8 +733,7 @@ class SqliteStore final : public Store {
     int rc = sqlite3_exec(db(), sql.c_str(), nullptr, nullptr, &err);
     std::string msg = err ? err : "";
     sqlite3_free(err);
-    if (rc != SQLITE_OK)
-      return Refusal{RefusalCode::Unavailable, "", "store: " + msg};
+    if (rc != SQLITE_OK) return Refusal{RefusalCode::Unavailable, "", "store: " + msg};
     return okStatus();
   }
 

@@ -1,12 +1,12 @@
 #include "jitgate/proxy/config.hpp"
 
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <set>
-#include <toml++/toml.h>
 
 #include "jitgate/model.hpp"
 #include "jitgate/net.hpp"
@@ -15,9 +15,7 @@
 namespace jitgate {
 namespace {
 
-Refusal configError(const std::string& key, const std::string& why) {
-  return invalid(key, why);
-}
+Refusal configError(const std::string& key, const std::string& why) { return invalid(key, why); }
 
 Status checkKeys(const toml::table& t, const std::string& prefix,
                  const std::set<std::string>& known) {
@@ -64,15 +62,15 @@ Status readSeconds(const toml::table& t, const std::string& prefix, const char* 
     auto d = zero ? Result<Seconds>(Seconds(0)) : parseDuration(*s, prefix + key);
     if (!d) return d.refusal();
     if (*d < min || *d > max)
-      return configError(prefix + key, "must be between " + std::to_string(min.count()) +
-                                           " and " + std::to_string(max.count()) + " seconds");
+      return configError(prefix + key, "must be between " + std::to_string(min.count()) + " and " +
+                                           std::to_string(max.count()) + " seconds");
     out = *d;
   }
   return okStatus();
 }
 
-Status readInt(const toml::table& t, const std::string& prefix, const char* key, int& out,
-               int min, int max) {
+Status readInt(const toml::table& t, const std::string& prefix, const char* key, int& out, int min,
+               int max) {
   if (const auto* n = t.get(key)) {
     auto v = n->value<int64_t>();
     if (!n->is_integer() || !v || *v < min || *v > max)
@@ -120,15 +118,15 @@ Result<std::optional<ListenAddress>> parseListenAddress(const std::string& text,
   }
   auto addr = IpAddress::parse(host, field);
   if (!addr) return invalid(field, "'" + host + "' is not an IP address");
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) > 65535)
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
     return invalid(field, "port must be a number from 0 to 65535");
   return std::optional<ListenAddress>{ListenAddress{host, static_cast<uint16_t>(std::stoul(port))}};
 }
 
 Result<DaemonConfig> loadConfig(const std::string& path) {
   DaemonConfig c;
-  struct stat st{};
+  struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     return configError(path, std::string("cannot read: ") + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return configError(path, "is not a regular file");
@@ -144,8 +142,9 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     std::string where = e.source().begin ? " at line " + std::to_string(e.source().begin.line) : "";
     return configError(path, std::string(e.description()) + where);
   }
-  if (auto st = checkKeys(root, "", {"state_dir", "control_socket", "control_socket_group",
-                                     "log_level", "roles", "ca", "ssh", "winrm"});
+  if (auto st = checkKeys(root, "",
+                          {"state_dir", "control_socket", "control_socket_group", "log_level",
+                           "roles", "ca", "ssh", "winrm"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -209,8 +208,8 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
       return st.refusal();
     if (auto st = readInt(*t, "ssh.", "max_per_source", c.ssh.maxPerSource, 1, 100000); !st)
       return st.refusal();
-    if (auto st = readSeconds(*t, "ssh.", "warn_before", c.ssh.warnBefore, seconds(0),
-                              seconds(86400));
+    if (auto st =
+            readSeconds(*t, "ssh.", "warn_before", c.ssh.warnBefore, seconds(0), seconds(86400));
         !st)
       return st.refusal();
     if (auto st = readSeconds(*t, "ssh.", "connect_timeout", c.ssh.connectTimeout, seconds(1),
@@ -221,11 +220,11 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   if (const auto* n = root.get("winrm")) {
     const auto* t = n->as_table();
     if (!t) return configError("winrm", "must be a table");
-    if (auto st = checkKeys(*t, "winrm.",
-                            {"http_listen", "https_listen", "domain", "tls_cert", "tls_key",
-                             "upstream_ca_file", "connect_timeout", "request_timeout",
-                             "response_timeout", "max_header_bytes", "max_body_bytes",
-                             "max_connections"});
+    if (auto st =
+            checkKeys(*t, "winrm.",
+                      {"http_listen", "https_listen", "domain", "tls_cert", "tls_key",
+                       "upstream_ca_file", "connect_timeout", "request_timeout", "response_timeout",
+                       "max_header_bytes", "max_body_bytes", "max_connections"});
         !st)
       return st.refusal();
     if (auto st = readListen(*t, "winrm.", "http_listen", c.winrm.httpListen); !st)

@@ -37,10 +37,16 @@ bool checkRequestHead(const http::request_header<>& head, HttpRefusal& why) {
         if (!boost::beast::iequals(f.value(), "chunked"))
           return refuse(400, "Transfer-Encoding other than chunked");
         break;
-      case http::field::host: ++host; break;
-      case http::field::authorization: ++authorization; break;
-      case http::field::upgrade: return refuse(400, "Upgrade is not accepted");
-      default: break;
+      case http::field::host:
+        ++host;
+        break;
+      case http::field::authorization:
+        ++authorization;
+        break;
+      case http::field::upgrade:
+        return refuse(400, "Upgrade is not accepted");
+      default:
+        break;
     }
   }
   if (contentLength > 1) return refuse(400, "duplicate Content-Length");
@@ -87,8 +93,9 @@ HeadProgress feedRequestHead(HttpRequestParser& parser, std::string_view bytes,
 
 HttpRefusal refusalFor(const boost::system::error_code& ec, size_t headerLimit, size_t bodyLimit) {
   if (ec == http::error::header_limit)
-    return {431, "request header larger than " +
-                     (headerLimit ? std::to_string(headerLimit) + " bytes" : std::string("the limit"))};
+    return {431,
+            "request header larger than " +
+                (headerLimit ? std::to_string(headerLimit) + " bytes" : std::string("the limit"))};
   if (ec == http::error::body_limit)
     return {413, "request body larger than " +
                      (bodyLimit ? std::to_string(bodyLimit) + " bytes" : std::string("the limit"))};

@@ -2,6 +2,8 @@
 // together on one event loop. All logic lives in the libraries.
 #include <fcntl.h>
 #include <grp.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -12,8 +14,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <cstring>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "jitgate/authority.hpp"
 #include "jitgate/clock.hpp"
@@ -34,7 +34,7 @@ using namespace jitgate;
 Status ensureDir(const std::string& dir, mode_t mode, const char* what) {
   if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST)
     return invalid(what, dir + ": " + std::strerror(errno));
-  struct stat st{};
+  struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) return invalid(what, dir + ": " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) return invalid(what, dir + " is not a directory");
   if (st.st_uid != ::geteuid() && st.st_uid != 0)
@@ -203,8 +203,8 @@ int run(int argc, char** argv) {
   for (auto scheme : {WinrmScheme::Http, WinrmScheme::Https}) {
     if (!(scheme == WinrmScheme::Http ? config.winrm.httpListen : config.winrm.httpsListen))
       continue;
-    auto front = WinrmFront::open(io, engine, registry, **authority, config.winrm,
-                                  config.stateDir, scheme);
+    auto front =
+        WinrmFront::open(io, engine, registry, **authority, config.winrm, config.stateDir, scheme);
     if (!front) {
       spdlog::error("{}", front.refusal().describe());
       return 1;

@@ -10,12 +10,18 @@ namespace jitgate {
 
 std::string_view toString(EndReason r) {
   switch (r) {
-    case EndReason::Expired: return "expired";
-    case EndReason::Revoked: return "revoked";
-    case EndReason::ClientClosed: return "client_closed";
-    case EndReason::TargetClosed: return "target_closed";
-    case EndReason::Error: return "error";
-    case EndReason::Shutdown: return "shutdown";
+    case EndReason::Expired:
+      return "expired";
+    case EndReason::Revoked:
+      return "revoked";
+    case EndReason::ClientClosed:
+      return "client_closed";
+    case EndReason::TargetClosed:
+      return "target_closed";
+    case EndReason::Error:
+      return "error";
+    case EndReason::Shutdown:
+      return "shutdown";
   }
   return "error";
 }
@@ -43,8 +49,8 @@ AuditEntry connectEntry(const SessionRecord& s) {
 
 AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::string& note) {
   auto e = sessionEntry(s, "session.disconnect");
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - s.started)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  s.started)
                 .count();
   char duration[32];
   std::snprintf(duration, sizeof duration, "%lld.%03llds", static_cast<long long>(ms / 1000),

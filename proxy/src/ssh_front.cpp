@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -76,8 +76,8 @@ constexpr const char* kFrontCiphers =
     "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
 constexpr const char* kHopCiphers =
     "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
-constexpr int kPumpRounds = 64;  // per wake-up, then the loop serves others
-constexpr size_t kMaxOps = 64;   // requests queued for a hop channel not yet open
+constexpr int kPumpRounds = 64;           // per wake-up, then the loop serves others
+constexpr size_t kMaxOps = 64;            // requests queued for a hop channel not yet open
 constexpr uint64_t kMaxUnsent = 4 << 20;  // bytes libssh may hold for one client
 
 bool hasPendingInput(int fd) {
@@ -125,8 +125,12 @@ class SshConnection;
 struct SshFront::Shared : std::enable_shared_from_this<SshFront::Shared> {
   Shared(asio::io_context& io, GrantEngine& engine, CertificateAuthority& authority,
          SessionRegistry& registry, SshFrontOptions options)
-      : io(io), engine(engine), authority(authority), registry(registry),
-        options(std::move(options)), acceptor(io) {}
+      : io(io),
+        engine(engine),
+        authority(authority),
+        registry(registry),
+        options(std::move(options)),
+        acceptor(io) {}
 
   asio::io_context& io;
   GrantEngine& engine;
@@ -436,15 +440,16 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     why = printable(why, 256);  // may quote what an unauthenticated client sent
     if (state == SSH_PUBLICKEY_STATE_NONE) {
       // Audited once, when the connection ends without authenticating.
-      if (!ok) unauditedFailure_ = refusalEntry("ssh", login->user, login->target, std::nullopt,
-                                                source_, "authentication_failed", why);
+      if (!ok)
+        unauditedFailure_ = refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
+                                         "authentication_failed", why);
       return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
     }
     if (!signedAttempt) return SSH_AUTH_DENIED;  // a signature that did not verify
     if (!ok) {
       unauditedFailure_.reset();
-      front_->recordPreAuth(refusalEntry("ssh", login->user, login->target, std::nullopt,
-                                         source_, "authentication_failed", why));
+      front_->recordPreAuth(refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
+                                         "authentication_failed", why));
       return SSH_AUTH_DENIED;
     }
     unauditedFailure_.reset();
@@ -582,7 +587,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (s->forwardOnly) return 0;
     if (s->ops.size() >= kMaxOps || (term && std::strlen(term) > 64)) return 1;
     std::string t = term ? term : "xterm";
-    s->ops.push_back([s, t, w, h]() { return ssh_channel_request_pty_size(s->up.get(), t.c_str(), w, h); });
+    s->ops.push_back(
+        [s, t, w, h]() { return ssh_channel_request_pty_size(s->up.get(), t.c_str(), w, h); });
     return 0;
   }
   static int shellThunk(ssh_session, ssh_channel, void* ud) {
@@ -800,16 +806,17 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       binding_.record.bytesFromTarget += moved;
       unsentToClient_ += moved;
     }
-    bool upDrained = !s.opened || (s.pendingDown.empty() && s.pendingDownErr.empty() &&
-                                   ssh_channel_poll(s.up.get(), 0) <= 0 &&
-                                   ssh_channel_poll(s.up.get(), 1) <= 0);
+    bool upDrained =
+        !s.opened || (s.pendingDown.empty() && s.pendingDownErr.empty() &&
+                      ssh_channel_poll(s.up.get(), 0) <= 0 && ssh_channel_poll(s.up.get(), 1) <= 0);
     if (s.upEof && upDrained && !s.closedClient) {
       if (!s.eofSentClient) {
         ssh_channel_send_eof(s.client.get());
         s.eofSentClient = true;
       }
       if (s.upClosed) {
-        if (s.exitStatus) ssh_channel_request_send_exit_status(s.client.get(), *s.exitStatus);
+        if (s.exitStatus)
+          ssh_channel_request_send_exit_status(s.client.get(), *s.exitStatus);
         else if (s.exitSignal)
           ssh_channel_request_send_exit_signal(s.client.get(), s.exitSignal->c_str(), 0, "", "");
         ssh_channel_close(s.client.get());
@@ -856,10 +863,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     std::string host = dest ? dest : "";
     auto refuse = [&](const std::string& target, const std::string& reason,
                       const std::string& message) {
-      front_->record(refusalEntry("ssh-forward", user_, target,
-                                  port > 0 && port < 65536 ? std::optional<uint16_t>(port)
-                                                           : std::nullopt,
-                                  source_, reason, message));
+      front_->record(
+          refusalEntry("ssh-forward", user_, target,
+                       port > 0 && port < 65536 ? std::optional<uint16_t>(port) : std::nullopt,
+                       source_, reason, message));
       spdlog::info("ssh: {} from {}: forward to {}:{} refused: {}", user_, source_,
                    printable(host, 64), port, message);
       // An open failure carries no text that libssh lets us set. ssh -W
@@ -944,16 +951,15 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                               [self, f](const boost::system::error_code& ec, const tcp::endpoint&) {
                                 if (f->done) return;
                                 if (ec)
-                                  return self->forwardFailed(
-                                      *f, "cannot connect to " + f->host + ":" +
-                                              std::to_string(f->port) + ": " + ec.message());
+                                  return self->forwardFailed(*f, "cannot connect to " + f->host +
+                                                                     ":" + std::to_string(f->port) +
+                                                                     ": " + ec.message());
                                 f->connectTimer.cancel();
                                 f->connected = true;
                                 boost::system::error_code opt;
                                 f->socket.non_blocking(true, opt);
                                 if (!opt) f->socket.set_option(tcp::no_delay(true), opt);
-                                if (opt)
-                                  return self->forwardFailed(*f, "socket: " + opt.message());
+                                if (opt) return self->forwardFailed(*f, "socket: " + opt.message());
                                 self->front_->record(connectEntry(f->binding.record));
                                 self->pump();
                               });
@@ -970,7 +976,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (!f.connected || f.done || f.shutdownSent || !f.outPending.empty()) return 0;
     boost::system::error_code ec;
     size_t n = f.socket.write_some(asio::buffer(data, len), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) n = 0;
+    if (ec == asio::error::would_block || ec == asio::error::try_again)
+      n = 0;
     else if (ec) {
       endForward(f, EndReason::TargetClosed, "", "");
       return 0;
@@ -983,12 +990,11 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   void waitForwardWritable(ForwardChannel& f) {
     if (f.writeWaiting || f.done) return;
     f.writeWaiting = true;
-    f.socket.async_wait(tcp::socket::wait_write,
-                        [self = shared_from_this(), fp = sharedForward(f)](
-                            const boost::system::error_code& ec) {
-                          fp->writeWaiting = false;
-                          if (!ec) self->pump();
-                        });
+    f.socket.async_wait(tcp::socket::wait_write, [self = shared_from_this(), fp = sharedForward(f)](
+                                                     const boost::system::error_code& ec) {
+      fp->writeWaiting = false;
+      if (!ec) self->pump();
+    });
   }
 
   // Target -> client while the channel's window allows; client -> target
@@ -1073,12 +1079,11 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   void waitForwardReadable(ForwardChannel& f) {
     if (f.readWaiting || f.done) return;
     f.readWaiting = true;
-    f.socket.async_wait(tcp::socket::wait_read,
-                        [self = shared_from_this(), fp = sharedForward(f)](
-                            const boost::system::error_code& ec) {
-                          fp->readWaiting = false;
-                          if (!ec) self->pump();
-                        });
+    f.socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), fp = sharedForward(f)](
+                                                    const boost::system::error_code& ec) {
+      fp->readWaiting = false;
+      if (!ec) self->pump();
+    });
   }
 
   std::shared_ptr<ForwardChannel> sharedForward(ForwardChannel& f) {
@@ -1146,16 +1151,18 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         target_->address, std::to_string(target_->sshPort),
         [self, hop](const boost::system::error_code& ec, tcp::resolver::results_type results) {
           if (self->hop_ != hop || self->closed_) return;
-          if (ec) return self->hopFailed("target_unreachable", "cannot resolve the target: " + ec.message());
-          asio::async_connect(hop->socket, results,
-                              [self, hop](const boost::system::error_code& ec, const tcp::endpoint&) {
-                                if (self->hop_ != hop || self->closed_) return;
-                                if (ec)
-                                  return self->hopFailed("target_unreachable",
-                                                         "cannot connect to the target: " +
-                                                             ec.message());
-                                self->hopConnected();
-                              });
+          if (ec)
+            return self->hopFailed("target_unreachable",
+                                   "cannot resolve the target: " + ec.message());
+          asio::async_connect(
+              hop->socket, results,
+              [self, hop](const boost::system::error_code& ec, const tcp::endpoint&) {
+                if (self->hop_ != hop || self->closed_) return;
+                if (ec)
+                  return self->hopFailed("target_unreachable",
+                                         "cannot connect to the target: " + ec.message());
+                self->hopConnected();
+              });
         });
   }
 
@@ -1222,7 +1229,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       if (rc == SSH_AGAIN) return;
       if (rc != SSH_OK)
         return hopFailed("target_unreachable",
-                         std::string("SSH handshake with the target failed: ") + printable(ssh_get_error(s), 200));
+                         std::string("SSH handshake with the target failed: ") +
+                             printable(ssh_get_error(s), 200));
       switch (ssh_session_is_known_server(s)) {
         case SSH_KNOWN_HOSTS_OK:
           break;
@@ -1280,8 +1288,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     hop_->timer.cancel();
     spdlog::warn("ssh: {} to {}: {}", user_, targetName_, message);
     std::string text = "jitgate: cannot open " + targetName_ + ": " + message;
-    AuditEntry e = refusalEntry("ssh", user_, targetName_, binding_.record.port, source_, reason,
-                                message);
+    AuditEntry e =
+        refusalEntry("ssh", user_, targetName_, binding_.record.port, source_, reason, message);
     e.grantId = binding_.record.grantId;
     binding_.active = false;  // never connected: no disconnect record
     front_->registry.remove(binding_.regId);
@@ -1307,8 +1315,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       auto self = weak.lock();
       auto fc = wf.lock();
       if (!self || (forward && !fc)) return;
-      self->recheck(fc.get(), ev.why == WindowEnd::Revoked ? EndReason::Revoked
-                                                          : EndReason::Expired);
+      self->recheck(fc.get(),
+                    ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired);
     });
     armTimers(b, f);
   }
@@ -1358,8 +1366,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                  message);
     if (f) {
       endForward(*f, why, "", message);
-      if (liveForwards() == 0 && sessions_.empty()) closeAll(why, message);
-      else pump();
+      if (liveForwards() == 0 && sessions_.empty())
+        closeAll(why, message);
+      else
+        pump();
       return;
     }
     closeAll(why, message);
@@ -1367,8 +1377,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
 
   void warn() {
     if (closed_ || !binding_.active) return;
-    auto remaining = std::chrono::duration_cast<std::chrono::seconds>(binding_.end -
-                                                                      front_->engine.now());
+    auto remaining =
+        std::chrono::duration_cast<std::chrono::seconds>(binding_.end - front_->engine.now());
     std::string text = "\r\njitgate: access to " + binding_.record.target + " ends at " +
                        formatTimestamp(binding_.end) + " (in " +
                        std::to_string((remaining.count() + 59) / 60) + " min)\r\n";
@@ -1441,8 +1451,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (violation_) return closeAll(EndReason::Error, "jitgate: protocol violation");
     if (!pendingRefusal_.empty()) {
       if (pendingAudit_) {
-        if (pendingPreAuth_) front_->recordPreAuth(std::move(*pendingAudit_));
-        else front_->record(std::move(*pendingAudit_));
+        if (pendingPreAuth_)
+          front_->recordPreAuth(std::move(*pendingAudit_));
+        else
+          front_->record(std::move(*pendingAudit_));
         pendingAudit_.reset();
       }
       return closeAll(EndReason::Error, pendingRefusal_);
@@ -1469,14 +1481,14 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       progressForward(*f);
     }
     if (closed_) return;
-    sessions_.erase(std::remove_if(sessions_.begin(), sessions_.end(),
-                                   [](const auto& s) { return s->done; }),
-                    sessions_.end());
+    sessions_.erase(
+        std::remove_if(sessions_.begin(), sessions_.end(), [](const auto& s) { return s->done; }),
+        sessions_.end());
     for (size_t i = 0; i < forwards_.size(); ++i)
       if (forwards_[i]->done) forwards_[i]->releaseChannel();
-    forwards_.erase(std::remove_if(forwards_.begin(), forwards_.end(),
-                                   [](const auto& f) { return f->done; }),
-                    forwards_.end());
+    forwards_.erase(
+        std::remove_if(forwards_.begin(), forwards_.end(), [](const auto& f) { return f->done; }),
+        forwards_.end());
     if (targetGone_ && sessions_.empty()) closeAll(EndReason::TargetClosed, "");
   }
 
@@ -1528,7 +1540,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       std::string line = "\r\n" + message + "\r\n";
       for (size_t i = 0; i < sessions_.size(); ++i)
         if (auto& s = sessions_[i]; !s->closedClient && s->client)
-          ssh_channel_write_stderr(s->client.get(), line.data(), static_cast<uint32_t>(line.size()));
+          ssh_channel_write_stderr(s->client.get(), line.data(),
+                                   static_cast<uint32_t>(line.size()));
       ssh_session_set_disconnect_message(client_.get(), message.c_str());
     }
     unbind(binding_, why, "", hop_ && hop_->state == Hop::State::Ready);
@@ -1619,9 +1632,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     l->read();
   }
 
-  void finish() {
-    front_->connections.erase(this);
-  }
+  void finish() { front_->connections.erase(this); }
 
   void leaveUnauthenticated() {
     if (!countedUnauth_) return;
@@ -1673,13 +1684,15 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
 }  // namespace
 
 void SshFront::Shared::accept() {
-  acceptor.async_accept([self = shared_from_this()](const boost::system::error_code& ec,
-                                                    tcp::socket socket) {
-    if (self->stopping || ec == asio::error::operation_aborted) return;
-    if (!ec) self->onAccept(std::move(socket));
-    else spdlog::warn("ssh: accept: {}", ec.message());
-    self->accept();
-  });
+  acceptor.async_accept(
+      [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
+        if (self->stopping || ec == asio::error::operation_aborted) return;
+        if (!ec)
+          self->onAccept(std::move(socket));
+        else
+          spdlog::warn("ssh: accept: {}", ec.message());
+        self->accept();
+      });
 }
 
 void SshFront::Shared::onAccept(tcp::socket socket) {
@@ -1714,7 +1727,7 @@ void SshFront::Shared::onAccept(tcp::socket socket) {
 namespace {
 
 Status loadOrCreateHostKey(const std::string& path, std::string& fingerprint) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) return invalid("ssh host key", path + ": " + std::strerror(errno));
     ssh_key key = nullptr;
@@ -1733,7 +1746,8 @@ Status loadOrCreateHostKey(const std::string& path, std::string& fingerprint) {
     spdlog::info("ssh: made host key {}", path);
   } else {
     if (!S_ISREG(st.st_mode)) return invalid("ssh host key", path + " is not a regular file");
-    if (st.st_uid != ::geteuid()) return invalid("ssh host key", path + " is owned by another user");
+    if (st.st_uid != ::geteuid())
+      return invalid("ssh host key", path + " is owned by another user");
     if (st.st_mode & (S_IRWXG | S_IRWXO))
       return invalid("ssh host key", path + " must not be readable by group or others (chmod 600)");
   }
@@ -1763,11 +1777,15 @@ Result<std::unique_ptr<SshFront>> SshFront::open(asio::io_context& io, GrantEngi
   if (!shared->bind) return invalid("ssh", "out of memory");
   std::string banner = std::string("jitgate_") + JITGATE_VERSION;
   int logLevel = SSH_LOG_NOLOG;
-  if (ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_HOSTKEY, hostKey.c_str()) != SSH_OK ||
+  if (ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_HOSTKEY, hostKey.c_str()) !=
+          SSH_OK ||
       ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_BANNER, banner.c_str()) != SSH_OK ||
-      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_LOG_VERBOSITY, &logLevel) != SSH_OK ||
-      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_CIPHERS_C_S, kFrontCiphers) != SSH_OK ||
-      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_CIPHERS_S_C, kFrontCiphers) != SSH_OK)
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_LOG_VERBOSITY, &logLevel) !=
+          SSH_OK ||
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_CIPHERS_C_S, kFrontCiphers) !=
+          SSH_OK ||
+      ssh_bind_options_set(shared->bind.get(), SSH_BIND_OPTIONS_CIPHERS_S_C, kFrontCiphers) !=
+          SSH_OK)
     return invalid("ssh", std::string("libssh: ") + ssh_get_error(shared->bind.get()));
 
   boost::system::error_code ec;

@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,7 +27,6 @@
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <spdlog/spdlog.h>
 #include <sstream>
 #include <unordered_map>
 
@@ -99,9 +99,10 @@ Result<std::pair<std::string, std::string>> makeSelfSigned(const std::string& do
             X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) &&
             X509_gmtime_adj(X509_getm_notAfter(cert.get()), 825L * 86400);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                        reinterpret_cast<const unsigned char*>("jitgated WinRM front"),
-                                        -1, -1, 0) == 1 &&
+  ok = ok &&
+       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                  reinterpret_cast<const unsigned char*>("jitgated WinRM front"),
+                                  -1, -1, 0) == 1 &&
        X509_set_issuer_name(cert.get(), name) == 1 && X509_set_pubkey(cert.get(), key.get()) == 1;
   std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
   char host[256] = {};
@@ -118,7 +119,8 @@ Result<std::pair<std::string, std::string>> makeSelfSigned(const std::string& do
   if (!ok) return tlsError("making the HTTPS front's certificate: " + opensslError());
   BioPtr keyBio(BIO_new(BIO_s_mem())), certBio(BIO_new(BIO_s_mem()));
   if (!keyBio || !certBio ||
-      PEM_write_bio_PrivateKey(keyBio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
+      PEM_write_bio_PrivateKey(keyBio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+          1 ||
       PEM_write_bio_X509(certBio.get(), cert.get()) != 1)
     return tlsError("writing the HTTPS front's certificate: " + opensslError());
   return std::pair{bioString(keyBio.get()), bioString(certBio.get())};
@@ -138,12 +140,13 @@ Result<WinrmTlsFiles> ensureWinrmServerCertificate(const WinrmFrontConfig& confi
   std::string dir = stateDir + "/winrm";
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return tlsError(dir + ": " + std::strerror(errno));
-  struct stat st{};
+  struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
       (st.st_uid != ::geteuid() && st.st_uid != 0) || (st.st_mode & 0077))
     return tlsError(dir + " must be a directory of ours with mode 0700");
   WinrmTlsFiles files{dir + "/tls.crt", dir + "/tls.key"};
-  struct stat ks{}, cs{};
+  struct stat ks {
+  }, cs{};
   bool haveKey = ::lstat(files.keyFile.c_str(), &ks) == 0;
   bool haveCert = ::lstat(files.certFile.c_str(), &cs) == 0;
   if (haveKey && haveCert) {
@@ -158,9 +161,10 @@ Result<WinrmTlsFiles> ensureWinrmServerCertificate(const WinrmFrontConfig& confi
   OPENSSL_cleanse(keyPem.data(), keyPem.size());
   if (!st1) return st1.refusal();
   if (auto st2 = writeFileAtomically(files.certFile, certPem, 0644); !st2) return st2.refusal();
-  spdlog::info("winrm-https: made a self-signed certificate {} (clients trust it, or set "
-               "[winrm] tls_cert and tls_key)",
-               files.certFile);
+  spdlog::info(
+      "winrm-https: made a self-signed certificate {} (clients trust it, or set "
+      "[winrm] tls_cert and tls_key)",
+      files.certFile);
   return files;
 }
 
@@ -228,10 +232,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void run() {
     if constexpr (Tls) {
       beast::get_lowest_layer(client_).expires_after(cfg_.connectTimeout);
-      client_.async_handshake(ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                self->onHandshake(ec);
-                              });
+      client_.async_handshake(
+          ssl::stream_base::server,
+          [self = this->shared_from_this()](beast::error_code ec) { self->onHandshake(ec); });
     } else {
       readHead();
     }
@@ -279,8 +282,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
           } else {
             X509Verified v;
             std::string why;
-            auto check = front_->authority.x509().check(bioString(bio.get()),
-                                                        front_->engine.now(), *revoked, &v, &why);
+            auto check = front_->authority.x509().check(bioString(bio.get()), front_->engine.now(),
+                                                        *revoked, &v, &why);
             if (check == X509Check::Ok)
               certUser_ = v.user;
             else
@@ -318,10 +321,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (closed_) return;
     if (clientBuf_.size() > 0) {
       auto data = clientBuf_.data();
-      auto p = feedRequestHead(
-          *parser_, std::string_view(static_cast<const char*>(data.data()), data.size()),
-          headBytes_, static_cast<size_t>(cfg_.maxHeaderBytes),
-          static_cast<size_t>(cfg_.maxBodyBytes));
+      auto p = feedRequestHead(*parser_,
+                               std::string_view(static_cast<const char*>(data.data()), data.size()),
+                               headBytes_, static_cast<size_t>(cfg_.maxHeaderBytes),
+                               static_cast<size_t>(cfg_.maxBodyBytes));
       clientBuf_.consume(p.consumed);
       if (p.state == HeadState::Refused) return refuse(p.refusal.status, "http", p.refusal.reason);
       if (p.state == HeadState::Done) return onHead();
@@ -353,9 +356,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
     auto route = routeRequest(req.target(), req[http::field::host], cfg_.domain);
     auto auth = req.find(http::field::authorization);
-    Result<ClientCredential> cred =
-        auth == req.end() ? Result<ClientCredential>(ClientCredential{})
-                          : parseAuthorization(auth->value());
+    Result<ClientCredential> cred = auth == req.end() ? Result<ClientCredential>(ClientCredential{})
+                                                      : parseAuthorization(auth->value());
     std::optional<Target> target;
     if (route) target = front_->engine.findTarget(route->target);
 
@@ -380,9 +382,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     std::string user = cred->user;
     if (!certUser_.empty()) {
       if (!user.empty() && user != certUser_)
-        return refuse(403, "identity",
-                      "the credentials name " + user + " but the client certificate names " +
-                          certUser_);
+        return refuse(
+            403, "identity",
+            "the credentials name " + user + " but the client certificate names " + certUser_);
       user = certUser_;
     }
     if (!user_.empty() && !user.empty() && user != user_)
@@ -425,9 +427,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       return refuse(403, std::string(toString(d.reason)), d.message);
     }
     if (!identified_) {
-      mintUpstreamCert_ = Tls && !certUser_.empty() && !upstream_ &&
-                          (cred->scheme == AuthScheme::None ||
-                           cred->scheme == AuthScheme::CertificateMutual);
+      mintUpstreamCert_ =
+          Tls && !certUser_.empty() && !upstream_ &&
+          (cred->scheme == AuthScheme::None || cred->scheme == AuthScheme::CertificateMutual);
       establish(user, d);
     } else if (d.grantId != grantId_) {
       grantId_ = d.grantId;
@@ -464,7 +466,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (closed_) return;
     if (stillCovered()) return;
     finish(ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired,
-           endMessage(target_->name, ev.why == WindowEnd::Revoked ? front_->engine.now() : ev.grant.end,
+           endMessage(target_->name,
+                      ev.why == WindowEnd::Revoked ? front_->engine.now() : ev.grant.end,
                       ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired));
   }
 
@@ -487,8 +490,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     cutTimer_.async_wait([self = this->shared_from_this(), end](beast::error_code ec) {
       if (ec || self->closed_) return;
       if (self->stillCovered()) return;
-      self->finish(EndReason::Expired,
-                   endMessage(self->target_->name, end, EndReason::Expired));
+      self->finish(EndReason::Expired, endMessage(self->target_->name, end, EndReason::Expired));
     });
   }
 
@@ -517,18 +519,19 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void readBodyNow() {
     if (parser_->is_done()) return onRequest();
     lowest(client_).expires_after(cfg_.requestTimeout);
-    http::async_read(client_, clientBuf_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       if (self->closed_) return;
-                       if (ec == beast::error::timeout || ec == asio::error::eof ||
-                           ec == asio::error::connection_reset || ec == http::error::partial_message)
-                         return self->clientGone(ec);
-                       if (ec) {
-                         auto r = refusalFor(ec, self->cfg_.maxHeaderBytes, self->cfg_.maxBodyBytes);
-                         return self->refuse(r.status, "http", r.reason);
-                       }
-                       self->onRequest();
-                     });
+    http::async_read(
+        client_, clientBuf_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          if (self->closed_) return;
+          if (ec == beast::error::timeout || ec == asio::error::eof ||
+              ec == asio::error::connection_reset || ec == http::error::partial_message)
+            return self->clientGone(ec);
+          if (ec) {
+            auto r = refusalFor(ec, self->cfg_.maxHeaderBytes, self->cfg_.maxBodyBytes);
+            return self->refuse(r.status, "http", r.reason);
+          }
+          self->onRequest();
+        });
   }
 
   void onRequest() {
@@ -574,8 +577,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
           if (self->closed_) return;
           if (ec) return self->upstreamFailed(ec, "cannot resolve");
           lowest(*self->upstream_).expires_after(self->cfg_.connectTimeout);
-          lowest(*self->upstream_).async_connect(
-              rs, [self](beast::error_code ec, const tcp::endpoint&) {
+          lowest(*self->upstream_)
+              .async_connect(rs, [self](beast::error_code ec, const tcp::endpoint&) {
                 if (self->closed_) return;
                 if (ec) return self->upstreamFailed(ec, "cannot connect");
                 self->onUpstreamConnected();
@@ -597,7 +600,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       if (!ok) return upstreamFailed({}, "TLS setup: " + opensslError());
       if (mintUpstreamCert_) {
         auto issued = front_->authority.issueX509("jitgated", true, grantId_);
-        if (!issued) return upstreamFailed({}, "no client certificate: " + issued.refusal().message);
+        if (!issued)
+          return upstreamFailed({}, "no client certificate: " + issued.refusal().message);
         const auto& m = issued->material;
         BioPtr kb(BIO_new_mem_buf(m.keyPem.data(), static_cast<int>(m.keyPem.size())));
         BioPtr cb(BIO_new_mem_buf(m.certPem.data(), static_cast<int>(m.certPem.size())));
@@ -658,18 +662,17 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     outRes_->keep_alive(keepAlive_);
     outRes_->prepare_payload();
     lowest(client_).expires_after(cfg_.requestTimeout);
-    http::async_write(client_, *outRes_,
-                      [self = this->shared_from_this(), upstreamKeepAlive](beast::error_code ec,
-                                                                           size_t) {
-                        if (self->closed_) return;
-                        self->outRes_.reset();
-                        if (ec) return self->clientGone(ec);
-                        if (!self->keepAlive_)
-                          return self->finish(upstreamKeepAlive ? EndReason::ClientClosed
-                                                                : EndReason::TargetClosed,
-                                              "");
-                        self->readHead();
-                      });
+    http::async_write(
+        client_, *outRes_,
+        [self = this->shared_from_this(), upstreamKeepAlive](beast::error_code ec, size_t) {
+          if (self->closed_) return;
+          self->outRes_.reset();
+          if (ec) return self->clientGone(ec);
+          if (!self->keepAlive_)
+            return self->finish(
+                upstreamKeepAlive ? EndReason::ClientClosed : EndReason::TargetClosed, "");
+          self->readHead();
+        });
   }
 
   void upstreamFailed(beast::error_code ec, const std::string& what) {
@@ -690,8 +693,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (closed_) return;
     std::string user = user_.empty() ? userForRefusal_ : user_;
     front_->audit(refusalEntry(front_->name, user, target_ ? target_->name : std::string(),
-                               target_ ? std::optional<uint16_t>(port_) : std::nullopt,
-                               sourceText_, reason, message));
+                               target_ ? std::optional<uint16_t>(port_) : std::nullopt, sourceText_,
+                               reason, message));
     spdlog::info("{}: refused {} from {}: {} ({})", front_->name, user.empty() ? "-" : user,
                  sourceText_, printable(message, 300), reason);
     writeThenClose(status, "jitgate: " + message, EndReason::Error, "refused: " + reason);
@@ -728,8 +731,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     res->insert(http::field::www_authenticate, "NTLM");
     res->insert(http::field::www_authenticate, "Basic realm=\"jitgate\"");
     res->set(http::field::content_type, "text/plain; charset=utf-8");
-    res->body() =
-        "jitgate: credentials needed (Basic, NTLM or a jitgate client certificate)\n";
+    res->body() = "jitgate: credentials needed (Basic, NTLM or a jitgate client certificate)\n";
     res->keep_alive(clientKeepAlive_);
     res->prepare_payload();
     lowest(client_).expires_after(cfg_.requestTimeout);
@@ -761,8 +763,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (registered_) front_->registry.remove(sessionId_);
     if (identified_) {
       front_->audit(disconnectEntry(record_, why, note));
-      spdlog::info("{}: {} to {} ended: {} {}", front_->name, user_, target_->name,
-                   toString(why), note);
+      spdlog::info("{}: {} to {} ended: {} {}", front_->name, user_, target_->name, toString(why),
+                   note);
     }
     front_->live.erase(id_);
   }
@@ -838,8 +840,7 @@ Result<std::unique_ptr<WinrmFront>> WinrmFront::open(asio::io_context& io, Grant
     shared->serverTls.emplace(ssl::context::tls_server);
     auto& server = *shared->serverTls;
     server.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1);
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     server.use_certificate_chain_file(files->certFile, ec);
     if (ec) return tlsError("winrm tls_cert " + files->certFile + ": " + ec.message());
     server.use_private_key_file(files->keyFile, ssl::context::pem, ec);
@@ -877,9 +878,7 @@ Result<std::unique_ptr<WinrmFront>> WinrmFront::open(asio::io_context& io, Grant
   if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acc.bind(ep, ec);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    return Refusal{RefusalCode::Unavailable, field,
-                   listen->toString() + ": " + ec.message()};
+  if (ec) return Refusal{RefusalCode::Unavailable, field, listen->toString() + ": " + ec.message()};
   return std::unique_ptr<WinrmFront>(new WinrmFront(std::move(shared)));
 }
 

@@ -163,8 +163,9 @@ Result<std::string_view> spnegoNtlmToken(std::string_view blob) {
       }
     }
     if (!ntlmFirst)
-      return authError("Negotiate without NTLM as its mechanism (Kerberos) is not supported: "
-                       "use NTLM, Basic or a client certificate");
+      return authError(
+          "Negotiate without NTLM as its mechanism (Kerberos) is not supported: "
+          "use NTLM, Basic or a client certificate");
   } else if (tag == 0xa1) {  // NegTokenResp
     if (!derNext(v, tag, seq) || tag != 0x30 || !v.empty()) return bad();
     while (!seq.empty()) {
@@ -193,8 +194,9 @@ Result<ClientCredential> parseNtlm(std::string_view blob) {
   std::string_view m = blob;
   if (blob.substr(0, kNtlmSignature.size()) != kNtlmSignature) {
     if (blob.find(kNtlmSignature) == std::string_view::npos)
-      return authError("Negotiate without NTLM (Kerberos) is not supported: use NTLM, Basic or a "
-                       "client certificate");
+      return authError(
+          "Negotiate without NTLM (Kerberos) is not supported: use NTLM, Basic or a "
+          "client certificate");
     auto token = spnegoNtlmToken(blob);
     if (!token) return token.refusal();
     m = *token;
@@ -216,11 +218,16 @@ Result<ClientCredential> parseNtlm(std::string_view blob) {
 
 std::string_view toString(AuthScheme s) {
   switch (s) {
-    case AuthScheme::None: return "none";
-    case AuthScheme::Basic: return "basic";
-    case AuthScheme::NtlmNegotiate: return "ntlm-negotiate";
-    case AuthScheme::NtlmAuthenticate: return "ntlm";
-    case AuthScheme::CertificateMutual: return "certificate";
+    case AuthScheme::None:
+      return "none";
+    case AuthScheme::Basic:
+      return "basic";
+    case AuthScheme::NtlmNegotiate:
+      return "ntlm-negotiate";
+    case AuthScheme::NtlmAuthenticate:
+      return "ntlm";
+    case AuthScheme::CertificateMutual:
+      return "certificate";
   }
   return "none";
 }
@@ -249,7 +256,8 @@ Result<ClientCredential> parseAuthorization(std::string_view value) {
   }
   auto sp = value.find_first_of(" \t");
   std::string_view scheme = value.substr(0, sp);
-  std::string_view token = sp == std::string_view::npos ? std::string_view{} : trim(value.substr(sp));
+  std::string_view token =
+      sp == std::string_view::npos ? std::string_view{} : trim(value.substr(sp));
   bool basic = iequals(scheme, "Basic");
   bool ntlm = iequals(scheme, "NTLM") || iequals(scheme, "Negotiate");
   if (!basic && !ntlm)
@@ -276,7 +284,8 @@ Result<Route> routeRequest(std::string_view requestTarget, std::string_view host
   if (!domain.empty()) {
     std::string_view name = host;
     if (!name.empty() && name[0] != '[') {
-      if (auto colon = name.rfind(':'); colon != std::string_view::npos) name = name.substr(0, colon);
+      if (auto colon = name.rfind(':'); colon != std::string_view::npos)
+        name = name.substr(0, colon);
       if (!name.empty() && name.back() == '.') name.remove_suffix(1);
       if (name.size() > domain.size() + 1 && name[name.size() - domain.size() - 1] == '.' &&
           iequals(name.substr(name.size() - domain.size()), domain)) {

@@ -54,9 +54,10 @@ int main(int argc, char** argv) {
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::sort(latencyMs.begin(), latencyMs.end());
   auto pct = [&](double p) { return latencyMs[static_cast<size_t>(p * (latencyMs.size() - 1))]; };
-  std::printf("grant_create: %d grants in %.2f s = %.0f grants/s; latency p50 %.2f ms, p99 %.2f ms, "
-              "max %.2f ms\n",
-              count, seconds, count / seconds, pct(0.5), pct(0.99), latencyMs.back());
+  std::printf(
+      "grant_create: %d grants in %.2f s = %.0f grants/s; latency p50 %.2f ms, p99 %.2f ms, "
+      "max %.2f ms\n",
+      count, seconds, count / seconds, pct(0.5), pct(0.99), latencyMs.back());
   auto status = callApi(sock, http::verb::get, "/v1/status", "");
   if (!status) return 1;
   auto active = boost::json::parse(status->body).at("activeGrants").to_number<int64_t>();

@@ -113,8 +113,7 @@ int main(int argc, char** argv) {
   std::string sock = dir / "c.sock";
   testing::Daemon daemon(JITGATED_BIN,
                          {"--state-dir", dir / "state", "--control-socket", sock,
-                          "--winrm-http-listen", "off",
-                          "--winrm-https-listen", "off"},
+                          "--winrm-http-listen", "off", "--winrm-https-listen", "off"},
                          dir / "daemon.log");
   if (!daemon.waitReady()) {
     std::fprintf(stderr, "jitgated did not start:\n%s\n", daemon.log().c_str());
@@ -209,8 +208,9 @@ int main(int argc, char** argv) {
   std::vector<double> lags;
   for (double l : lag)
     if (l >= -10) lags.push_back(l);
-  std::printf("sessions: %d idle forwarded sessions (libssh clients, one direct-tcpip channel each)\n",
-              sessions);
+  std::printf(
+      "sessions: %d idle forwarded sessions (libssh clients, one direct-tcpip channel each)\n",
+      sessions);
   std::printf("setup: %.1f s in all, %.1f ms per session (sequential), jitgated CPU %.2f s\n",
               setupSeconds, 1000 * setupSeconds / sessions, cpuSetup);
   std::printf("jitgated RSS: %ld KiB before, %ld KiB with the sessions: %.1f KiB per session\n",

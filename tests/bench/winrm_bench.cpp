@@ -63,10 +63,9 @@ class BenchStandin {
         self->res.body().assign(size, 'x');
         self->res.keep_alive(self->req.keep_alive());
         self->res.prepare_payload();
-        http::async_write(self->stream, self->res,
-                          [self](beast::error_code ec, size_t) {
-                            if (!ec) self->read();
-                          });
+        http::async_write(self->stream, self->res, [self](beast::error_code ec, size_t) {
+          if (!ec) self->read();
+        });
       });
     }
   };
@@ -95,8 +94,8 @@ struct Load {
 Load runLoad(uint16_t port, const std::string& path, int conns, double seconds) {
   std::atomic<uint64_t> requests{0}, bytes{0}, errors{0};
   std::string envelope(1700, 'e');
-  auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(seconds));
+  auto end = Clock::now() +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int i = 0; i < conns; ++i) {
@@ -192,13 +191,14 @@ int main(int argc, char** argv) {
   must(http::verb::post, "/v1/targets",
        R"({"name":"vm1","address":"127.0.0.1","os":"windows","winrmHttpPort":)" + sp + "}");
   must(http::verb::put, "/v1/targets/vm1/policy",
-       R"({"ports":[{"number":)" + sp + R"(,"protocol":"tcp","allowedSourceAddressPrefixes":["*"]}]})");
+       R"({"ports":[{"number":)" + sp +
+           R"(,"protocol":"tcp","allowedSourceAddressPrefixes":["*"]}]})");
   must(http::verb::post, "/v1/grants",
        R"({"user":"alice","target":"vm1","port":)" + sp +
            R"(,"source":"127.0.0.1","duration":"PT1H"})");
 
-  std::printf("winrm_bench: %.1f s per run, %d keep-alive connections, 1.7 KB requests\n",
-              seconds, conns);
+  std::printf("winrm_bench: %.1f s per run, %d keep-alive connections, 1.7 KB requests\n", seconds,
+              conns);
   std::printf("%-34s %10s %10s %9s %14s\n", "run", "req/s", "MB/s", "errors", "jitgated CPU s");
   struct Run {
     const char* name;
@@ -209,7 +209,8 @@ int main(int argc, char** argv) {
               {"direct, 1 MiB responses", false, 1 << 20},
               {"through front, 1 MiB responses", true, 1 << 20}};
   for (const auto& r : runs) {
-    std::string path = std::string(r.through ? "/vm1" : "") + "/wsman?size=" + std::to_string(r.size);
+    std::string path =
+        std::string(r.through ? "/vm1" : "") + "/wsman?size=" + std::to_string(r.size);
     double cpu0 = cpuSeconds(daemon.pid());
     auto l = runLoad(r.through ? front : standin.port(), path, conns, seconds);
     double cpu = cpuSeconds(daemon.pid()) - cpu0;

@@ -3,16 +3,15 @@
 // own reason.
 #include "jitgate/ssh_cert.hpp"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
 #include "../support/process.hpp"
 #include "../support/test_support.hpp"
-#include "jitgate/ssh_wire.hpp"
 #include "jitgate/cert_check.h"
+#include "jitgate/ssh_wire.hpp"
 
 namespace jitgate {
 namespace {
@@ -91,9 +90,12 @@ TEST_F(SshCertTest, SshKeygenAcceptsWhatWeIssueForEveryCaAlgorithm) {
     auto listed = sh(dir_.path(), {"/usr/bin/ssh-keygen", "-L", "-f", path});
     ASSERT_EQ(listed.exitCode, 0) << listed.err;
     const auto& out = listed.out;
-    EXPECT_NE(out.find("ssh-ed25519-cert-v01@openssh.com user certificate"), std::string::npos) << out;
+    EXPECT_NE(out.find("ssh-ed25519-cert-v01@openssh.com user certificate"), std::string::npos)
+        << out;
     EXPECT_NE(out.find(sshFingerprint(ca.publicBlob())), std::string::npos) << out;
-    EXPECT_NE(out.find("Key ID: \"jitgate grant g-0123456789abcdef user alice\""), std::string::npos) << out;
+    EXPECT_NE(out.find("Key ID: \"jitgate grant g-0123456789abcdef user alice\""),
+              std::string::npos)
+        << out;
     EXPECT_NE(out.find("Serial: 4242"), std::string::npos) << out;
     EXPECT_NE(out.find("source-address 127.0.0.1/32,10.0.0.0/8"), std::string::npos) << out;
     EXPECT_NE(out.find("permit-pty"), std::string::npos) << out;
@@ -192,16 +194,16 @@ class SshKeygenIssued : public SshCertTest {
  protected:
   void SetUp() override {
     SshCertTest::SetUp();
-    ASSERT_EQ(sh(dir_.path(), {"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                               dir_ / "ca"})
-                  .exitCode,
-              0);
+    ASSERT_EQ(
+        sh(dir_.path(), {"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir_ / "ca"})
+            .exitCode,
+        0);
     caBlob_ = blobOfLine(slurpTrim(dir_ / "ca.pub"));
   }
   // Signs user.pub with extra ssh-keygen options; returns the parsed cert.
   Result<SshCertificate> sign(std::vector<std::string> opts) {
-    std::vector<std::string> argv{"/usr/bin/ssh-keygen", "-q", "-s", dir_ / "ca", "-I", "kid",
-                                  "-z", "77"};
+    std::vector<std::string> argv{
+        "/usr/bin/ssh-keygen", "-q", "-s", dir_ / "ca", "-I", "kid", "-z", "77"};
     argv.insert(argv.end(), opts.begin(), opts.end());
     ::unlink((dir_ / "user-cert.pub").c_str());
     argv.push_back(dir_ / "user.pub");
@@ -267,14 +269,14 @@ TEST_F(SshKeygenIssued, ReadsKrlsFromSshKeygenAndSshKeygenReadsOurs) {
   // Ours, read by ssh-keygen -Q.
   auto krl = buildKrl({KrlEntry{caBlob_, {77, 9}}}, 3, now_, "jitgate test");
   std::ofstream(dir_ / "ours.krl", std::ios::binary) << krl;
-  auto q = sh(dir_.path(), {"/usr/bin/ssh-keygen", "-Q", "-f", dir_ / "ours.krl",
-                            dir_ / "user-cert.pub"});
+  auto q = sh(dir_.path(),
+              {"/usr/bin/ssh-keygen", "-Q", "-f", dir_ / "ours.krl", dir_ / "user-cert.pub"});
   EXPECT_NE(q.exitCode, 0) << q.out;
   EXPECT_NE(q.out.find("REVOKED"), std::string::npos) << q.out << q.err;
   auto notListed = buildKrl({KrlEntry{caBlob_, {78}}}, 4, now_, "");
   std::ofstream(dir_ / "other.krl", std::ios::binary) << notListed;
-  auto ok = sh(dir_.path(), {"/usr/bin/ssh-keygen", "-Q", "-f", dir_ / "other.krl",
-                             dir_ / "user-cert.pub"});
+  auto ok = sh(dir_.path(),
+               {"/usr/bin/ssh-keygen", "-Q", "-f", dir_ / "other.krl", dir_ / "user-cert.pub"});
   EXPECT_EQ(ok.exitCode, 0) << ok.out << ok.err;
   auto back = parseKrl(krl).value();
   EXPECT_TRUE(isRevoked(back, caBlob_, 77));
@@ -309,7 +311,7 @@ TEST_F(SshCertTest, CaKeysAreStoredPrivately) {
   auto ca = SigningKey::generate(KeyAlgorithm::EcdsaP256).value();
   auto path = dir_ / "ca.key";
   ASSERT_TRUE(ca.save(path).ok());
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_FALSE(ca.save(path).ok()) << "an existing key is never replaced";
@@ -367,9 +369,9 @@ TEST_F(SshCertTest, CAbiAnswersWithCodesAndNeverThrows) {
   EXPECT_EQ(jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "alice", "not-an-ip", now, why,
                                      sizeof why),
             JITGATE_CERT_BAD_ARGUMENT);
-  EXPECT_EQ(jitgate_test_call_from_c(nullptr, caKeys.c_str(), "alice", "127.0.0.1", now, why,
-                                     sizeof why),
-            JITGATE_CERT_BAD_ARGUMENT);
+  EXPECT_EQ(
+      jitgate_test_call_from_c(nullptr, caKeys.c_str(), "alice", "127.0.0.1", now, why, sizeof why),
+      JITGATE_CERT_BAD_ARGUMENT);
   // A tiny reason buffer is still NUL-terminated.
   char small[4];
   jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "bob", "127.0.0.1", now, small,
@@ -378,8 +380,8 @@ TEST_F(SshCertTest, CAbiAnswersWithCodesAndNeverThrows) {
   // An unreadable KRL fails closed.
   uint64_t vb = 0;
   const unsigned char junk[] = "not a krl";
-  EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), junk, sizeof junk,
-                                          "alice", "127.0.0.1", now, &vb, why, sizeof why),
+  EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), junk, sizeof junk, "alice",
+                                          "127.0.0.1", now, &vb, why, sizeof why),
             JITGATE_CERT_BAD_KRL);
 }
 
@@ -419,10 +421,10 @@ TEST_F(SshCertTest, RefusesToCertifyAKeyBlobWithExtraFields) {
   char why[64];
   auto line = sshCertificateLine(issueSshCertificate(ca, request()).value(), "");
   std::string caKeys = ca.publicLine("ca");
-  EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), nullptr, 0, "",
-                                          "127.0.0.1", now_.time_since_epoch().count(), nullptr,
-                                          why, sizeof why),
-            JITGATE_CERT_BAD_ARGUMENT);
+  EXPECT_EQ(
+      jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), nullptr, 0, "", "127.0.0.1",
+                                    now_.time_since_epoch().count(), nullptr, why, sizeof why),
+      JITGATE_CERT_BAD_ARGUMENT);
 }
 
 }  // namespace

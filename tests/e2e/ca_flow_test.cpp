@@ -1,9 +1,8 @@
 // The certificate path a user really takes: jitgated's CA, jitctl cert ssh,
 // a real sshd trusting `jitctl ca export --ssh` with `jitctl ca krl` as its
 // RevokedKeys, and the real ssh client.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -30,11 +29,11 @@ class CaFlowTest : public ::testing::Test {
         dir_ / "daemon.log");
     ASSERT_TRUE(daemon_->waitReady()) << daemon_->log();
     user_ = std::make_unique<testing::UnixLoginUser>();
-    ASSERT_EQ(jitctl({"target", "add", "local", "--address", "127.0.0.1", "--os", "linux"}).exitCode, 0);
+    ASSERT_EQ(
+        jitctl({"target", "add", "local", "--address", "127.0.0.1", "--os", "linux"}).exitCode, 0);
     ASSERT_EQ(jitctl({"policy", "enable", "local", "--port", "22"}).exitCode, 0);
-    auto keygen = testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f",
-                                dir_ / "id"},
-                               dir_.path());
+    auto keygen = testing::run(
+        {testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f", dir_ / "id"}, dir_.path());
     ASSERT_EQ(keygen.exitCode, 0);
   }
 
@@ -65,10 +64,10 @@ class CaFlowTest : public ::testing::Test {
 };
 
 TEST_F(CaFlowTest, CertificateFromJitctlLogsInUntilTheGrantIsRevoked) {
-  auto grant = out({"grant", user_->name(), "local", "--port", "22", "--from", "127.0.0.1",
-                    "--for", "30m"});
-  ASSERT_EQ(jitctl({"cert", "ssh", grant, "--pubkey", dir_ / "id.pub", "-o",
-                    dir_ / "id-cert.pub"}).exitCode,
+  auto grant =
+      out({"grant", user_->name(), "local", "--port", "22", "--from", "127.0.0.1", "--for", "30m"});
+  ASSERT_EQ(jitctl({"cert", "ssh", grant, "--pubkey", dir_ / "id.pub", "-o", dir_ / "id-cert.pub"})
+                .exitCode,
             0);
   testing::SshdOptions opts;
   opts.trustedUserCaKeys = out({"ca", "export", "--ssh"}) + "\n";
@@ -98,14 +97,14 @@ TEST_F(CaFlowTest, CertificateFromJitctlLogsInUntilTheGrantIsRevoked) {
 }
 
 TEST_F(CaFlowTest, RotationKeepsOldCertificatesWorkingWithTheExport) {
-  auto grant = out({"grant", user_->name(), "local", "--port", "22", "--from", "127.0.0.1",
-                    "--for", "30m"});
-  ASSERT_EQ(jitctl({"cert", "ssh", grant, "--pubkey", dir_ / "id.pub", "-o",
-                    dir_ / "old-cert.pub"}).exitCode,
+  auto grant =
+      out({"grant", user_->name(), "local", "--port", "22", "--from", "127.0.0.1", "--for", "30m"});
+  ASSERT_EQ(jitctl({"cert", "ssh", grant, "--pubkey", dir_ / "id.pub", "-o", dir_ / "old-cert.pub"})
+                .exitCode,
             0);
   ASSERT_EQ(jitctl({"ca", "rotate", "--algorithm", "ecdsa-p256"}).exitCode, 0);
-  ASSERT_EQ(jitctl({"cert", "ssh", grant, "--pubkey", dir_ / "id.pub", "-o",
-                    dir_ / "new-cert.pub"}).exitCode,
+  ASSERT_EQ(jitctl({"cert", "ssh", grant, "--pubkey", dir_ / "id.pub", "-o", dir_ / "new-cert.pub"})
+                .exitCode,
             0);
   testing::SshdOptions opts;
   opts.trustedUserCaKeys = out({"ca", "export", "--ssh"}) + "\n";
@@ -115,13 +114,13 @@ TEST_F(CaFlowTest, RotationKeepsOldCertificatesWorkingWithTheExport) {
 }
 
 TEST_F(CaFlowTest, SomeoneElsesGrantGetsNoCertificate) {
-  auto grant = out({"grant", "alice", "local", "--port", "22", "--from", "127.0.0.1", "--for",
-                    "30m"});
+  auto grant =
+      out({"grant", "alice", "local", "--port", "22", "--from", "127.0.0.1", "--for", "30m"});
   // As root (admin) it works; the per-user refusal is covered in the
   // authority unit tests. Here: a grant for another port gets none.
   ASSERT_EQ(jitctl({"policy", "enable", "local", "--port", "22", "--port", "3389"}).exitCode, 0);
-  auto rdp = out({"grant", "alice", "local", "--port", "3389", "--from", "127.0.0.1", "--for",
-                  "30m"});
+  auto rdp =
+      out({"grant", "alice", "local", "--port", "3389", "--from", "127.0.0.1", "--for", "30m"});
   auto r = jitctl({"cert", "ssh", rdp, "--pubkey", dir_ / "id.pub"});
   EXPECT_EQ(r.exitCode, 1);
   EXPECT_NE(r.err.find("not the SSH port 22"), std::string::npos) << r.err;

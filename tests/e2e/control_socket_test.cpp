@@ -2,12 +2,11 @@
 // control path, durability across kill -9, socket safety, and roles with a
 // real second Unix user.
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-
-#include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <cstring>
@@ -57,8 +56,10 @@ class ControlSocketTest : public ::testing::Test {
     return s;
   }
   void enroll() {
-    ASSERT_EQ(jitctl({"target", "add", "vm1", "--address", "10.0.0.5", "--os", "linux"}).exitCode, 0);
-    ASSERT_EQ(jitctl({"policy", "enable", "vm1", "--port", "22", "--from", "10.0.0.0/8"}).exitCode, 0);
+    ASSERT_EQ(jitctl({"target", "add", "vm1", "--address", "10.0.0.5", "--os", "linux"}).exitCode,
+              0);
+    ASSERT_EQ(jitctl({"policy", "enable", "vm1", "--port", "22", "--from", "10.0.0.0/8"}).exitCode,
+              0);
   }
 
   TempDir dir_;
@@ -114,12 +115,15 @@ TEST_F(ControlSocketTest, RefusalsAreOneLineNamingTheField) {
     std::vector<std::string> args;
     const char* needle;
   } cases[] = {
-      {{"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "4h"}, "duration"},
+      {{"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "4h"},
+       "duration"},
       {{"grant", "alice", "vm1", "--port", "23", "--from", "10.0.0.0/8", "--for", "1h"}, "port"},
-      {{"grant", "alice", "vm1", "--port", "22", "--from", "192.168.0.0/16", "--for", "1h"}, "source"},
+      {{"grant", "alice", "vm1", "--port", "22", "--from", "192.168.0.0/16", "--for", "1h"},
+       "source"},
       {{"grant", "alice", "vm1", "--port", "22", "--from", "0.0.0.0/0", "--for", "1h"}, "source"},
       {{"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--until",
-        "2020-01-01T00:00:00Z"}, "endTimeUtc"},
+        "2020-01-01T00:00:00Z"},
+       "endTimeUtc"},
       {{"grant", "alice", "nope", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"}, "target"},
       {{"policy", "enable", "vm1", "--port", "22", "--max", "P2D"}, "maxRequestAccessDuration"},
       {{"target", "add", "bad name", "--address", "10.0.0.6", "--os", "linux"}, "name"},
@@ -136,12 +140,12 @@ TEST_F(ControlSocketTest, RefusalsAreOneLineNamingTheField) {
 TEST_F(ControlSocketTest, CommittedStateSurvivesKill9AndEndedWindowsStayEnded) {
   auto d = startDaemon();
   enroll();
-  auto longer = trim(jitctl({"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8",
-                             "--for", "1h"}).out);
-  auto brief = trim(jitctl({"grant", "bob", "vm1", "--port", "22", "--from", "10.0.0.0/8",
-                            "--for", "2s"}).out);
-  auto revoked = trim(jitctl({"grant", "carol", "vm1", "--port", "22", "--from", "10.0.0.0/8",
-                              "--for", "1h"}).out);
+  auto longer = trim(
+      jitctl({"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"}).out);
+  auto brief = trim(
+      jitctl({"grant", "bob", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "2s"}).out);
+  auto revoked = trim(
+      jitctl({"grant", "carol", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"}).out);
   ASSERT_EQ(jitctl({"revoke", revoked}).exitCode, 0);
   d->kill9();
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // bob's window ends while down
@@ -163,8 +167,8 @@ TEST_F(ControlSocketTest, CommittedStateSurvivesKill9AndEndedWindowsStayEnded) {
 TEST_F(ControlSocketTest, WindowsExpireOnTheirOwn) {
   auto d = startDaemon();
   enroll();
-  auto id = trim(jitctl({"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8",
-                         "--for", "2s"}).out);
+  auto id = trim(
+      jitctl({"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "2s"}).out);
   ASSERT_EQ(jitctlJson({"grants", "--active"}).as_array().size(), 1u);
   // The end-of-window timer, not a query, moves it to expired.
   bool expired = false;
@@ -190,7 +194,7 @@ TEST_F(ControlSocketTest, SocketIsCreatedSafely) {
     ::close(fd);
   }
   auto d = startDaemon();
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::lstat(socket_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0660u);
@@ -200,8 +204,7 @@ TEST_F(ControlSocketTest, SocketIsCreatedSafely) {
   Daemon second(JITGATED_BIN, {"--state-dir", dir_ / "state2", "--control-socket", socket_},
                 dir_ / "second.log");
   EXPECT_NE(second.waitExit(), 0);
-  EXPECT_NE(second.log().find("another process is listening"), std::string::npos)
-      << second.log();
+  EXPECT_NE(second.log().find("another process is listening"), std::string::npos) << second.log();
   EXPECT_EQ(jitctl({"status"}).exitCode, 0);
   d->stop();
   EXPECT_NE(::lstat(socket_.c_str(), &st), 0) << "socket removed on stop";
@@ -231,16 +234,17 @@ TEST_F(ControlSocketTest, OneDaemonPerStateDirAndAConfigOnlyRootMayWrite) {
   std::string conf = dir_ / "open.toml";
   std::ofstream(conf) << "[roles]\nadmins = [\"mallory\"]\n";
   ASSERT_EQ(::chmod(conf.c_str(), 0666), 0);
-  Daemon loose(JITGATED_BIN, {"--config", conf, "--state-dir", dir_ / "state", "--control-socket",
-                              socket_},
+  Daemon loose(JITGATED_BIN,
+               {"--config", conf, "--state-dir", dir_ / "state", "--control-socket", socket_},
                dir_ / "loose.log");
   EXPECT_NE(loose.waitExit(), 0);
   EXPECT_NE(loose.log().find("must not be writable by group or others"), std::string::npos)
       << loose.log();
   std::ofstream(dir_ / "typo.toml") << "[roles]\nadmin = [\"mallory\"]\n";
-  Daemon typo(JITGATED_BIN, {"--config", dir_ / "typo.toml", "--state-dir", dir_ / "state",
-                             "--control-socket", socket_},
-              dir_ / "typo.log");
+  Daemon typo(
+      JITGATED_BIN,
+      {"--config", dir_ / "typo.toml", "--state-dir", dir_ / "state", "--control-socket", socket_},
+      dir_ / "typo.log");
   EXPECT_NE(typo.waitExit(), 0);
   EXPECT_NE(typo.log().find("roles.admin"), std::string::npos) << typo.log();
 }
@@ -278,8 +282,9 @@ TEST_F(ControlSocketTest, MalformedHttpIsRefusedAndTheDaemonCarriesOn) {
   EXPECT_EQ(r.rfind("HTTP/1.1 431", 0), 0u) << r.substr(0, 200);
   r = rawHttp(socket_, "NONSENSE\r\n\r\n");
   EXPECT_EQ(r.rfind("HTTP/1.1 400", 0), 0u) << r.substr(0, 200);
-  r = rawHttp(socket_, "POST /v1/targets HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-                       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  r = rawHttp(socket_,
+              "POST /v1/targets HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
   EXPECT_EQ(r.rfind("HTTP/1.1 400", 0), 0u) << r.substr(0, 200);
   r = rawHttp(socket_, "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r.substr(0, 200);
@@ -337,7 +342,7 @@ TEST_F(ControlSocketTest, RolesFromPeerCredentialsOfRealUsers) {
   std::ofstream(dir_ / "jitgate.toml") << "control_socket_group = \"" << group << "\"\n"
                                        << "[roles]\nrequesters = [\"" << requester << "\"]\n";
   auto d = startDaemon({"--config", dir_ / "jitgate.toml"});
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::lstat(socket_.c_str(), &st), 0);
   EXPECT_EQ(st.st_gid, ::getgrnam(group.c_str())->gr_gid);
   enroll();
@@ -351,14 +356,14 @@ TEST_F(ControlSocketTest, RolesFromPeerCredentialsOfRealUsers) {
                       req.as());
   ASSERT_EQ(asked.exitCode, 0) << asked.err;
   EXPECT_EQ(trim(asked.out).rfind("r-", 0), 0u);
-  auto forbidden = jitctl({"grant", requester, "vm1", "--port", "22", "--from", "10.0.0.0/8",
-                           "--for", "1h"},
-                          req.as());
+  auto forbidden = jitctl(
+      {"grant", requester, "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"}, req.as());
   EXPECT_EQ(forbidden.exitCode, 1);
   EXPECT_NE(forbidden.err.find("may not"), std::string::npos) << forbidden.err;
   EXPECT_EQ(jitctl({"audit"}, req.as()).exitCode, 1);
-  ASSERT_EQ(jitctl({"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for",
-                    "1h"}).exitCode, 0);
+  ASSERT_EQ(jitctl({"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"})
+                .exitCode,
+            0);
   auto mine = jitctl({"--json", "grants"}, req.as());
   ASSERT_EQ(mine.exitCode, 0);
   auto list = json::parse(mine.out).as_array();

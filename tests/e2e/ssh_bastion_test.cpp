@@ -1,13 +1,12 @@
 // The SSH bastion end to end: the real OpenSSH client, jitgated's SSH front,
 // and a real sshd on 127.0.0.1 trusting jitgate's CA as the target.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <libssh/libssh.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
-#include <libssh/libssh.h>
 
 #include <fstream>
 #include <regex>
@@ -104,11 +103,11 @@ class SshBastionTest : public ::testing::Test {
     socket_ = dir_ / "c.sock";
     startDaemon({});
     user_ = std::make_unique<testing::UnixLoginUser>();
-    ASSERT_EQ(testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f",
-                            dir_ / "id"},
-                           dir_.path())
-                  .exitCode,
-              0);
+    ASSERT_EQ(
+        testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f", dir_ / "id"},
+                     dir_.path())
+            .exitCode,
+        0);
     testing::SshdOptions opts;
     opts.trustedUserCaKeys = out({"ca", "export", "--ssh"}) + "\n";
     opts.extraConfig.push_back("Subsystem sftp internal-sftp");
@@ -240,8 +239,14 @@ TEST_F(SshBastionTest, FiftyMegabytesRoundTripByteIdenticalWithScpAndSftp) {
   std::string remote = user_->home() + "/big.bin";
   for (const char* mode : {"-s", "-O"}) {  // SFTP protocol, then the legacy scp protocol
     std::string back = dir_ / (std::string("back") + mode + ".bin");
-    std::vector<std::string> base{"/usr/bin/scp", mode, "-q", "-F", dir_ / "ssh_config", "-P",
-                                  std::to_string(bastionPort_), "-o",
+    std::vector<std::string> base{"/usr/bin/scp",
+                                  mode,
+                                  "-q",
+                                  "-F",
+                                  dir_ / "ssh_config",
+                                  "-P",
+                                  std::to_string(bastionPort_),
+                                  "-o",
                                   "User=" + user_->name() + "@vm1"};
     auto up = base;
     up.push_back(src);
@@ -270,8 +275,8 @@ TEST_F(SshBastionTest, TransfersSurviveRekeyingOnBothHops) {
   sshd_ = std::make_unique<testing::Sshd>(opts);
   targetPort_ = std::to_string(sshd_->port());
   ASSERT_EQ(jitctl({"target", "remove", "vm1"}).exitCode, 0);
-  ASSERT_EQ(jitctl({"target", "add", "vm1", "--address", "127.0.0.1", "--os", "linux",
-                    "--ssh-port", targetPort_})
+  ASSERT_EQ(jitctl({"target", "add", "vm1", "--address", "127.0.0.1", "--os", "linux", "--ssh-port",
+                    targetPort_})
                 .exitCode,
             0);
   ASSERT_EQ(jitctl({"policy", "enable", "vm1", "--port", targetPort_}).exitCode, 0);
@@ -283,8 +288,8 @@ TEST_F(SshBastionTest, TransfersSurviveRekeyingOnBothHops) {
                          dir_.path());
   EXPECT_EQ(up.exitCode, 0) << up.err << daemon_->log();
   EXPECT_EQ(up.out, zeros20MB) << up.err;
-  auto down = testing::run(
-      {"/bin/sh", "-c", ssh + " 'head -c 20000000 /dev/zero' | md5sum"}, dir_.path());
+  auto down =
+      testing::run({"/bin/sh", "-c", ssh + " 'head -c 20000000 /dev/zero' | md5sum"}, dir_.path());
   EXPECT_EQ(down.exitCode, 0) << down.err;
   EXPECT_EQ(down.out, zeros20MB) << down.err;
 
@@ -293,19 +298,20 @@ TEST_F(SshBastionTest, TransfersSurviveRekeyingOnBothHops) {
   auto id = out({"grants", "--active", "--json"});
   std::smatch m;
   ASSERT_TRUE(std::regex_search(id, m, std::regex("\"id\": *\"(g-[0-9a-f]+)\""))) << id;
-  ASSERT_EQ(jitctl({"cert", "ssh", m[1].str(), "--pubkey", dir_ / "id.pub", "-o",
-                    dir_ / "id-cert.pub"})
-                .exitCode,
-            0);
-  std::ofstream(dir_ / "rekey_config") << testing::slurp(dir_ / "ssh_config") << "  RekeyLimit 1M\n";
+  ASSERT_EQ(
+      jitctl({"cert", "ssh", m[1].str(), "--pubkey", dir_ / "id.pub", "-o", dir_ / "id-cert.pub"})
+          .exitCode,
+      0);
+  std::ofstream(dir_ / "rekey_config")
+      << testing::slurp(dir_ / "ssh_config") << "  RekeyLimit 1M\n";
   std::string jump = std::string(testing::kSshPath) + " -F " + (dir_ / "rekey_config") + " -J " +
                      user_->name() + "@127.0.0.1:" + std::to_string(bastionPort_) + " -p " +
                      targetPort_ + " " + user_->name() + "@vm1";
   up = testing::run({"/bin/sh", "-c", "head -c 20000000 /dev/zero | " + jump + " md5sum"},
                     dir_.path());
   EXPECT_EQ(up.out, zeros20MB) << up.err;
-  down = testing::run({"/bin/sh", "-c", jump + " 'head -c 20000000 /dev/zero' | md5sum"},
-                      dir_.path());
+  down =
+      testing::run({"/bin/sh", "-c", jump + " 'head -c 20000000 /dev/zero' | md5sum"}, dir_.path());
   EXPECT_EQ(down.out, zeros20MB) << down.err;
 }
 
@@ -346,24 +352,26 @@ TEST_F(SshBastionTest, RefusalsSayWhyAndReachNothing) {
     EXPECT_NE(log.find(reason), std::string::npos) << reason << "\n" << log;
   // Only the one granted session reached the target.
   size_t hops = 0;
-  for (size_t at = 0; (at = sshd_->log().find("Accepted certificate ID \"jitgate hop", at)) != std::string::npos; ++at)
+  for (size_t at = 0;
+       (at = sshd_->log().find("Accepted certificate ID \"jitgate hop", at)) != std::string::npos;
+       ++at)
     ++hops;
   EXPECT_EQ(hops, 1u) << sshd_->log();
 }
 
 TEST_F(SshBastionTest, AnUnregisteredKeyIsRefused) {
   grant(targetPort_);
-  ASSERT_EQ(testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f",
-                          dir_ / "other"},
-                         dir_.path())
-                .exitCode,
-            0);
+  ASSERT_EQ(
+      testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f", dir_ / "other"},
+                   dir_.path())
+          .exitCode,
+      0);
   std::ofstream(dir_ / "other_config")
       << "Host *\n  IdentityFile " << (dir_ / "other") << "\n  IdentitiesOnly yes\n"
       << "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n";
   auto r = testing::run({testing::kSshPath, "-F", dir_ / "other_config", "-p",
-                    std::to_string(bastionPort_), user_->name() + "@vm1@127.0.0.1", "true"},
-                   dir_.path());
+                         std::to_string(bastionPort_), user_->name() + "@vm1@127.0.0.1", "true"},
+                        dir_.path());
   EXPECT_EQ(r.exitCode, 255);
   EXPECT_NE(r.err.find("Permission denied"), std::string::npos) << r.err;
   EXPECT_NE(audit().find("reason=authentication_failed"), std::string::npos);
@@ -391,11 +399,13 @@ TEST_F(SshBastionTest, AThreeSecondWindowCutsTheLiveSessionAtItsEnd) {
   ASSERT_TRUE(std::regex_search(json, m, std::regex("\"endTimeUtc\": *\"([^\"]+)\""))) << json;
   auto end = parseTimestamp(m[1].str());
   ASSERT_TRUE(end) << m[1];
-  Background cmd([&] {
-    auto a = sshArgs();
-    a.push_back("echo started; sleep 60; echo not-cut");
-    return a;
-  }(), dir_ / "cmd.out", dir_ / "cmd.err");
+  Background cmd(
+      [&] {
+        auto a = sshArgs();
+        a.push_back("echo started; sleep 60; echo not-cut");
+        return a;
+      }(),
+      dir_ / "cmd.out", dir_ / "cmd.err");
   auto code = cmd.waitExit(10s);
   ASSERT_TRUE(code.has_value()) << "the session outlived its window";
   auto exited = std::chrono::system_clock::now();
@@ -415,11 +425,13 @@ TEST_F(SshBastionTest, AfterARestartNewSessionsAreStillCut) {
   auto id = grant(targetPort_);
   daemon_->kill9();
   startDaemon({});
-  Background cmd([&] {
-    auto a = sshArgs();
-    a.push_back("echo started; sleep 60");
-    return a;
-  }(), dir_ / "cmd.out", dir_ / "cmd.err");
+  Background cmd(
+      [&] {
+        auto a = sshArgs();
+        a.push_back("echo started; sleep 60");
+        return a;
+      }(),
+      dir_ / "cmd.out", dir_ / "cmd.err");
   for (int i = 0; i < 100 && testing::slurp(dir_ / "cmd.out").empty(); ++i)
     std::this_thread::sleep_for(50ms);
   ASSERT_EQ(testing::slurp(dir_ / "cmd.out"), "started\n") << testing::slurp(dir_ / "cmd.err");
@@ -430,11 +442,13 @@ TEST_F(SshBastionTest, AfterARestartNewSessionsAreStillCut) {
 
 TEST_F(SshBastionTest, RevokeDuringATransferCutsIt) {
   auto id = grant(targetPort_);
-  Background cmd([&] {
-    auto a = sshArgs();
-    a.push_back("cat /dev/zero");
-    return a;
-  }(), "/dev/null", dir_ / "cmd.err");
+  Background cmd(
+      [&] {
+        auto a = sshArgs();
+        a.push_back("cat /dev/zero");
+        return a;
+      }(),
+      "/dev/null", dir_ / "cmd.err");
   // Let data flow, then revoke.
   std::this_thread::sleep_for(1500ms);
   ASSERT_FALSE(cmd.waitExit(0ms).has_value()) << testing::slurp(dir_ / "cmd.err");
@@ -450,9 +464,9 @@ TEST_F(SshBastionTest, RevokeDuringATransferCutsIt) {
 
 TEST_F(SshBastionTest, ProxyJumpReachesAGrantedTargetPortOnly) {
   auto id = grant(targetPort_);
-  ASSERT_EQ(jitctl({"cert", "ssh", id, "--pubkey", dir_ / "id.pub", "-o", dir_ / "id-cert.pub"})
-                .exitCode,
-            0);
+  ASSERT_EQ(
+      jitctl({"cert", "ssh", id, "--pubkey", dir_ / "id.pub", "-o", dir_ / "id-cert.pub"}).exitCode,
+      0);
   auto jump = [&](const std::string& host, const std::string& port) {
     return testing::run({testing::kSshPath, "-F", dir_ / "ssh_config", "-o",
                          "CertificateFile=" + (dir_ / "id-cert.pub"), "-J",
@@ -483,12 +497,12 @@ TEST_F(SshBastionTest, LocalForwardCarriesAGrantedPortAndRefusesOthers) {
   grant(targetPort_);
   int local = testing::pickFreeLoopbackPort();
   int refusedLocal = testing::pickFreeLoopbackPort();
-  Background tunnel({testing::kSshPath, "-F", dir_ / "ssh_config", "-N", "-p",
-                     std::to_string(bastionPort_), "-o", "ExitOnForwardFailure=yes", "-L",
-                     "127.0.0.1:" + std::to_string(local) + ":vm1:" + targetPort_, "-L",
-                     "127.0.0.1:" + std::to_string(refusedLocal) + ":vm1:3389",
-                     user_->name() + "@127.0.0.1"},
-                    dir_ / "tunnel.out", dir_ / "tunnel.err");
+  Background tunnel(
+      {testing::kSshPath, "-F", dir_ / "ssh_config", "-N", "-p", std::to_string(bastionPort_), "-o",
+       "ExitOnForwardFailure=yes", "-L",
+       "127.0.0.1:" + std::to_string(local) + ":vm1:" + targetPort_, "-L",
+       "127.0.0.1:" + std::to_string(refusedLocal) + ":vm1:3389", user_->name() + "@127.0.0.1"},
+      dir_ / "tunnel.out", dir_ / "tunnel.err");
   int fd = -1;
   for (int i = 0; i < 100 && fd < 0; ++i) {
     fd = connectTcp(local);
@@ -574,9 +588,10 @@ TEST_F(SshBastionTest, ASlowClientBeforeAuthenticationBlocksNoOne) {
   ::close(half);
 }
 
-RunResult probe(int port, const std::string& key, const std::string& mode,
-               const std::string& user, const std::string& scratch) {
-  std::vector<std::string> argv{"/usr/bin/python3", JITGATE_SOURCE_DIR "/tests/e2e/ssh_protocol_probe.py",
+RunResult probe(int port, const std::string& key, const std::string& mode, const std::string& user,
+                const std::string& scratch) {
+  std::vector<std::string> argv{"/usr/bin/python3",
+                                JITGATE_SOURCE_DIR "/tests/e2e/ssh_protocol_probe.py",
                                 std::to_string(port), key, mode};
   if (!user.empty()) argv.push_back(user);
   return testing::run(argv, scratch);
@@ -610,9 +625,8 @@ TEST_F(SshBastionProtocolTest, AChannelBeforeAuthenticationIsDisconnected) {
 TEST_F(SshBastionProtocolTest, MalformedUserNamesAreRefusedWithTheReason) {
   grant(targetPort_);
   // The registered key is the user's: only the name is wrong.
-  for (const std::string& name :
-       {user_->name() + "\\x1b[31m@vm1",
-        user_->name() + "@vm1\\n", std::string(200, 'a') + "@vm1", user_->name() + "@vm1@x"}) {
+  for (const std::string& name : {user_->name() + "\\x1b[31m@vm1", user_->name() + "@vm1\\n",
+                                  std::string(200, 'a') + "@vm1", user_->name() + "@vm1@x"}) {
     auto r = probe("login", name);
     EXPECT_NE(r.out.find("refused"), std::string::npos) << name << ": " << r.out << r.err;
   }
@@ -644,11 +658,11 @@ TEST_F(SshBastionProtocolTest, X11ForwardingIsRefused) {
 // another's: identity must come from the key that signed.
 TEST_F(SshBastionTest, AKeyOfferedByOneUserButSignedByAnotherDoesNotPass) {
   grant(targetPort_);
-  ASSERT_EQ(testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f",
-                          dir_ / "bob"},
-                         dir_.path())
-                .exitCode,
-            0);
+  ASSERT_EQ(
+      testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f", dir_ / "bob"},
+                   dir_.path())
+          .exitCode,
+      0);
   ASSERT_EQ(jitctl({"user", "add", "bob", "--key", dir_ / "bob.pub"}).exitCode, 0);
   auto attempt = [&](const std::string& user, const std::string& offered,
                      const std::string& signer) {

@@ -4,10 +4,9 @@
 // shows both the client's refusal and the reason sshd logged.
 #include <gtest/gtest.h>
 
-#include <functional>
-
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -329,14 +328,17 @@ TEST_F(SshdCertTest, OurVerifierAgreesWithSshdOnATable) {
       {"expired", [&](SshCertRequest& r) { r.validAfter = now_ - 2h, r.validBefore = now_ - 1h; },
        &ca, false},
       {"ends now", [&](SshCertRequest& r) { r.validBefore = now_; }, &ca, false},
-      {"not yet valid", [&](SshCertRequest& r) { r.validAfter = now_ + 1h, r.validBefore = now_ + 2h; },
+      {"not yet valid",
+       [&](SshCertRequest& r) { r.validAfter = now_ + 1h, r.validBefore = now_ + 2h; }, &ca, false},
+      {"other source",
+       [](SshCertRequest& r) { r.sourceAddresses = {Cidr::parse("192.0.2.0/24").value()}; }, &ca,
+       false},
+      {"source list",
+       [](SshCertRequest& r) {
+         r.sourceAddresses = {Cidr::parse("192.0.2.0/24").value(),
+                              Cidr::parse("127.0.0.0/8").value()};
+       },
        &ca, false},
-      {"other source", [](SshCertRequest& r) {
-         r.sourceAddresses = {Cidr::parse("192.0.2.0/24").value()};
-       }, &ca, false},
-      {"source list", [](SshCertRequest& r) {
-         r.sourceAddresses = {Cidr::parse("192.0.2.0/24").value(), Cidr::parse("127.0.0.0/8").value()};
-       }, &ca, false},
       {"no source restriction", [](SshCertRequest& r) { r.sourceAddresses.clear(); }, &ca, false},
       {"other CA", [](SshCertRequest&) {}, &other, false},
       {"revoked", [](SshCertRequest&) {}, &ca, true},
@@ -358,9 +360,8 @@ TEST_F(SshdCertTest, OurVerifierAgreesWithSshdOnATable) {
   x.trustedCaKeys = {ca.publicBlob()};
   x.principal = user_->name();
   x.source = IpAddress::parse("127.0.0.1").value();
-  x.now = static_cast<uint64_t>(std::chrono::floor<Seconds>(std::chrono::system_clock::now())
-                                    .time_since_epoch()
-                                    .count());
+  x.now = static_cast<uint64_t>(
+      std::chrono::floor<Seconds>(std::chrono::system_clock::now()).time_since_epoch().count());
   x.revoked = parseKrl(*opts.revokedKeys).value();
   for (const auto& [row, req] : issued) {
     SCOPED_TRACE(row->name);

@@ -3,13 +3,12 @@
 // 127.0.0.1, which records what reached it. Raw sockets for the requests no
 // real client sends (smuggling, oversized headers).
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -94,9 +93,10 @@ class Standin {
  public:
   Standin(const TempDir& dir, const StandinOptions& o) : record_(dir / "standin.jsonl") {
     std::string portFile = dir / "standin.port";
-    std::vector<std::string> argv{kPython, kStandin, "--port-file", portFile, "--record", record_,
-                                  "--auth", o.auth};
-    if (!o.tlsCert.empty()) argv.insert(argv.end(), {"--tls-cert", o.tlsCert, "--tls-key", o.tlsKey});
+    std::vector<std::string> argv{kPython,    kStandin, "--port-file", portFile,
+                                  "--record", record_,  "--auth",      o.auth};
+    if (!o.tlsCert.empty())
+      argv.insert(argv.end(), {"--tls-cert", o.tlsCert, "--tls-key", o.tlsKey});
     if (!o.clientCa.empty()) argv.insert(argv.end(), {"--client-ca", o.clientCa});
     child_ = std::make_unique<Child>(argv, dir / "standin.log", o.env);
     for (int i = 0; i < 500 && !std::filesystem::exists(portFile); ++i)
@@ -200,19 +200,19 @@ class WinrmTest : public ::testing::Test {
 
   // The stand-in's own TLS certificate (for IP 127.0.0.1), self-signed.
   void makeStandinCertificate() {
-    auto r = testing::run({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                           "ec_paramgen_curve:P-256", "-nodes", "-keyout", dir_ / "standin.key",
-                           "-out", dir_ / "standin.crt", "-days", "1", "-subj", "/CN=standin",
-                           "-addext", "subjectAltName=IP:127.0.0.1"},
-                          dir_.path());
+    auto r = testing::run(
+        {"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", dir_ / "standin.key", "-out", dir_ / "standin.crt", "-days", "1",
+         "-subj", "/CN=standin", "-addext", "subjectAltName=IP:127.0.0.1"},
+        dir_.path());
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
   void startStandin(StandinOptions o = {}) { standin_ = std::make_unique<Standin>(dir_, o); }
 
   void startDaemon(const std::string& winrmConfig = "") {
-    std::vector<std::string> args{"--state-dir", dir_ / "state", "--control-socket", socket_,
-                                  "--ssh-listen", "off"};
+    std::vector<std::string> args{"--state-dir", dir_ / "state", "--control-socket",
+                                  socket_,       "--ssh-listen", "off"};
     if (!winrmConfig.empty()) {
       std::ofstream(dir_ / "jitgated.toml") << "[winrm]\n" << winrmConfig;
       args.insert(args.end(), {"--config", dir_ / "jitgated.toml"});
@@ -243,8 +243,8 @@ class WinrmTest : public ::testing::Test {
 
   std::string grant(const std::string& user, int port, const std::string& from = "127.0.0.1",
                     const std::string& length = "30m") {
-    auto r = jitctl({"grant", user, "vm1", "--port", std::to_string(port), "--from", from,
-                     "--for", length});
+    auto r = jitctl(
+        {"grant", user, "vm1", "--port", std::to_string(port), "--from", from, "--for", length});
     EXPECT_EQ(r.exitCode, 0) << r.err;
     while (!r.out.empty() && r.out.back() == '\n') r.out.pop_back();
     return r.out;
@@ -266,8 +266,8 @@ class WinrmTest : public ::testing::Test {
 
   std::vector<std::string> clientArgs(const std::string& endpoint, const std::string& transport,
                                       const std::string& user, const std::string& command) {
-    return {kPython, kClient, "--endpoint", endpoint, "--transport", transport, "--user", user,
-            "--password", "pw", "--command", command};
+    return {kPython,  kClient, "--endpoint", endpoint, "--transport", transport,
+            "--user", user,    "--password", "pw",     "--command",   command};
   }
   testing::RunResult client(std::vector<std::string> argv) {
     return testing::run(argv, dir_.path(), std::nullopt, {legacyEnv_});
@@ -330,7 +330,8 @@ TEST_F(WinrmTest, NoGrantIsRefusedAndNothingReachesTheTarget) {
   EXPECT_TRUE(standin_->requests().empty());
   auto log = audit();
   EXPECT_NE(log.find("session.refused"), std::string::npos) << log;
-  EXPECT_NE(log.find("reason=no_grant: bob holds no active grant on vm1"), std::string::npos) << log;
+  EXPECT_NE(log.find("reason=no_grant: bob holds no active grant on vm1"), std::string::npos)
+      << log;
   // The reason reaches the client in the body.
   std::string res = rawExchange(httpPort_, request("Content-Length: 0\r\n", "", "bob"));
   EXPECT_EQ(res.rfind("HTTP/1.1 403", 0), 0u) << res;
@@ -365,18 +366,21 @@ TEST_F(WinrmTest, UnknownTargetAndMissingCredentials) {
   startDaemon();
   addTarget();
   grant("alice", standin_->port());
-  std::string res = rawExchange(
-      httpPort_, "POST /vm9/wsman HTTP/1.1\r\nHost: b\r\nAuthorization: Basic YWxpY2U6cHc=\r\n"
-                 "Content-Length: 0\r\n\r\n");
+  std::string res =
+      rawExchange(httpPort_,
+                  "POST /vm9/wsman HTTP/1.1\r\nHost: b\r\nAuthorization: Basic YWxpY2U6cHc=\r\n"
+                  "Content-Length: 0\r\n\r\n");
   EXPECT_EQ(res.rfind("HTTP/1.1 403", 0), 0u) << res;
   EXPECT_NE(res.find("no target named 'vm9'"), std::string::npos) << res;
   // No credentials: asked for them (the NTLM handshake starts so).
-  res = rawExchange(httpPort_, "POST /vm1/wsman HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n"
-                               "Connection: close\r\n\r\n");
+  res = rawExchange(httpPort_,
+                    "POST /vm1/wsman HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n"
+                    "Connection: close\r\n\r\n");
   EXPECT_EQ(res.rfind("HTTP/1.1 401", 0), 0u) << res;
   EXPECT_NE(res.find("WWW-Authenticate: NTLM"), std::string::npos) << res;
-  res = rawExchange(httpPort_, "POST /vm1/wsman HTTP/1.1\r\nHost: b\r\nAuthorization: Kerberos "
-                               "YWJj\r\nContent-Length: 0\r\n\r\n");
+  res = rawExchange(httpPort_,
+                    "POST /vm1/wsman HTTP/1.1\r\nHost: b\r\nAuthorization: Kerberos "
+                    "YWJj\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(res.rfind("HTTP/1.1 401", 0), 0u) << res;
   EXPECT_NE(res.find("not supported"), std::string::npos) << res;
   EXPECT_TRUE(standin_->requests().empty());
@@ -387,10 +391,11 @@ TEST_F(WinrmTest, HostNameUnderTheDomainNamesTheTarget) {
   startDaemon("domain = \"jit.test\"\n");
   addTarget();
   grant("alice", standin_->port());
-  std::string res = rawExchange(
-      httpPort_, "POST /wsman HTTP/1.1\r\nHost: vm1.jit.test:5985\r\nAuthorization: Basic "
-                 "YWxpY2U6cHc=\r\nConnection: close\r\nContent-Length: " +
-                     std::to_string(kEnvelope.size()) + "\r\n\r\n" + kEnvelope);
+  std::string res =
+      rawExchange(httpPort_,
+                  "POST /wsman HTTP/1.1\r\nHost: vm1.jit.test:5985\r\nAuthorization: Basic "
+                  "YWxpY2U6cHc=\r\nConnection: close\r\nContent-Length: " +
+                      std::to_string(kEnvelope.size()) + "\r\n\r\n" + kEnvelope);
   EXPECT_EQ(res.rfind("HTTP/1.1 200", 0), 0u) << res;
   ASSERT_EQ(standin_->requests().size(), 1u);
   EXPECT_NE(standin_->requests()[0].find("\"path\": \"/wsman\""), std::string::npos);
@@ -419,8 +424,9 @@ TEST_F(WinrmTest, SmugglingAndMalformedRequestsAreRefusedBeforeAnythingIsForward
        "invalid chunk"},
       {"TE gzip", request("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"), "chunked"},
       // Credentials in a trailer would reach the target without being checked.
-      {"trailer", request("Transfer-Encoding: chunked\r\n",
-                          "5\r\nhello\r\n0\r\nAuthorization: Basic Ym9iOnB3\r\n\r\n"),
+      {"trailer",
+       request("Transfer-Encoding: chunked\r\n",
+               "5\r\nhello\r\n0\r\nAuthorization: Basic Ym9iOnB3\r\n\r\n"),
        "trailer"},
   };
   for (const auto& c : cases) {
@@ -435,14 +441,15 @@ TEST_F(WinrmTest, SmugglingAndMalformedRequestsAreRefusedBeforeAnythingIsForward
             std::string::npos)
       << audit();
   // A well-formed chunked request passes (re-framed with Content-Length).
-  std::string chunked = request("Transfer-Encoding: chunked\r\nConnection: close\r\n",
-                                "10\r\n" + kEnvelope.substr(0, 16) + "\r\n" +
-                                    [&] {
-                                      char n[16];
-                                      std::snprintf(n, sizeof n, "%zx", kEnvelope.size() - 16);
-                                      return std::string(n);
-                                    }() +
-                                    "\r\n" + kEnvelope.substr(16) + "\r\n0\r\n\r\n");
+  std::string chunked = request(
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n",
+      "10\r\n" + kEnvelope.substr(0, 16) + "\r\n" +
+          [&] {
+            char n[16];
+            std::snprintf(n, sizeof n, "%zx", kEnvelope.size() - 16);
+            return std::string(n);
+          }() +
+          "\r\n" + kEnvelope.substr(16) + "\r\n0\r\n\r\n");
   std::string ok = rawExchange(httpPort_, chunked);
   EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
   ASSERT_EQ(standin_->requests().size(), 1u);
@@ -460,8 +467,8 @@ TEST_F(WinrmTest, OneConnectionCarriesOneUserAndOneTarget) {
   grant("bob", standin_->port());
   std::string len = "Content-Length: " + std::to_string(kEnvelope.size()) + "\r\n";
   // Pipelined on one connection: alice's request passes, bob's is refused.
-  std::string res = rawExchange(httpPort_, request(len, kEnvelope, "alice") +
-                                               request(len, kEnvelope, "bob"));
+  std::string res =
+      rawExchange(httpPort_, request(len, kEnvelope, "alice") + request(len, kEnvelope, "bob"));
   EXPECT_EQ(res.rfind("HTTP/1.1 200", 0), 0u) << res;
   EXPECT_NE(res.find("HTTP/1.1 403"), std::string::npos) << res;
   EXPECT_NE(res.find("this connection belongs to alice"), std::string::npos) << res;
@@ -493,8 +500,7 @@ TEST_F(WinrmTest, ExpectContinueIsAnsweredByTheBastionAfterTheGrantCheck) {
   EXPECT_EQ(standin_->requests()[0].find("\"expect\""), std::string::npos);
   EXPECT_EQ(standin_->requests()[0].find("\"connection\""), std::string::npos);
   // Without a grant: refused at once, the body never asked for.
-  res = rawExchange(httpPort_, request("Expect: 100-continue\r\nContent-Length: 5\r\n", "",
-                                       "bob"));
+  res = rawExchange(httpPort_, request("Expect: 100-continue\r\nContent-Length: 5\r\n", "", "bob"));
   EXPECT_EQ(res.rfind("HTTP/1.1 403", 0), 0u) << res;
   EXPECT_EQ(standin_->requests().size(), 1u);
 }
@@ -614,8 +620,8 @@ TEST_F(WinrmTlsTest, ClientCertificateNamesTheUserAndTheBastionPresentsItsOwn) {
   auto issued = jitctl({"cert", "x509", g, "-o", dir_ / "alice"});
   ASSERT_EQ(issued.exitCode, 0) << issued.err;
   auto args = clientArgs(httpsUrl(), "certificate", "", "echo by certificate");
-  args.insert(args.end(), {"--cert", dir_ / "alice.crt", "--key", dir_ / "alice.key", "--ca",
-                           serverCa()});
+  args.insert(args.end(),
+              {"--cert", dir_ / "alice.crt", "--key", dir_ / "alice.key", "--ca", serverCa()});
   auto r = client(args);
   ASSERT_EQ(r.exitCode, 0) << r.err << daemon_->log() << testing::slurp(dir_ / "standin.log");
   EXPECT_EQ(r.out, "by certificate\r\n");
@@ -623,17 +629,16 @@ TEST_F(WinrmTlsTest, ClientCertificateNamesTheUserAndTheBastionPresentsItsOwn) {
   ASSERT_EQ(reqs.size(), 5u);
   for (const auto& q : reqs) {
     EXPECT_NE(q.find("\"client_cn\": \"alice\""), std::string::npos) << q;
-    EXPECT_NE(q.find("\"auth\": \"http://schemas.dmtf.org/wbem/wsman/1/ws"),
-              std::string::npos)
+    EXPECT_NE(q.find("\"auth\": \"http://schemas.dmtf.org/wbem/wsman/1/ws"), std::string::npos)
         << q;
   }
   // The bastion's certificate for the upstream hop is recorded like any other.
   EXPECT_NE(audit().find("jitgated"), std::string::npos);
   // A certificate and credentials naming someone else: refused.
-  auto mixed = testing::run({"/usr/bin/curl", "-s", "--cacert", serverCa(), "--cert",
-                             dir_ / "alice.crt", "--key", dir_ / "alice.key", "-u", "bob:pw",
-                             "--data", "x", httpsUrl()},
-                            dir_.path());
+  auto mixed =
+      testing::run({"/usr/bin/curl", "-s", "--cacert", serverCa(), "--cert", dir_ / "alice.crt",
+                    "--key", dir_ / "alice.key", "-u", "bob:pw", "--data", "x", httpsUrl()},
+                   dir_.path());
   EXPECT_NE(mixed.out.find("the credentials name bob but the client certificate names alice"),
             std::string::npos)
       << mixed.out << mixed.err;
@@ -649,8 +654,7 @@ TEST_F(WinrmTlsTest, ExpiredAndForeignClientCertificatesAreRefused) {
   std::string caKey, caCert = jitctl({"ca", "export", "--x509"}).out;
   for (const auto& e : std::filesystem::directory_iterator(dir_ / "state/ca")) {
     std::string body = testing::slurp(e.path());
-    if (body.find("PRIVATE KEY") != std::string::npos &&
-        X509Authority::fromPem(body, caCert).ok())
+    if (body.find("PRIVATE KEY") != std::string::npos && X509Authority::fromPem(body, caCert).ok())
       caKey = body;
   }
   ASSERT_FALSE(caKey.empty());
@@ -689,8 +693,8 @@ class WinrmCutoffTest : public WinrmTest {
  protected:
   // Established TCP connections to the stand-in (the bastion's upstream side).
   int upstreamConnections() {
-    auto r = testing::run({"/usr/bin/ss", "-Htn", "state", "established", "( dport = :" +
-                                                                         std::to_string(standin_->port()) + " )"},
+    auto r = testing::run({"/usr/bin/ss", "-Htn", "state", "established",
+                           "( dport = :" + std::to_string(standin_->port()) + " )"},
                           dir_.path());
     int n = 0;
     for (char c : r.out) n += c == '\n';

@@ -17,8 +17,8 @@ namespace {
 
 void checkUser(const jitgate::Result<jitgate::ClientCredential>& c) {
   if (!c) return;
-  bool named = c->scheme == jitgate::AuthScheme::Basic ||
-               c->scheme == jitgate::AuthScheme::NtlmAuthenticate;
+  bool named =
+      c->scheme == jitgate::AuthScheme::Basic || c->scheme == jitgate::AuthScheme::NtlmAuthenticate;
   if (named != !c->user.empty()) std::abort();
   if (named && !jitgate::validateName(c->user, "user")) std::abort();
 }
@@ -56,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       size_t cut = in.size() / 2;
       auto h = jitgate::feedRequestHead(p, in.substr(0, cut), head, 4096, 4096);
       if (h.state == jitgate::HeadState::NeedMore) {
-        std::string rest = std::string(in.substr(h.consumed, cut - h.consumed)) +
-                           std::string(in.substr(cut));
+        std::string rest =
+            std::string(in.substr(h.consumed, cut - h.consumed)) + std::string(in.substr(cut));
         h = jitgate::feedRequestHead(p, rest, head, 4096, 4096);
       }
       if (h.state == jitgate::HeadState::Done) {

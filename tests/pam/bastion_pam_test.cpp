@@ -42,11 +42,11 @@ class BastionPamTest : public ::testing::Test {
     ASSERT_TRUE(std::regex_search(log, m, std::regex("ssh 127\\.0\\.0\\.1:([0-9]+)"))) << log;
     bastionPort_ = m[1];
     user_ = std::make_unique<testing::UnixLoginUser>();
-    ASSERT_EQ(testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f",
-                            dir_ / "id"},
-                           dir_.path())
-                  .exitCode,
-              0);
+    ASSERT_EQ(
+        testing::run({testing::kSshKeygenPath, "-q", "-t", "ed25519", "-N", "", "-f", dir_ / "id"},
+                     dir_.path())
+            .exitCode,
+        0);
     std::string ca = jitctl({"ca", "export", "--ssh"}).out;
     testing::writeFileWithMode(dir_ / "ca.pub", ca, 0644);
     ASSERT_EQ(jitctl({"ca", "krl", "-o", dir_ / "revoked.krl"}).exitCode, 0);
@@ -93,23 +93,24 @@ TEST_F(BastionPamTest, TheHopCertificatePassesTheModuleWhichArmsTheCutoffAtTheGr
   ASSERT_TRUE(std::regex_search(g.out, m, std::regex("\"endTimeUtc\": *\"([^\"]+)\""))) << g.out;
   auto end = parseTimestamp(m[1].str()).value();
   auto session = std::async(std::launch::async, [&] {
-    return testing::run({testing::kSshPath, "-F", "/dev/null", "-i", dir_ / "id", "-o",
-                         "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                         "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-p", bastionPort_,
-                         user_->name() + "@vm1@127.0.0.1", "echo in; sleep 3; echo out"},
-                        dir_.path());
+    return testing::run(
+        {testing::kSshPath, "-F", "/dev/null", "-i", dir_ / "id", "-o", "IdentitiesOnly=yes", "-o",
+         "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         "-p", bastionPort_, user_->name() + "@vm1@127.0.0.1", "echo in; sleep 3; echo out"},
+        dir_.path());
   });
   // While it runs: the module armed one watchdog for the grant's end.
   std::optional<testing::Watchdog> dog;
   for (int i = 0; i < 300 && !dog; ++i) {
     auto dogs = testing::cutoffWatchdogs();
-    if (dogs.size() == 1 && dogs[0].settled()) dog = dogs[0];
-    else std::this_thread::sleep_for(10ms);
+    if (dogs.size() == 1 && dogs[0].settled())
+      dog = dogs[0];
+    else
+      std::this_thread::sleep_for(10ms);
   }
   ASSERT_TRUE(dog.has_value()) << sshd_->log();
-  auto until = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                  end.time_since_epoch())
-                                  .count());
+  auto until = std::to_string(
+      std::chrono::duration_cast<std::chrono::seconds>(end.time_since_epoch()).count());
   EXPECT_NE(dog->cmdline.find(" --until " + until + " "), std::string::npos) << dog->cmdline;
   auto r = session.get();
   EXPECT_EQ(r.exitCode, 0) << r.err << sshd_->log();
@@ -123,17 +124,17 @@ TEST_F(BastionPamTest, RevokingTheGrantPutsItsHopCertificatesInTheKrl) {
   ASSERT_EQ(id.exitCode, 0);
   std::string grant = id.out.substr(0, id.out.find('\n'));
   auto ssh = [&] {
-    return testing::run({testing::kSshPath, "-F", "/dev/null", "-i", dir_ / "id", "-o",
-                         "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o",
-                         "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-p", bastionPort_,
-                         user_->name() + "@vm1@127.0.0.1", "echo in"},
-                        dir_.path());
+    return testing::run(
+        {testing::kSshPath, "-F", "/dev/null", "-i", dir_ / "id", "-o", "IdentitiesOnly=yes", "-o",
+         "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+         "-p", bastionPort_, user_->name() + "@vm1@127.0.0.1", "echo in"},
+        dir_.path());
   };
   EXPECT_EQ(ssh().out, "in\n");
   std::smatch m;
   std::string log = sshd_->log();
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("jitgate hop grant=" + grant +
-                                                   " [^\"]*\" \\(serial ([0-9]+)\\)")))
+  ASSERT_TRUE(std::regex_search(
+      log, m, std::regex("jitgate hop grant=" + grant + " [^\"]*\" \\(serial ([0-9]+)\\)")))
       << log;
   std::string serial = m[1];
   ASSERT_EQ(jitctl({"revoke", grant}).exitCode, 0);
@@ -142,8 +143,8 @@ TEST_F(BastionPamTest, RevokingTheGrantPutsItsHopCertificatesInTheKrl) {
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("no active grant"), std::string::npos) << r.err;
   ASSERT_EQ(jitctl({"ca", "krl", "-o", dir_ / "revoked.krl"}).exitCode, 0);
-  auto krl = testing::run({testing::kSshKeygenPath, "-Q", "-l", "-f", dir_ / "revoked.krl"},
-                          dir_.path());
+  auto krl =
+      testing::run({testing::kSshKeygenPath, "-Q", "-l", "-f", dir_ / "revoked.krl"}, dir_.path());
   EXPECT_NE(krl.out.find(serial), std::string::npos) << serial << "\n" << krl.out << krl.err;
 }
 

@@ -3,13 +3,12 @@
 // misconfiguration, the account phase offline and against the real
 // jitgated, and the cutoff watchdog ending a session at valid_before.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -119,7 +118,9 @@ class PamModuleTest : public ::testing::Test {
     return "publickey " + line;
   }
   std::string authInfo(const SshCertRequest& req) const { return authInfo(req, ca_); }
-  Attempt with(const SshCertRequest& req) const { return Attempt{kUser, "127.0.0.1", authInfo(req)}; }
+  Attempt with(const SshCertRequest& req) const {
+    return Attempt{kUser, "127.0.0.1", authInfo(req)};
+  }
 
   static void prepare(PamHandle& pam, const Attempt& a) {
     ASSERT_EQ(pam.started(), PAM_SUCCESS);

@@ -151,7 +151,8 @@ inline std::vector<std::pair<int, std::string>> openFds(pid_t pid) {
     if (e->d_name[0] == '.' || *end != '\0') continue;
     char target[512];
     ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
-    fds.emplace_back(static_cast<int>(fd), n > 0 ? std::string(target, static_cast<size_t>(n)) : "");
+    fds.emplace_back(static_cast<int>(fd),
+                     n > 0 ? std::string(target, static_cast<size_t>(n)) : "");
   }
   ::closedir(d);
   return fds;

@@ -8,11 +8,11 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <utility>
-#include <memory>
-#include <string>
 #include <vector>
 
 #include "../support/process.hpp"
@@ -78,8 +78,8 @@ class SshdPamTest : public ::testing::Test {
   // The module's KRL (sshd itself has no RevokedKeys).
   void revoke(std::vector<uint64_t> serials) {
     serials.push_back(1);  // never issued: the KRL is never empty
-    testing::writeFileWithMode(krlFile_, buildKrl({KrlEntry{ca_.publicBlob(), serials}}, 1, now_, "pam e2e"),
-                               0644);
+    testing::writeFileWithMode(
+        krlFile_, buildKrl({KrlEntry{ca_.publicBlob(), serials}}, 1, now_, "pam e2e"), 0644);
   }
 
   // sshd trusts our CA and runs its own PAM service: account deferred to
@@ -93,10 +93,9 @@ class SshdPamTest : public ::testing::Test {
     o.usePam = true;
     o.pamService = "sshd-jgt" + std::to_string(::getpid()) + "x" + std::to_string(++counter);
     std::string module = PAM_MODULE_PATH;
-    o.pamConfig = "auth required " + module + " ca=" + caFile_ + "\n" +
-                  "account required " + module + " ca=" + caFile_ + " account=defer\n" +
-                  "session required " + module + " ca=" + caFile_ + " krl=" + krlFile_ +
-                  " cutoff=" + CUTOFF_PATH + " grace=1\n";
+    o.pamConfig = "auth required " + module + " ca=" + caFile_ + "\n" + "account required " +
+                  module + " ca=" + caFile_ + " account=defer\n" + "session required " + module +
+                  " ca=" + caFile_ + " krl=" + krlFile_ + " cutoff=" + CUTOFF_PATH + " grace=1\n";
     return o;
   }
 
@@ -166,11 +165,14 @@ TEST_F(SshdPamTest, SessionIsCutAtValidBefore) {
   std::optional<testing::Watchdog> dog;
   for (int i = 0; i < 300 && !dog; ++i) {
     auto dogs = testing::cutoffWatchdogs();
-    if (dogs.size() == 1 && dogs[0].settled()) dog = dogs[0];
-    else std::this_thread::sleep_for(10ms);
+    if (dogs.size() == 1 && dogs[0].settled())
+      dog = dogs[0];
+    else
+      std::this_thread::sleep_for(10ms);
   }
   if (dog) {
-    EXPECT_TRUE(dog->cmdline.find(" --until " + std::to_string(static_cast<long long>(validBefore)) +
+    EXPECT_TRUE(dog->cmdline.find(" --until " +
+                                  std::to_string(static_cast<long long>(validBefore)) +
                                   " --grace 1 ") != std::string::npos)
         << dog->cmdline;
     std::string held;
@@ -218,17 +220,18 @@ TEST_F(SshdPamTest, RevokedOnlyInTheModulesKrlGetsNoForwarding) {
   auto cert = issue(req);
   Sshd sshd(options());
   auto forward = [&] {
-    std::vector<std::string> argv{testing::kSshPath, "-F", "/dev/null", "-i", work_ / "id_ed25519",
-                                  "-o", "CertificateFile=" + cert};
+    std::vector<std::string> argv{
+        testing::kSshPath,        "-F", "/dev/null", "-i", work_ / "id_ed25519", "-o",
+        "CertificateFile=" + cert};
     for (const char* opt : {"IdentitiesOnly=yes", "StrictHostKeyChecking=no",
                             "UserKnownHostsFile=/dev/null", "BatchMode=yes", "ConnectTimeout=5"}) {
       argv.push_back("-o");
       argv.push_back(opt);
     }
     // The forward reaches sshd's own port, which greets with its banner.
-    argv.insert(argv.end(), {"-p", std::to_string(sshd.port()), "-W",
-                             "127.0.0.1:" + std::to_string(sshd.port()),
-                             user_->name() + "@127.0.0.1"});
+    argv.insert(argv.end(),
+                {"-p", std::to_string(sshd.port()), "-W",
+                 "127.0.0.1:" + std::to_string(sshd.port()), user_->name() + "@127.0.0.1"});
     return testing::run(argv, work_.path());
   };
   auto open = forward();
@@ -241,7 +244,8 @@ TEST_F(SshdPamTest, RevokedOnlyInTheModulesKrlGetsNoForwarding) {
   EXPECT_EQ(refused.out.find("SSH-2.0-"), std::string::npos) << describe(refused);
   EXPECT_NE(refused.exitCode, 0) << describe(refused);
   EXPECT_NE(refused.err.find("administratively prohibited"), std::string::npos)
-      << describe(refused) << "\nsshd log:\n" << sshd.log();
+      << describe(refused) << "\nsshd log:\n"
+      << sshd.log();
 }
 
 }  // namespace

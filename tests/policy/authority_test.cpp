@@ -2,9 +2,8 @@
 // grants, what they say, the KRL kept current on revoke, rotation, restart.
 #include "jitgate/authority.hpp"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/asio/io_context.hpp>
 
@@ -62,8 +61,7 @@ class AuthorityTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  testing::FakeClock clock_{
-      std::chrono::floor<Seconds>(std::chrono::system_clock::now())};
+  testing::FakeClock clock_{std::chrono::floor<Seconds>(std::chrono::system_clock::now())};
   boost::asio::io_context io_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<GrantEngine> engine_;
@@ -79,8 +77,8 @@ TEST_F(AuthorityTest, SshCertificateSaysWhatTheGrantSays) {
   EXPECT_EQ(cert.validBefore, static_cast<uint64_t>(g.end.time_since_epoch().count()));
   EXPECT_EQ(cert.validAfter, static_cast<uint64_t>((g.start - 60s).time_since_epoch().count()));
   ASSERT_EQ(cert.criticalOptions.size(), 1u);
-  EXPECT_EQ(cert.criticalOptions[0], (std::pair<std::string, std::string>{"source-address",
-                                                                          "10.1.0.0/16"}));
+  EXPECT_EQ(cert.criticalOptions[0],
+            (std::pair<std::string, std::string>{"source-address", "10.1.0.0/16"}));
   ASSERT_EQ(cert.extensions.size(), 1u);
   EXPECT_EQ(cert.extensions[0].first, "permit-pty");
   EXPECT_NE(cert.keyId.find(g.id), std::string::npos);
@@ -90,12 +88,13 @@ TEST_F(AuthorityTest, SshCertificateSaysWhatTheGrantSays) {
   CertExpectations x;
   std::string caBlob;
   auto line = trusted[0].publicKey;
-  ASSERT_TRUE(base64Decode(line.substr(line.find(' ') + 1, line.rfind(' ') - line.find(' ') - 1),
-                           caBlob));
+  ASSERT_TRUE(
+      base64Decode(line.substr(line.find(' ') + 1, line.rfind(' ') - line.find(' ') - 1), caBlob));
   x.trustedCaKeys = {caBlob};
   x.principal = "alice";
   x.source = IpAddress::parse("10.1.2.3").value();
-  x.now = static_cast<uint64_t>(std::chrono::floor<Seconds>(clock_.now()).time_since_epoch().count());
+  x.now =
+      static_cast<uint64_t>(std::chrono::floor<Seconds>(clock_.now()).time_since_epoch().count());
   std::string why;
   EXPECT_EQ(checkSshCertificate(cert, x, &why), CertCheck::Ok) << why;
   // Issuing is audited with the serial.
@@ -122,8 +121,8 @@ TEST_F(AuthorityTest, CertificatesOnlyForTheRightPortAndALiveGrant) {
   EXPECT_NE(wrong.refusal().message.find("SSH port 22"), std::string::npos);
   auto x509 = ca_->issueX509("alice", false, rdp.id);
   ASSERT_TRUE(x509.ok()) << x509.refusal().describe();
-  auto verified = ca_->x509().verify(x509->material.certPem,
-                                     std::chrono::floor<Seconds>(clock_.now()), {});
+  auto verified =
+      ca_->x509().verify(x509->material.certPem, std::chrono::floor<Seconds>(clock_.now()), {});
   ASSERT_TRUE(verified.ok()) << verified.refusal().describe();
   EXPECT_EQ(verified->user, "alice");
   EXPECT_EQ(verified->grantId, rdp.id);
@@ -151,7 +150,7 @@ TEST_F(AuthorityTest, RevokingAGrantRewritesTheKrl) {
   const auto& caKey = after.begin()->first;
   EXPECT_TRUE(isRevoked(after, caKey, issued.record.serial));
   EXPECT_FALSE(isRevoked(after, caKey, keptCert.record.serial));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(ca_->krlPath().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0644u);
   // X.509 certificates of revoked grants are listed too.
@@ -223,7 +222,7 @@ TEST_F(AuthorityTest, KeysSurviveARestartAndStayPrivate) {
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].publicKey, before[0].publicKey);
   EXPECT_EQ(ca_->x509CaPem(), x509Before);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir_ / "state/ca").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
   ASSERT_EQ(::stat((dir_ / "state/ca/" + after[0].file).c_str(), &st), 0);

@@ -4,13 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include "../support/refusals.hpp"
-
 #include <boost/json.hpp>
 #include <set>
 #include <string>
 #include <string_view>
 
+#include "../support/refusals.hpp"
 #include "../support/test_support.hpp"
 #include "jitgate/json_input.hpp"
 
@@ -89,8 +88,8 @@ TEST(DecodeTarget, RefusesPortsOutOfRange) {
 }
 
 TEST(DecodeTarget, RefusesBadOs) {
-  EXPECT_TRUE(refused(decodeTarget(obj(R"({"name": "w", "address": "h", "os": "bsd"})")),
-                      kInvalid, "os", "'linux' or 'windows'"));
+  EXPECT_TRUE(refused(decodeTarget(obj(R"({"name": "w", "address": "h", "os": "bsd"})")), kInvalid,
+                      "os", "'linux' or 'windows'"));
   EXPECT_TRUE(refused(decodeTarget(obj(R"({"name": "w", "address": "h"})")), kInvalid, "os",
                       "is required"));
 }
@@ -181,11 +180,10 @@ TEST(DecodePolicy, RefusesBadSourcesNamingTheItem) {
   EXPECT_TRUE(refused(
       decodePolicy(obj(R"({"ports": [{"number": 22, "allowedSourceAddressPrefixes": []}]})"), "w"),
       kInvalid, "ports[0].allowedSourceAddressPrefixes", "at least one prefix"));
-  EXPECT_TRUE(refused(
-      decodePolicy(obj(R"({"ports": [{"number": 22,
+  EXPECT_TRUE(refused(decodePolicy(obj(R"({"ports": [{"number": 22,
                                       "allowedSourceAddressPrefixes": ["10.0.0.0/8", "10.0.0.1/8"]}]})"),
-                   "w"),
-      kInvalid, "ports[0].allowedSourceAddressPrefixes[1]", "host bits set"));
+                                   "w"),
+                      kInvalid, "ports[0].allowedSourceAddressPrefixes[1]", "host bits set"));
   EXPECT_TRUE(refused(
       decodePolicy(obj(R"({"ports": [{"number": 22, "allowedSourceAddressPrefixes": ["corp"]}]})"),
                    "w"),
@@ -261,48 +259,59 @@ std::string grantBody(std::string_view extra) {
 
 TEST(DecodeGrantInput, RefusesPortOutOfRange) {
   for (const char* p : {"0", "65536", "-1", "\"22\"", "22.0", "99999999999999999999"})
-    EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(std::string("\"port\": ") + p +
-                                                       R"(, "source": "10.1.2.3", "duration": "1h")"))),
-                        kInvalid, "port"))
+    EXPECT_TRUE(
+        refused(decodeGrantInput(obj(grantBody(std::string("\"port\": ") + p +
+                                               R"(, "source": "10.1.2.3", "duration": "1h")"))),
+                kInvalid, "port"))
         << p;
   EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("source": "10.1.2.3", "duration": "1h")"))),
                       kInvalid, "port", "is required"));
 }
 
 TEST(DecodeGrantInput, RefusesBadSourceNamingIt) {
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3/8", "duration": "1h")"))),
-                      kInvalid, "source", "host bits set"));
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "my-laptop", "duration": "1h")"))),
-                      kInvalid, "source", "is not a CIDR prefix"));
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "duration": "1h")"))),
-                      kInvalid, "source", "is required"));
+  EXPECT_TRUE(refused(
+      decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3/8", "duration": "1h")"))),
+      kInvalid, "source", "host bits set"));
+  EXPECT_TRUE(refused(
+      decodeGrantInput(obj(grantBody(R"("port": 22, "source": "my-laptop", "duration": "1h")"))),
+      kInvalid, "source", "is not a CIDR prefix"));
+  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "duration": "1h")"))), kInvalid,
+                      "source", "is required"));
 }
 
 TEST(DecodeGrantInput, RefusesBadDurationOrEndTimeNamingIt) {
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3", "duration": "forever")"))),
+  EXPECT_TRUE(refused(decodeGrantInput(obj(
+                          grantBody(R"("port": 22, "source": "10.1.2.3", "duration": "forever")"))),
                       kInvalid, "duration", "is not a duration"));
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3", "duration": "P1W")"))),
-                      kInvalid, "duration", "no fixed length"));
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3", "endTimeUtc": "tomorrow")"))),
+  EXPECT_TRUE(refused(
+      decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3", "duration": "P1W")"))),
+      kInvalid, "duration", "no fixed length"));
+  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(
+                          R"("port": 22, "source": "10.1.2.3", "endTimeUtc": "tomorrow")"))),
                       kInvalid, "endTimeUtc", "is not an RFC 3339 time"));
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3", "endTimeUtc": "2026-11-23T14:00:00")"))),
-                      kInvalid, "endTimeUtc", "missing time zone offset"));
+  EXPECT_TRUE(refused(
+      decodeGrantInput(obj(
+          grantBody(R"("port": 22, "source": "10.1.2.3", "endTimeUtc": "2026-11-23T14:00:00")"))),
+      kInvalid, "endTimeUtc", "missing time zone offset"));
 }
 
 TEST(DecodeGrantInput, RefusesBothOrNeitherDurationAndEndTime) {
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(
-                          R"("port": 22, "source": "10.1.2.3", "duration": "1h", "endTimeUtc": "2026-11-23T14:00:00Z")"))),
-                      kInvalid, "duration", "exactly one of duration and endTimeUtc"));
+  EXPECT_TRUE(refused(
+      decodeGrantInput(obj(grantBody(
+          R"("port": 22, "source": "10.1.2.3", "duration": "1h", "endTimeUtc": "2026-11-23T14:00:00Z")"))),
+      kInvalid, "duration", "exactly one of duration and endTimeUtc"));
   EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3")"))),
                       kInvalid, "duration", "exactly one of duration and endTimeUtc"));
   // null reads as absent: a null endTimeUtc next to a duration is fine.
-  EXPECT_TRUE(decodeGrantInput(obj(grantBody(
-                                   R"("port": 22, "source": "10.1.2.3", "duration": "1h", "endTimeUtc": null)")))
+  EXPECT_TRUE(decodeGrantInput(
+                  obj(grantBody(
+                      R"("port": 22, "source": "10.1.2.3", "duration": "1h", "endTimeUtc": null)")))
                   .ok());
 }
 
 TEST(DecodeGrantInput, RefusesUnknownFieldAndBadNames) {
-  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(R"("port": 22, "source": "10.1.2.3", "duration": "1h", "ttl": 5)"))),
+  EXPECT_TRUE(refused(decodeGrantInput(obj(grantBody(
+                          R"("port": 22, "source": "10.1.2.3", "duration": "1h", "ttl": 5)"))),
                       kInvalid, "ttl", "unknown field"));
   EXPECT_TRUE(refused(decodeGrantInput(obj(R"({"user": "al ice", "target": "web1", "port": 22,
                                                "source": "10.1.2.3", "duration": "1h"})")),
@@ -340,8 +349,8 @@ std::string requestBody(std::string_view ports, std::string_view justification =
 TEST(DecodeRequestInput, RefusesMissingOrEmptyPorts) {
   EXPECT_TRUE(refused(decodeRequestInput(obj(R"({"target": "web1", "justification": "j"})")),
                       kInvalid, "ports", "at least one port"));
-  EXPECT_TRUE(refused(decodeRequestInput(obj(requestBody("[]"))), kInvalid, "ports",
-                      "at least one port"));
+  EXPECT_TRUE(
+      refused(decodeRequestInput(obj(requestBody("[]"))), kInvalid, "ports", "at least one port"));
 }
 
 TEST(DecodeRequestInput, RefusesPortNumbersNamingThem) {
@@ -366,16 +375,18 @@ TEST(DecodeRequestInput, RefusesBadPortFieldsNamingThem) {
   EXPECT_TRUE(refused(decodeRequestInput(obj(requestBody(
                           R"([{"number": 22, "source": "10.1.2.3", "duration": "1y"}])"))),
                       kInvalid, "ports[0].duration", "is not a duration"));
-  EXPECT_TRUE(refused(decodeRequestInput(obj(requestBody(
-                          R"([{"number": 22, "source": "10.1.2.3", "endTimeUtc": "2026-02-30T00:00:00Z"}])"))),
-                      kInvalid, "ports[0].endTimeUtc", "no such date"));
+  EXPECT_TRUE(refused(
+      decodeRequestInput(obj(requestBody(
+          R"([{"number": 22, "source": "10.1.2.3", "endTimeUtc": "2026-02-30T00:00:00Z"}])"))),
+      kInvalid, "ports[0].endTimeUtc", "no such date"));
   EXPECT_TRUE(refused(decodeRequestInput(obj(requestBody(
                           R"([{"number": 22, "source": "10.1.2.3", "duration": "1h",
                                "endTimeUtc": "2026-11-23T15:00:00Z"}])"))),
                       kInvalid, "ports[0].duration", "exactly one"));
-  EXPECT_TRUE(refused(decodeRequestInput(obj(requestBody(
-                          R"([{"number": 22, "source": "10.1.2.3", "duration": "1h", "extra": 1}])"))),
-                      kInvalid, "ports[0].extra", "unknown field"));
+  EXPECT_TRUE(refused(
+      decodeRequestInput(obj(
+          requestBody(R"([{"number": 22, "source": "10.1.2.3", "duration": "1h", "extra": 1}])"))),
+      kInvalid, "ports[0].extra", "unknown field"));
 }
 
 TEST(DecodeRequestInput, JustificationIsRequiredPrintableText) {
@@ -389,18 +400,22 @@ TEST(DecodeRequestInput, JustificationIsRequiredPrintableText) {
                       "justification", "control characters"));
   EXPECT_TRUE(refused(decodeRequestInput(obj(requestBody(port, R"("\u001b[2J")"))), kInvalid,
                       "justification", "control characters"));
-  EXPECT_TRUE(refused(decodeRequestInput(obj(requestBody(port, "\"" + std::string(513, 'j') + "\""))),
-                      kInvalid, "justification", "longer than 512"));
+  EXPECT_TRUE(
+      refused(decodeRequestInput(obj(requestBody(port, "\"" + std::string(513, 'j') + "\""))),
+              kInvalid, "justification", "longer than 512"));
 }
 
 TEST(DecodeRequestInput, RefusesUnknownFieldAndBadTarget) {
   const char* port = R"([{"number": 22, "source": "10.1.2.3", "duration": "1h"}])";
   EXPECT_TRUE(refused(decodeRequestInput(obj(std::string(R"({"target": "web1", "justification": "j",
-                          "requester": "root", "ports": )") + port + "}")),
+                          "requester": "root", "ports": )") +
+                                             port + "}")),
                       kInvalid, "requester", "unknown field"));
-  EXPECT_TRUE(refused(decodeRequestInput(obj(std::string(R"({"target": "web1@x", "justification": "j",
-                          "ports": )") + port + "}")),
-                      kInvalid, "target", "may hold only"));
+  EXPECT_TRUE(
+      refused(decodeRequestInput(obj(std::string(R"({"target": "web1@x", "justification": "j",
+                          "ports": )") +
+                                     port + "}")),
+              kInvalid, "target", "may hold only"));
 }
 
 // --- decodeUser ------------------------------------------------------------------------
@@ -425,8 +440,8 @@ TEST(DecodeUser, RefusesMissingOrEmptyKeys) {
 }
 
 TEST(DecodeUser, RefusesBadKeyNamingIt) {
-  auto body = std::string(R"({"name": "alice", "keys": [")") + kKey +
-              R"(", "ssh-dss AAAAB3NzaC1kc3M="]})";
+  auto body =
+      std::string(R"({"name": "alice", "keys": [")") + kKey + R"(", "ssh-dss AAAAB3NzaC1kc3M="]})";
   EXPECT_TRUE(refused(decodeUser(obj(body)), kInvalid, "keys[1]", "unsupported key type"));
 }
 
@@ -485,8 +500,8 @@ TEST(Encode, TargetView) {
   auto o = encode(v);
   EXPECT_EQ(keys(o), (std::set<std::string>{"name", "address", "os", "sshPort", "winrmHttpPort",
                                             "winrmHttpsPort", "createdUtc", "state", "reason",
-                                            "policy", "approvedRequestsLast7Days",
-                                            "lastAccessUtc", "lastUser", "lastSource"}));
+                                            "policy", "approvedRequestsLast7Days", "lastAccessUtc",
+                                            "lastUser", "lastSource"}));
   EXPECT_EQ(o.at("state"), "not_configured");
   EXPECT_TRUE(o.at("policy").is_null());
   EXPECT_TRUE(o.at("lastAccessUtc").is_null());
@@ -569,10 +584,10 @@ TEST(Encode, Grant) {
   g.justification = "j";
   g.requestId = "r-1";
   auto o = encode(g);
-  EXPECT_EQ(keys(o), (std::set<std::string>{"id", "user", "target", "port", "source",
-                                            "startTimeUtc", "endTimeUtc", "requestedBy",
-                                            "approvedBy", "justification", "requestId", "state",
-                                            "revokedUtc", "revokedBy"}));
+  EXPECT_EQ(keys(o),
+            (std::set<std::string>{"id", "user", "target", "port", "source", "startTimeUtc",
+                                   "endTimeUtc", "requestedBy", "approvedBy", "justification",
+                                   "requestId", "state", "revokedUtc", "revokedBy"}));
   EXPECT_EQ(o.at("id"), "g-0011223344556677");
   EXPECT_EQ(o.at("port").to_number<int64_t>(), 22);
   EXPECT_EQ(o.at("source"), "10.1.2.0/24");
@@ -611,9 +626,9 @@ TEST(Encode, AccessRequest) {
   r.decidedAt = at("2026-11-23T14:00:00Z");
   r.grantIds = {"g-1", "g-2"};
   auto o = encode(r);
-  EXPECT_EQ(keys(o), (std::set<std::string>{"id", "requester", "target", "ports", "justification",
-                                            "state", "createdUtc", "decidedBy", "decidedUtc",
-                                            "reason", "grants"}));
+  EXPECT_EQ(keys(o),
+            (std::set<std::string>{"id", "requester", "target", "ports", "justification", "state",
+                                   "createdUtc", "decidedBy", "decidedUtc", "reason", "grants"}));
   EXPECT_EQ(o.at("state"), "approved");
   EXPECT_EQ(o.at("decidedUtc"), "2026-11-23T14:00:00Z");
   EXPECT_EQ(o.at("grants").as_array(), (json::array{"g-1", "g-2"}));
@@ -662,9 +677,9 @@ TEST(Encode, AuditEntry) {
   e.requestId = "r-1";
   e.detail = "d";
   auto o = encode(e);
-  EXPECT_EQ(keys(o), (std::set<std::string>{"seq", "timeUtc", "actor", "action", "outcome",
-                                            "target", "port", "source", "user", "grant",
-                                            "request", "detail"}));
+  EXPECT_EQ(keys(o),
+            (std::set<std::string>{"seq", "timeUtc", "actor", "action", "outcome", "target", "port",
+                                   "source", "user", "grant", "request", "detail"}));
   EXPECT_EQ(o.at("seq").to_number<int64_t>(), 7);
   EXPECT_EQ(o.at("timeUtc"), "2026-11-23T14:00:00.005Z");
   EXPECT_EQ(o.at("port").to_number<int64_t>(), 22);

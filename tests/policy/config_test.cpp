@@ -4,12 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include "../support/refusals.hpp"
-
 #include <fstream>
 #include <string>
 #include <string_view>
 
+#include "../support/refusals.hpp"
 #include "../support/test_support.hpp"
 
 namespace jitgate {
@@ -96,8 +95,8 @@ TEST_F(LoadConfig, AllLogLevels) {
 TEST_F(LoadConfig, RefusesUnknownTopLevelKeyNamingIt) {
   EXPECT_TRUE(refused(load("state_dir = \"/x\"\nstatedir = \"/y\"\n"), kInvalid, "statedir",
                       "unknown setting"));
-  EXPECT_TRUE(refused(load("[sshd]\nlisten = \"0.0.0.0:2222\"\n"), kInvalid, "sshd",
-                      "unknown setting"));
+  EXPECT_TRUE(
+      refused(load("[sshd]\nlisten = \"0.0.0.0:2222\"\n"), kInvalid, "sshd", "unknown setting"));
 }
 
 TEST_F(LoadConfig, FrontSettings) {
@@ -140,31 +139,29 @@ TEST_F(LoadConfig, FrontDefaults) {
 TEST_F(LoadConfig, RefusesBadFrontSettings) {
   EXPECT_TRUE(refused(load("[ssh]\nlisten = \"localhost:22\"\n"), kInvalid, "ssh.listen",
                       "not an IP address"));
-  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"127.0.0.1\"\n"), kInvalid, "ssh.listen",
-                      "ADDR:PORT"));
-  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"127.0.0.1:65536\"\n"), kInvalid, "ssh.listen",
-                      "0 to 65535"));
-  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"::1:22\"\n"), kInvalid, "ssh.listen",
-                      "[V6]:PORT"));
+  EXPECT_TRUE(
+      refused(load("[ssh]\nlisten = \"127.0.0.1\"\n"), kInvalid, "ssh.listen", "ADDR:PORT"));
+  EXPECT_TRUE(
+      refused(load("[ssh]\nlisten = \"127.0.0.1:65536\"\n"), kInvalid, "ssh.listen", "0 to 65535"));
+  EXPECT_TRUE(refused(load("[ssh]\nlisten = \"::1:22\"\n"), kInvalid, "ssh.listen", "[V6]:PORT"));
   EXPECT_TRUE(refused(load("[ssh]\nlisten = 22\n"), kInvalid, "ssh.listen", "string"));
-  EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = \"0s\"\n"), kInvalid,
-                      "ssh.login_grace_time", "between 1 and 600"));
-  EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = \"11m\"\n"), kInvalid,
-                      "ssh.login_grace_time", "between 1 and 600"));
+  EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = \"0s\"\n"), kInvalid, "ssh.login_grace_time",
+                      "between 1 and 600"));
+  EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = \"11m\"\n"), kInvalid, "ssh.login_grace_time",
+                      "between 1 and 600"));
   auto noWarning = load("[ssh]\nwarn_before = \"0s\"\n");
   ASSERT_TRUE(noWarning.ok()) << noWarning.refusal().describe();
   EXPECT_EQ(noWarning->ssh.warnBefore, std::chrono::seconds(0));
   EXPECT_TRUE(refused(load("[ssh]\nlogin_grace_time = 30\n"), kInvalid, "ssh.login_grace_time",
                       "duration string"));
-  EXPECT_TRUE(refused(load("[ssh]\nmax_per_source = 0\n"), kInvalid, "ssh.max_per_source",
-                      "from 1 to"));
+  EXPECT_TRUE(
+      refused(load("[ssh]\nmax_per_source = 0\n"), kInvalid, "ssh.max_per_source", "from 1 to"));
   EXPECT_TRUE(refused(load("[ssh]\nmax_unauthenticated = \"5\"\n"), kInvalid,
                       "ssh.max_unauthenticated", "integer"));
   EXPECT_TRUE(refused(load("[ssh]\nwarn = \"5m\"\n"), kInvalid, "ssh.warn", "unknown setting"));
-  EXPECT_TRUE(refused(load("[winrm]\ndomain = \"bad domain\"\n"), kInvalid, "winrm.domain",
-                      ""));
-  EXPECT_TRUE(refused(parseListenAddress("1.2.3.4:x", "--ssh-listen"), kInvalid, "--ssh-listen",
-                      "port"));
+  EXPECT_TRUE(refused(load("[winrm]\ndomain = \"bad domain\"\n"), kInvalid, "winrm.domain", ""));
+  EXPECT_TRUE(
+      refused(parseListenAddress("1.2.3.4:x", "--ssh-listen"), kInvalid, "--ssh-listen", "port"));
   auto off = parseListenAddress("off", "--ssh-listen");
   ASSERT_TRUE(off.ok());
   EXPECT_FALSE(off->has_value());
@@ -172,22 +169,22 @@ TEST_F(LoadConfig, RefusesBadFrontSettings) {
 
 TEST_F(LoadConfig, RefusesUnknownRolesKeyNamingIt) {
   // "admin" for "admins": a typo in a security setting must not fall back.
-  EXPECT_TRUE(refused(load("[roles]\nadmin = [\"alice\"]\n"), kInvalid, "roles.admin",
-                      "unknown setting"));
+  EXPECT_TRUE(
+      refused(load("[roles]\nadmin = [\"alice\"]\n"), kInvalid, "roles.admin", "unknown setting"));
   EXPECT_TRUE(refused(load("[roles]\nadmins = [\"alice\"]\nsecurity_reader = [\"sam\"]\n"),
                       kInvalid, "roles.security_reader", "unknown setting"));
 }
 
 TEST_F(LoadConfig, RefusesWrongTypes) {
   EXPECT_TRUE(refused(load("state_dir = 5\n"), kInvalid, "state_dir", "must be a string"));
-  EXPECT_TRUE(refused(load("control_socket = [\"/a\"]\n"), kInvalid, "control_socket",
-                      "must be a string"));
+  EXPECT_TRUE(
+      refused(load("control_socket = [\"/a\"]\n"), kInvalid, "control_socket", "must be a string"));
   EXPECT_TRUE(refused(load("control_socket_group = true\n"), kInvalid, "control_socket_group",
                       "must be a string"));
   EXPECT_TRUE(refused(load("log_level = 3\n"), kInvalid, "log_level", "must be a string"));
   EXPECT_TRUE(refused(load("roles = \"alice\"\n"), kInvalid, "roles", "must be a table"));
-  EXPECT_TRUE(refused(load("[[roles]]\nadmins = [\"alice\"]\n"), kInvalid, "roles",
-                      "must be a table"));
+  EXPECT_TRUE(
+      refused(load("[[roles]]\nadmins = [\"alice\"]\n"), kInvalid, "roles", "must be a table"));
   EXPECT_TRUE(refused(load("[roles]\nadmins = \"alice\"\n"), kInvalid, "roles.admins",
                       "must be an array of strings"));
   EXPECT_TRUE(refused(load("[roles]\nreader_groups = [\"a\", 5]\n"), kInvalid,
@@ -198,8 +195,8 @@ TEST_F(LoadConfig, RefusesWrongTypes) {
 
 TEST_F(LoadConfig, RefusesBadLogLevel) {
   for (const char* level : {"verbose", "INFO", "", "warning"})
-    EXPECT_TRUE(refused(load(std::string("log_level = \"") + level + "\"\n"), kInvalid,
-                        "log_level", "must be one of trace, debug, info, warn, error"))
+    EXPECT_TRUE(refused(load(std::string("log_level = \"") + level + "\"\n"), kInvalid, "log_level",
+                        "must be one of trace, debug, info, warn, error"))
         << level;
 }
 
@@ -274,22 +271,21 @@ TEST_F(LoadConfig, WinrmDefaults) {
 TEST_F(LoadConfig, WinrmRefusals) {
   EXPECT_TRUE(refused(load("[winrm]\nupstream_ca = \"/a\"\n"), kInvalid, "winrm.upstream_ca",
                       "unknown setting"));
-  EXPECT_TRUE(refused(load("[winrm]\ntls_cert = \"/a.crt\"\n"), kInvalid, "winrm.tls_key",
-                      "go together"));
-  EXPECT_TRUE(refused(load("[winrm]\ntls_key = \"/a.key\"\n"), kInvalid, "winrm.tls_cert",
-                      "go together"));
+  EXPECT_TRUE(
+      refused(load("[winrm]\ntls_cert = \"/a.crt\"\n"), kInvalid, "winrm.tls_key", "go together"));
+  EXPECT_TRUE(
+      refused(load("[winrm]\ntls_key = \"/a.key\"\n"), kInvalid, "winrm.tls_cert", "go together"));
   EXPECT_TRUE(refused(load("[winrm]\nupstream_ca_file = \"ca.pem\"\n"), kInvalid,
                       "winrm.upstream_ca_file", "absolute path"));
-  EXPECT_TRUE(refused(load("[winrm]\nmax_header_bytes = 10\n"), kInvalid,
-                      "winrm.max_header_bytes", "integer from 1024"));
-  EXPECT_TRUE(refused(load("[winrm]\nmax_body_bytes = \"4M\"\n"), kInvalid,
-                      "winrm.max_body_bytes"));
+  EXPECT_TRUE(refused(load("[winrm]\nmax_header_bytes = 10\n"), kInvalid, "winrm.max_header_bytes",
+                      "integer from 1024"));
+  EXPECT_TRUE(
+      refused(load("[winrm]\nmax_body_bytes = \"4M\"\n"), kInvalid, "winrm.max_body_bytes"));
   EXPECT_TRUE(refused(load("[winrm]\nconnect_timeout = \"200s\"\n"), kInvalid,
                       "winrm.connect_timeout", "between 1 and 120"));
-  EXPECT_TRUE(refused(load("[winrm]\nresponse_timeout = 30\n"), kInvalid,
-                      "winrm.response_timeout", "duration"));
-  EXPECT_TRUE(refused(load("[winrm]\nmax_connections = 0\n"), kInvalid,
-                      "winrm.max_connections"));
+  EXPECT_TRUE(refused(load("[winrm]\nresponse_timeout = 30\n"), kInvalid, "winrm.response_timeout",
+                      "duration"));
+  EXPECT_TRUE(refused(load("[winrm]\nmax_connections = 0\n"), kInvalid, "winrm.max_connections"));
 }
 
 }  // namespace

@@ -101,8 +101,9 @@ TEST_F(ControlApiTest, UnknownRoutesAndMethods) {
 
 TEST_F(ControlApiTest, GrantLifecycle) {
   setUpTarget();
-  auto g = call(admin_, http::post, "/v1/grants",
-                R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"PT1H"})");
+  auto g =
+      call(admin_, http::post, "/v1/grants",
+           R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"PT1H"})");
   ASSERT_EQ(g.status, 201u) << g.body;
   auto id = json::value_to<std::string>(parse(g).at("id"));
   EXPECT_EQ(parse(g).at("endTimeUtc").as_string(), "2026-11-23T13:00:00Z");
@@ -124,21 +125,37 @@ TEST_F(ControlApiTest, BadGrantInputNamesTheField) {
     unsigned status;
     const char* field;
   } cases[] = {
-      {R"({"user":"alice","target":"vm1","port":0,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
-      {R"({"user":"alice","target":"vm1","port":65536,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.1/8","duration":"1h"})", 400, "source"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"4h"})", 422, "duration"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1y"})", 400, "duration"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"0.0.0.0/0","duration":"1h"})", 422, "source"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","endTimeUtc":"2020-01-01T00:00:00Z"})", 400, "endTimeUtc"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h","colour":"red"})", 400, "colour"},
-      {R"({"user":"alice","target":"vm1","port":22.5,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
-      {R"({"user":"alice","target":"vm1","port":99999999999999999999,"source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
-      {R"({"user":"alice","target":"vm1","port":"22","source":"10.0.0.0/8","duration":"1h"})", 400, "port"},
-      {R"({"user":"alice","user":"bob","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h"})", 400, "body"},
-      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h")", 400, "body"},
-      {"{\"user\":\"al\xff\",\"target\":\"vm1\",\"port\":22,\"source\":\"10.0.0.0/8\",\"duration\":\"1h\"}", 400, "body"},
-      {R"({"user":"al\u0000ice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h"})", 400, "user"},
+      {R"({"user":"alice","target":"vm1","port":0,"source":"10.0.0.0/8","duration":"1h"})", 400,
+       "port"},
+      {R"({"user":"alice","target":"vm1","port":65536,"source":"10.0.0.0/8","duration":"1h"})", 400,
+       "port"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.1/8","duration":"1h"})", 400,
+       "source"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"4h"})", 422,
+       "duration"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1y"})", 400,
+       "duration"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"0.0.0.0/0","duration":"1h"})", 422,
+       "source"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","endTimeUtc":"2020-01-01T00:00:00Z"})",
+       400, "endTimeUtc"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h","colour":"red"})",
+       400, "colour"},
+      {R"({"user":"alice","target":"vm1","port":22.5,"source":"10.0.0.0/8","duration":"1h"})", 400,
+       "port"},
+      {R"({"user":"alice","target":"vm1","port":99999999999999999999,"source":"10.0.0.0/8","duration":"1h"})",
+       400, "port"},
+      {R"({"user":"alice","target":"vm1","port":"22","source":"10.0.0.0/8","duration":"1h"})", 400,
+       "port"},
+      {R"({"user":"alice","user":"bob","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h"})",
+       400, "body"},
+      {R"({"user":"alice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h")", 400,
+       "body"},
+      {"{\"user\":\"al\xff\",\"target\":\"vm1\",\"port\":22,\"source\":\"10.0.0.0/"
+       "8\",\"duration\":\"1h\"}",
+       400, "body"},
+      {R"({"user":"al\u0000ice","target":"vm1","port":22,"source":"10.0.0.0/8","duration":"1h"})",
+       400, "user"},
       {R"([1,2,3])", 400, "body"},
       {"", 400, "body"},
   };
@@ -159,12 +176,14 @@ TEST_F(ControlApiTest, BadGrantInputNamesTheField) {
 
 TEST_F(ControlApiTest, RequestersSeeOnlyTheirOwn) {
   setUpTarget();
-  ASSERT_EQ(call(admin_, http::post, "/v1/grants",
-                 R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h"})")
-                .status,
-            201u);
-  auto req = call(requester_, http::post, "/v1/requests",
-                  R"({"target":"vm1","ports":[{"number":22,"source":"10.9.9.9","duration":"30m"}],"justification":"oncall"})");
+  ASSERT_EQ(
+      call(admin_, http::post, "/v1/grants",
+           R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h"})")
+          .status,
+      201u);
+  auto req = call(
+      requester_, http::post, "/v1/requests",
+      R"({"target":"vm1","ports":[{"number":22,"source":"10.9.9.9","duration":"30m"}],"justification":"oncall"})");
   ASSERT_EQ(req.status, 201u) << req.body;
   EXPECT_EQ(parse(req).at("requester").as_string(), "carol");
   EXPECT_EQ(parse(req).at("state").as_string(), "approved");
@@ -181,8 +200,9 @@ TEST_F(ControlApiTest, RequestersSeeOnlyTheirOwn) {
   EXPECT_EQ(call(requester_, http::get, "/v1/grants/" + aliceGrant).status, 404u);
   EXPECT_EQ(call(reader_, http::get, "/v1/grants/" + aliceGrant).status, 200u);
   // A request for a port the policy lacks names the port.
-  auto bad = call(requester_, http::post, "/v1/requests",
-                  R"({"target":"vm1","ports":[{"number":3389,"source":"10.9.9.9","duration":"30m"}],"justification":"x"})");
+  auto bad = call(
+      requester_, http::post, "/v1/requests",
+      R"({"target":"vm1","ports":[{"number":3389,"source":"10.9.9.9","duration":"30m"}],"justification":"x"})");
   EXPECT_EQ(bad.status, 422u);
   EXPECT_EQ(errorField(bad), "ports[0].number");
 }
@@ -209,8 +229,9 @@ TEST_F(ControlApiTest, RequestersDoNotSeeWhoUsedATargetLast) {
 
 TEST_F(ControlApiTest, QueryParametersOnlyWhereDocumented) {
   setUpTarget();
-  auto r = call(admin_, http::post, "/v1/grants?dryRun=1",
-                R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h"})");
+  auto r =
+      call(admin_, http::post, "/v1/grants?dryRun=1",
+           R"({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h"})");
   EXPECT_EQ(r.status, 400u);
   EXPECT_EQ(errorField(r), "dryRun");
   EXPECT_EQ(engine_->activeGrantCount(), 0u);
@@ -231,10 +252,12 @@ TEST_F(ControlApiTest, PathNamesAreValidatedAndNotEchoed) {
 
 TEST_F(ControlApiTest, AuditCsvNeutralisesFormulas) {
   setUpTarget();
-  ASSERT_EQ(call(admin_, http::post, "/v1/grants",
-                 R"j({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h","justification":"=HYPERLINK(\"x\")"})j")
-                .status,
-            201u);
+  ASSERT_EQ(
+      call(
+          admin_, http::post, "/v1/grants",
+          R"j({"user":"alice","target":"vm1","port":22,"source":"10.1.0.0/16","duration":"1h","justification":"=HYPERLINK(\"x\")"})j")
+          .status,
+      201u);
   auto csv = call(reader_, http::get, "/v1/audit?format=csv&target=vm1");
   ASSERT_EQ(csv.status, 200u);
   EXPECT_EQ(csv.contentType.rfind("text/csv", 0), 0u);
@@ -252,10 +275,10 @@ TEST_F(ControlApiTest, AuditCsvNeutralisesFormulas) {
 }
 
 TEST_F(ControlApiTest, PolicyInputValidation) {
-  ASSERT_EQ(call(admin_, http::post, "/v1/targets",
-                 R"({"name":"vm1","address":"10.0.0.5","os":"linux"})")
-                .status,
-            201u);
+  ASSERT_EQ(
+      call(admin_, http::post, "/v1/targets", R"({"name":"vm1","address":"10.0.0.5","os":"linux"})")
+          .status,
+      201u);
   auto udp = call(admin_, http::put, "/v1/targets/vm1/policy",
                   R"({"ports":[{"number":53,"protocol":"udp"}]})");
   EXPECT_EQ(udp.status, 400u);

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
-
 #include <set>
 
 #include "../support/test_support.hpp"
@@ -40,8 +39,7 @@ class EngineTest : public ::testing::Test {
     ASSERT_TRUE(engine_->addTarget("admin", t).ok());
   }
 
-  void enable(const std::string& target, std::vector<PortRule> ports = {},
-              bool approval = false) {
+  void enable(const std::string& target, std::vector<PortRule> ports = {}, bool approval = false) {
     Policy p;
     p.target = target;
     p.ports = std::move(ports);
@@ -98,9 +96,9 @@ TEST_F(EngineTest, DecisionNamesEachReasonForDenial) {
 
 TEST_F(EngineTest, DecideAnyUserAsksWhetherAnyGrantCoversTargetPortAndSource) {
   addTarget("vm1");
-  enable("vm1", {PortRule{5985, "tcp", {Cidr::any()}, 3h}, PortRule{5986, "tcp", {Cidr::any()}, 3h}});
-  EXPECT_EQ(engine_->decideAnyUser("nope", 5985, ip("10.1.2.3")).reason,
-            DenyReason::UnknownTarget);
+  enable("vm1",
+         {PortRule{5985, "tcp", {Cidr::any()}, 3h}, PortRule{5986, "tcp", {Cidr::any()}, 3h}});
+  EXPECT_EQ(engine_->decideAnyUser("nope", 5985, ip("10.1.2.3")).reason, DenyReason::UnknownTarget);
   EXPECT_FALSE(engine_->decideAnyUser("vm1", 5985, ip("10.1.2.3")).allowed);
   auto g = grant("alice", "vm1", 5985, "10.1.0.0/16", 1h);
   ASSERT_TRUE(g.ok());
@@ -384,8 +382,10 @@ TEST_F(EngineTest, RemovingAUserRevokesTheirGrants) {
   enable("vm1");
   User u;
   u.name = "alice";
-  u.keys.push_back(parseSshPublicKey(
-      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKnqMwq1wQ6S0+7JgQ5Mx+FZoZLhPfTnLPo5eA0gEZ5V a").value());
+  u.keys.push_back(
+      parseSshPublicKey(
+          "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKnqMwq1wQ6S0+7JgQ5Mx+FZoZLhPfTnLPo5eA0gEZ5V a")
+          .value());
   ASSERT_TRUE(engine_->addUser("root", u).ok());
   ASSERT_TRUE(grant("alice", "vm1", 22, "10.0.0.0/8", 1h).ok());
   ASSERT_TRUE(grant("bob", "vm1", 22, "10.0.0.0/8", 1h).ok());
@@ -429,8 +429,7 @@ TEST_F(EngineTest, RemovingATargetRevokesItsGrants) {
   ASSERT_TRUE(grant("alice", "vm1", 22, "10.0.0.0/8", 1h).ok());
   ASSERT_TRUE(engine_->removeTarget("admin", "vm1").ok());
   EXPECT_EQ(ended_.size(), 1u);
-  EXPECT_EQ(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).reason,
-            DenyReason::UnknownTarget);
+  EXPECT_EQ(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).reason, DenyReason::UnknownTarget);
   EXPECT_FALSE(engine_->findTarget("vm1"));
 }
 

@@ -4,11 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include "../support/refusals.hpp"
-
 #include <boost/json.hpp>
 #include <string>
 #include <string_view>
+
+#include "../support/refusals.hpp"
 
 namespace jitgate {
 namespace {
@@ -210,14 +210,14 @@ TEST(ObjectReaderInt, RefusesNonIntegersAndHugeNumbersNamingTheField) {
                    "big": 99999999999999999999, "u": 18446744073709551615})");
   ObjectReader r(o);
   for (const char* k : {"f", "w", "e", "inf", "ninf", "big", "u"})
-    EXPECT_TRUE(refused(r.optionalInt(k, 1, 65535), kInvalid, k, "1..65535"))
-        << k;
+    EXPECT_TRUE(refused(r.optionalInt(k, 1, 65535), kInvalid, k, "1..65535")) << k;
 }
 
 TEST(ObjectReaderInt, RefusesWrongTypes) {
   auto o = obj(R"({"s": "22", "b": true, "a": [22], "o": {"n": 22}})");
   ObjectReader r(o);
-  EXPECT_TRUE(refused(r.requiredInt("s", 1, 65535), kInvalid, "s", "must be a number, not a string"));
+  EXPECT_TRUE(
+      refused(r.requiredInt("s", 1, 65535), kInvalid, "s", "must be a number, not a string"));
   EXPECT_TRUE(refused(r.requiredInt("b", 1, 65535), kInvalid, "b", "not a boolean"));
   EXPECT_TRUE(refused(r.requiredInt("a", 1, 65535), kInvalid, "a", "not an array"));
   EXPECT_TRUE(refused(r.requiredInt("o", 1, 65535), kInvalid, "o", "not an object"));
@@ -251,8 +251,7 @@ TEST(ObjectReaderStrings, RefusesNamingTheItem) {
   EXPECT_TRUE(refused(r.optionalStrings("mixed", 4), kInvalid, "mixed[1]",
                       "must be a string, not a number"));
   EXPECT_TRUE(refused(r.optionalStrings("many", 2), kInvalid, "many", "at most 2 items"));
-  EXPECT_TRUE(refused(r.optionalStrings("long", 4, 3), kInvalid, "long[0]",
-                      "longer than 3 bytes"));
+  EXPECT_TRUE(refused(r.optionalStrings("long", 4, 3), kInvalid, "long[0]", "longer than 3 bytes"));
 }
 
 // As optionalString: a NUL would cut the text short in any C API it reaches.
@@ -316,8 +315,8 @@ TEST(ObjectReaderPrefix, NamesNestedFields) {
   ASSERT_TRUE(ports.ok() && ports->has_value());
   ObjectReader pr(*(**ports)[0], "ports[0].");
   EXPECT_EQ(pr.field("number"), "ports[0].number");
-  EXPECT_TRUE(refused(pr.requiredInt("number", 1, 65535), kInvalid, "ports[0].number",
-                      "not a string"));
+  EXPECT_TRUE(
+      refused(pr.requiredInt("number", 1, 65535), kInvalid, "ports[0].number", "not a string"));
   EXPECT_TRUE(refused(pr.requiredString("source"), kInvalid, "ports[0].source", "is required"));
   EXPECT_TRUE(refused(pr.finish(), kInvalid, "ports[0].extra", "unknown field"));
   EXPECT_TRUE(top.finish().ok());

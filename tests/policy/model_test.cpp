@@ -4,8 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "../support/refusals.hpp"
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../support/refusals.hpp"
 #include "../support/test_support.hpp"
 
 namespace jitgate {
@@ -42,17 +41,17 @@ TEST(ValidateName, RefusesEmpty) {
 }
 
 TEST(ValidateName, RefusesLongerThan64) {
-  EXPECT_TRUE(refused(validateName(std::string(65, 'a'), "name"), kInvalid, "name",
-                      "longer than 64"));
+  EXPECT_TRUE(
+      refused(validateName(std::string(65, 'a'), "name"), kInvalid, "name", "longer than 64"));
 }
 
 TEST(ValidateName, RefusesLeadingDashOrDot) {
   // A leading '-' would read as an option to ssh or jitctl; '.' as a hidden or
   // relative path.
-  EXPECT_TRUE(refused(validateName("-oProxyCommand", "user"), kInvalid, "user",
-                      "must not start with"));
-  EXPECT_TRUE(refused(validateName(".hidden", "target"), kInvalid, "target",
-                      "must not start with"));
+  EXPECT_TRUE(
+      refused(validateName("-oProxyCommand", "user"), kInvalid, "user", "must not start with"));
+  EXPECT_TRUE(
+      refused(validateName(".hidden", "target"), kInvalid, "target", "must not start with"));
   EXPECT_TRUE(refused(validateName("..", "target"), kInvalid, "target", "must not start with"));
 }
 
@@ -68,8 +67,8 @@ TEST(ValidateName, RefusesCharactersOutsideTheSet) {
 // --- validateAddress -------------------------------------------------------------
 
 TEST(ValidateAddress, AcceptsHostNamesAndIpLiterals) {
-  for (const char* a : {"host", "db-1.example.com", "10.0.0.5", "2001:db8::1",
-                        "::ffff:10.0.0.1", "xn--bcher-kva.example", "EXAMPLE.COM", "a1"}) {
+  for (const char* a : {"host", "db-1.example.com", "10.0.0.5", "2001:db8::1", "::ffff:10.0.0.1",
+                        "xn--bcher-kva.example", "EXAMPLE.COM", "a1"}) {
     auto st = validateAddress(a, "address");
     EXPECT_TRUE(st.ok()) << a << ": " << (st.ok() ? "" : st.refusal().describe());
   }
@@ -86,8 +85,7 @@ TEST(ValidateAddress, RefusesEmptyAndTooLong) {
   std::string l63(63, 'a');
   std::string tooLong = l63 + "." + l63 + "." + l63 + "." + std::string(62, 'b');
   ASSERT_EQ(tooLong.size(), 254u);
-  EXPECT_TRUE(refused(validateAddress(tooLong, "address"), kInvalid, "address",
-                      "longer than 253"));
+  EXPECT_TRUE(refused(validateAddress(tooLong, "address"), kInvalid, "address", "longer than 253"));
 }
 
 TEST(ValidateAddress, RefusesBadLabels) {
@@ -125,7 +123,9 @@ TEST(ValidateAddress, RefusesLegacyNumericFormsThatResolversReadAsIpv4) {
 
 TEST(ValidateText, AcceptsPrintableUtf8) {
   for (const char* t : {"Deploy fix #42", "caf\xc3\xa9 \xe2\x98\x95", "\xf0\x9f\x98\x80",
-                        "non\xc2\xa0" "breaking", "\xf4\x8f\xbf\xbf", "\xef\xbf\xbd", "~"}) {
+                        "non\xc2\xa0"
+                        "breaking",
+                        "\xf4\x8f\xbf\xbf", "\xef\xbf\xbd", "~"}) {
     auto st = validateText(t, "justification", 512, true);
     EXPECT_TRUE(st.ok()) << t << ": " << (st.ok() ? "" : st.refusal().describe());
   }
@@ -171,13 +171,16 @@ TEST(ValidateText, RefusesMalformedUtf8) {
 
 TEST(ValidateText, RefusesControlCharacters) {
   for (std::string_view t : {
-           std::string_view("a\nb"),   std::string_view("a\rb"),   std::string_view("a\tb"),
+           std::string_view("a\nb"), std::string_view("a\rb"), std::string_view("a\tb"),
            std::string_view("a\0b", 3), std::string_view("\x1b[2J"), std::string_view("a\x7f"),
-           std::string_view("\xc2\x80"),   // C1 U+0080
-           std::string_view("\xc2\x9b" "31m"),  // C1 CSI
-           std::string_view("\xc2\x9f"),   // C1 U+009F
-           std::string_view("a\xe2\x80\xa8" "b"),  // U+2028 line separator
-           std::string_view("a\xe2\x80\xa9" "b"),  // U+2029 paragraph separator
+           std::string_view("\xc2\x80"),  // C1 U+0080
+           std::string_view("\xc2\x9b"
+                            "31m"),       // C1 CSI
+           std::string_view("\xc2\x9f"),  // C1 U+009F
+           std::string_view("a\xe2\x80\xa8"
+                            "b"),  // U+2028 line separator
+           std::string_view("a\xe2\x80\xa9"
+                            "b"),  // U+2029 paragraph separator
        })
     EXPECT_TRUE(refused(validateText(t, "justification", 512, true), kInvalid, "justification",
                         "must not contain control characters"))
@@ -198,10 +201,12 @@ TEST(Printable, EscapesControlsAndInvalidBytes) {
   EXPECT_EQ(printable("\x1b[2J"), "\\x1b[2J");
   EXPECT_EQ(printable("\x7f"), "\\x7f");
   EXPECT_EQ(printable("\xff\xfe"), "\\xff\\xfe");
-  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");                  // overlong
-  EXPECT_EQ(printable("\xc2\x9b"), "\\xc2\\x9b");                  // C1 control
-  EXPECT_EQ(printable("a\xe2\x80\xa8" "b"), "a\\xe2\\x80\\xa8b");  // U+2028
-  EXPECT_EQ(printable("ok\xe2\x82"), "ok\\xe2\\x82");              // truncated sequence
+  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");  // overlong
+  EXPECT_EQ(printable("\xc2\x9b"), "\\xc2\\x9b");  // C1 control
+  EXPECT_EQ(printable("a\xe2\x80\xa8"
+                      "b"),
+            "a\\xe2\\x80\\xa8b");                      // U+2028
+  EXPECT_EQ(printable("ok\xe2\x82"), "ok\\xe2\\x82");  // truncated sequence
 }
 
 TEST(Printable, CutsAtMaxLenOnACharacterBoundary) {
@@ -296,8 +301,8 @@ class SshKeyTest : public ::testing::Test {
   static bool make(const std::string& name, const std::string& args, Key* out) {
     std::string path = *dir_ / name;
     std::string cmd = "ssh-keygen -q " + args + " -N '' -C 'alice@laptop test key' -f " + path +
-                      " >/dev/null 2>&1 && ssh-keygen -l -E sha256 -f " + path + ".pub > " +
-                      path + ".fp 2>/dev/null";
+                      " >/dev/null 2>&1 && ssh-keygen -l -E sha256 -f " + path + ".pub > " + path +
+                      ".fp 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) return false;
     out->line = trimNewline(readFile(path + ".pub"));
     // "256 SHA256:xxxx comment (ED25519)"
@@ -315,8 +320,7 @@ class SshKeyTest : public ::testing::Test {
     return line.substr(sp + 1, line.find(' ', sp + 1) - sp - 1);
   }
   static std::string decode(const std::string& b64) {
-    static const std::string k =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const std::string k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
     uint32_t acc = 0;
     int bits = 0;
@@ -370,8 +374,8 @@ TEST_F(SshKeyTest, CommentIsOptionalAndTrailingNewlineIgnored) {
 TEST_F(SshKeyTest, RefusesUnknownTypes) {
   std::string blob = blobOf(ed25519_.line);
   for (std::string type : {"ssh-dss", "ssh-ed448", "SSH-ED25519", "", "from=\"10.0.0.1\""})
-    EXPECT_TRUE(refused(parseSshPublicKey(type + " " + blob), kInvalid, "key",
-                        "unsupported key type"))
+    EXPECT_TRUE(
+        refused(parseSshPublicKey(type + " " + blob), kInvalid, "key", "unsupported key type"))
         << type;
 }
 
@@ -385,8 +389,8 @@ TEST_F(SshKeyTest, RefusesCertificates) {
 
 TEST_F(SshKeyTest, RefusesBadBase64) {
   for (std::string b : {"!!!!", "AAAAC3N", "AAAAC3NzaC1lZDI1NTE5AAAAI", "AAAA*AAA", "AAAA-_AA", ""})
-    EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + b + " c"), kInvalid, "key",
-                        "not base64"))
+    EXPECT_TRUE(
+        refused(parseSshPublicKey("ssh-ed25519 " + b + " c"), kInvalid, "key", "not base64"))
         << b;
 }
 
@@ -405,9 +409,9 @@ TEST_F(SshKeyTest, RefusesTypeWordThatDisagreesWithTheBlob) {
 TEST_F(SshKeyTest, RefusesBlobWhoseTypeIsAPrefixOrLonger) {
   // "ssh-ed25519x" in the blob, "ssh-ed25519" in the text; and a length that
   // runs past the blob.
-  EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64(sshString("ssh-ed25519x") +
-                                                                std::string(32, 'k'))),
-                      kInvalid, "key", "does not match its type"));
+  EXPECT_TRUE(refused(
+      parseSshPublicKey("ssh-ed25519 " + base64(sshString("ssh-ed25519x") + std::string(32, 'k'))),
+      kInvalid, "key", "does not match its type"));
   std::string runsOver = std::string("\0\0\1\0", 4) + "ssh-ed25519";
   EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64(runsOver)), kInvalid, "key",
                       "does not match its type"));
@@ -416,8 +420,8 @@ TEST_F(SshKeyTest, RefusesBlobWhoseTypeIsAPrefixOrLonger) {
 TEST_F(SshKeyTest, RefusesBlobWithOnlyTheType) {
   EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64(sshString("ssh-ed25519"))),
                       kInvalid, "key", "truncated"));
-  EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64("abc")), kInvalid, "key",
-                      "truncated"));
+  EXPECT_TRUE(
+      refused(parseSshPublicKey("ssh-ed25519 " + base64("abc")), kInvalid, "key", "truncated"));
 }
 
 // The key fields of the named type must be whole, not just present.
@@ -425,8 +429,8 @@ TEST_F(SshKeyTest, RefusesBlobCutShortInsideTheKey) {
   std::string blob = decode(blobOf(ed25519_.line));
   ASSERT_EQ(blob.size(), 4u + 11 + 4 + 32);
   std::string cut = blob.substr(0, blob.size() - 12);
-  EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64(cut)), kInvalid, "key",
-                      "truncated"));
+  EXPECT_TRUE(
+      refused(parseSshPublicKey("ssh-ed25519 " + base64(cut)), kInvalid, "key", "truncated"));
   std::string lengthOnly = blob.substr(0, 4 + 11 + 4);
   EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64(lengthOnly)), kInvalid, "key",
                       "truncated"));
@@ -434,20 +438,19 @@ TEST_F(SshKeyTest, RefusesBlobCutShortInsideTheKey) {
 
 TEST_F(SshKeyTest, RefusesTrailingBytesAfterTheKey) {
   std::string blob = decode(blobOf(ed25519_.line)) + "xx";
-  EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64(blob)), kInvalid, "key",
-                      "trailing bytes"));
+  EXPECT_TRUE(
+      refused(parseSshPublicKey("ssh-ed25519 " + base64(blob)), kInvalid, "key", "trailing bytes"));
 }
 
 TEST_F(SshKeyTest, RefusesEd25519KeyOfTheWrongSize) {
   std::string blob = sshString("ssh-ed25519") + sshString(std::string(31, 'k'));
-  EXPECT_TRUE(refused(parseSshPublicKey("ssh-ed25519 " + base64(blob)), kInvalid, "key",
-                      "32 bytes"));
+  EXPECT_TRUE(
+      refused(parseSshPublicKey("ssh-ed25519 " + base64(blob)), kInvalid, "key", "32 bytes"));
 }
 
 TEST_F(SshKeyTest, RefusesEmptyKeyFields) {
   std::string blob = sshString("ssh-rsa") + sshString("") + sshString("");
-  EXPECT_TRUE(refused(parseSshPublicKey("ssh-rsa " + base64(blob)), kInvalid, "key",
-                      "truncated"));
+  EXPECT_TRUE(refused(parseSshPublicKey("ssh-rsa " + base64(blob)), kInvalid, "key", "truncated"));
 }
 
 TEST_F(SshKeyTest, RefusesSeveralLines) {

@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "../support/refusals.hpp"
-
 #include <string>
 #include <string_view>
+
+#include "../support/refusals.hpp"
 
 namespace jitgate {
 namespace {
@@ -74,8 +74,8 @@ TEST(IpAddress, Ipv4CompatibleIpv6IsNotIpv4) {
 
 TEST(IpAddress, RefusesEmptyAndOverlong) {
   EXPECT_TRUE(refused(IpAddress::parse(""), kInvalid, "address", "not an IP address"));
-  EXPECT_TRUE(refused(IpAddress::parse(std::string(47, '1')), kInvalid, "address",
-                      "not an IP address"));
+  EXPECT_TRUE(
+      refused(IpAddress::parse(std::string(47, '1')), kInvalid, "address", "not an IP address"));
 }
 
 TEST(IpAddress, RefusesGarbage) {
@@ -90,8 +90,8 @@ TEST(IpAddress, RefusesGarbage) {
 }
 
 TEST(IpAddress, RefusesEmbeddedNul) {
-  EXPECT_TRUE(refused(IpAddress::parse(std::string_view("10.0.0.1\0junk", 13)), kInvalid,
-                      "address", "not an IP address"));
+  EXPECT_TRUE(refused(IpAddress::parse(std::string_view("10.0.0.1\0junk", 13)), kInvalid, "address",
+                      "not an IP address"));
 }
 
 TEST(IpAddress, NamesTheFieldItIsGiven) {
@@ -159,8 +159,8 @@ TEST(CidrParse, RefusesPrefixLengthOutOfRange) {
 }
 
 TEST(CidrParse, RefusesMalformedPrefixLength) {
-  for (const char* t : {"10.0.0.0/", "10.0.0.0/8/8", "10.0.0.0/-1", "10.0.0.0/+8",
-                        "10.0.0.0/ 8", "10.0.0.0/8 ", "10.0.0.0/0x8"})
+  for (const char* t : {"10.0.0.0/", "10.0.0.0/8/8", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/ 8",
+                        "10.0.0.0/8 ", "10.0.0.0/0x8"})
     EXPECT_TRUE(refused(Cidr::parse(t), kInvalid, "source", "prefix length must be")) << t;
 }
 

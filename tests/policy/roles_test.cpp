@@ -95,7 +95,8 @@ struct Row {
   bool admin, securityReader, reader, requester;
 };
 
-// | capability                                       | admin | security_reader | reader | requester |
+// | capability                                       | admin | security_reader | reader | requester
+// |
 const Row kTable[] = {
     {Capability::ReadInventory, "status, targets, policies", true, true, true, true},
     // Requesters see their own grants and requests only: not this capability.

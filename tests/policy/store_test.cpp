@@ -1,18 +1,18 @@
 // The SQLite store: round trips, schema versions, file safety, and
 // durability of committed writes across SIGKILL.
+#include "jitgate/store.hpp"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <set>
 
 #include "../support/test_support.hpp"
-#include "jitgate/store.hpp"
 
 namespace jitgate {
 namespace {
@@ -71,8 +71,7 @@ TEST(StoreTest, RoundTripsEveryKind) {
 
   Policy p;
   p.target = "vm1";
-  p.ports.push_back(
-      PortRule{3389, "tcp", {Cidr::parse("10.0.0.0/8").value(), Cidr::any()}, 90min});
+  p.ports.push_back(PortRule{3389, "tcp", {Cidr::parse("10.0.0.0/8").value(), Cidr::any()}, 90min});
   p.requireApproval = true;
   p.updatedBy = "root";
   ASSERT_TRUE(store->upsertPolicy(p).ok());
@@ -145,7 +144,7 @@ TEST(StoreTest, DurableSettingsAndSchemaVersion) {
   TempDir dir;
   auto path = dir / "db";
   { auto store = openSqliteStore(path).value(); }
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(pragma(path, "user_version"), 3);
@@ -171,7 +170,7 @@ TEST(StoreTest, RefusesASymlinkedPath) {
   auto store = openSqliteStore(dir / "db");
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.refusal().code, RefusalCode::Unavailable);
-  struct stat st{};
+  struct stat st {};
   EXPECT_NE(::stat((dir / "elsewhere").c_str(), &st), 0) << "followed the symlink";
 }
 

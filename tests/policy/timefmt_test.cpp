@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "../support/refusals.hpp"
-
 #include <string>
 #include <string_view>
+
+#include "../support/refusals.hpp"
 
 namespace jitgate {
 namespace {
@@ -31,10 +31,9 @@ TEST(ParseDurationIso, AcceptsDaysAndTimeUnits) {
     const char* text;
     Seconds want;
   } cases[] = {
-      {"PT30M", 30min},        {"PT3H", 3h},         {"P1D", 24h},
-      {"P1DT2H30M", 26h + 30min}, {"PT90S", 90s},   {"PT1H30M", 90min},
-      {"PT1M30S", 90s},        {"P1DT1S", 24h + 1s}, {"PT1H0M", 1h},
-      {"PT0H5M", 5min},        {"P366D", 366 * 24h}, {"PT8784H", 8784h},
+      {"PT30M", 30min}, {"PT3H", 3h},       {"P1D", 24h},         {"P1DT2H30M", 26h + 30min},
+      {"PT90S", 90s},   {"PT1H30M", 90min}, {"PT1M30S", 90s},     {"P1DT1S", 24h + 1s},
+      {"PT1H0M", 1h},   {"PT0H5M", 5min},   {"P366D", 366 * 24h}, {"PT8784H", 8784h},
   };
   for (const auto& c : cases) {
     auto r = parseDuration(c.text);
@@ -96,16 +95,16 @@ TEST(ParseDurationIso, RefusesOverlongTextAndQuotesOnlyItsStart) {
 }
 
 TEST(ParseDurationIso, RefusesTrailingJunk) {
-  for (std::string_view t : {std::string_view("PT1HX"), std::string_view("PT1H "),
-                             std::string_view(" PT1H"), std::string_view("PT1H\0", 5),
-                             std::string_view("P1DZ")})
+  for (std::string_view t :
+       {std::string_view("PT1HX"), std::string_view("PT1H "), std::string_view(" PT1H"),
+        std::string_view("PT1H\0", 5), std::string_view("P1DZ")})
     EXPECT_TRUE(refused(parseDuration(t), kInvalid, "duration", kNotADuration)) << t;
 }
 
 TEST(ParseDuration, NamesTheFieldItIsGiven) {
   EXPECT_TRUE(refused(parseDuration("P1M", "ports[2].duration"), kInvalid, "ports[2].duration"));
-  EXPECT_TRUE(refused(parseDuration("", "maxRequestAccessDuration"), kInvalid,
-                      "maxRequestAccessDuration"));
+  EXPECT_TRUE(
+      refused(parseDuration("", "maxRequestAccessDuration"), kInvalid, "maxRequestAccessDuration"));
   EXPECT_TRUE(refused(parseDuration("0m", "for"), kInvalid, "for", "greater than zero"));
 }
 
@@ -116,9 +115,9 @@ TEST(ParseDurationShort, AcceptsUnitsAndConcatenations) {
     const char* text;
     Seconds want;
   } cases[] = {
-      {"90s", 90s},  {"30m", 30min},        {"3h", 3h},           {"1d", 24h},
-      {"1h30m", 90min}, {"1d2h3m4s", 24h + 2h + 3min + 4s}, {"366d", 366 * 24h},
-      {"1h0m", 1h},
+      {"90s", 90s},        {"30m", 30min},   {"3h", 3h},
+      {"1d", 24h},         {"1h30m", 90min}, {"1d2h3m4s", 24h + 2h + 3min + 4s},
+      {"366d", 366 * 24h}, {"1h0m", 1h},
   };
   for (const auto& c : cases) {
     auto r = parseDuration(c.text);
@@ -128,8 +127,8 @@ TEST(ParseDurationShort, AcceptsUnitsAndConcatenations) {
 }
 
 TEST(ParseDurationShort, RefusesMalformed) {
-  for (const char* t : {"1x", "h", "1", "1h1h", "30m1h", " 1h", "1h ", "1H", "1D", "1.5h",
-                        "-1h", "1h-30m", "1 h", "1hm", "1w", "1y"})
+  for (const char* t : {"1x", "h", "1", "1h1h", "30m1h", " 1h", "1h ", "1H", "1D", "1.5h", "-1h",
+                        "1h-30m", "1 h", "1hm", "1w", "1y"})
     EXPECT_TRUE(refused(parseDuration(t), kInvalid, "duration", kNotADuration)) << t;
 }
 
@@ -195,20 +194,19 @@ TEST(ParseTimestamp, ConvertsOffsetsToUtc) {
 TEST(ParseTimestamp, TruncatesFractionalSeconds) {
   EXPECT_EQ(parseTimestamp("2026-11-23T14:00:00.999Z").value(), utc(2026, 11, 23, 14));
   EXPECT_EQ(parseTimestamp("2026-11-23T14:00:59.5Z").value(), utc(2026, 11, 23, 14, 0, 59));
-  EXPECT_EQ(parseTimestamp("2026-11-23T14:00:00.123456789+01:00").value(),
-            utc(2026, 11, 23, 13));
+  EXPECT_EQ(parseTimestamp("2026-11-23T14:00:00.123456789+01:00").value(), utc(2026, 11, 23, 13));
 }
 
 TEST(ParseTimestamp, RefusesBadFractions) {
-  EXPECT_TRUE(refused(parseTimestamp("2026-11-23T14:00:00.Z"), kInvalid, "time",
-                      "bad fractional seconds"));
+  EXPECT_TRUE(
+      refused(parseTimestamp("2026-11-23T14:00:00.Z"), kInvalid, "time", "bad fractional seconds"));
   EXPECT_TRUE(refused(parseTimestamp("2026-11-23T14:00:00.1234567890Z"), kInvalid, "time",
                       "bad fractional seconds"));
 }
 
 TEST(ParseTimestamp, RefusesMissingOffset) {
-  EXPECT_TRUE(refused(parseTimestamp("2026-11-23T14:00:00"), kInvalid, "time",
-                      "missing time zone offset"));
+  EXPECT_TRUE(
+      refused(parseTimestamp("2026-11-23T14:00:00"), kInvalid, "time", "missing time zone offset"));
   EXPECT_TRUE(refused(parseTimestamp("2026-11-23T14:00:00.5"), kInvalid, "time",
                       "missing time zone offset"));
   EXPECT_TRUE(refused(parseTimestamp("2026-11-23T14:00:00UTC"), kInvalid, "time",
@@ -216,9 +214,9 @@ TEST(ParseTimestamp, RefusesMissingOffset) {
 }
 
 TEST(ParseTimestamp, RefusesBadOffsets) {
-  for (const char* t : {"2026-11-23T14:00:00+02", "2026-11-23T14:00:00+0200",
-                        "2026-11-23T14:00:00+24:00", "2026-11-23T14:00:00+02:60",
-                        "2026-11-23T14:00:00+2:00", "2026-11-23T14:00:00+02:0"})
+  for (const char* t :
+       {"2026-11-23T14:00:00+02", "2026-11-23T14:00:00+0200", "2026-11-23T14:00:00+24:00",
+        "2026-11-23T14:00:00+02:60", "2026-11-23T14:00:00+2:00", "2026-11-23T14:00:00+02:0"})
     EXPECT_TRUE(refused(parseTimestamp(t), kInvalid, "time", "bad time zone offset")) << t;
 }
 
@@ -241,18 +239,18 @@ TEST(ParseTimestamp, RefusesTimesOfDayThatDoNotExist) {
 }
 
 TEST(ParseTimestamp, RefusesWrongShapes) {
-  for (const char* t : {"", "2026-11-23", "2026-11-23 14:00:00Z", "2026/11/23T14:00:00Z",
-                        "26-11-23T14:00:00Z", "2026-11-23T14:00Z", "2026-11-23T1:00:00Z",
-                        "20261123T140000Z", "tomorrow", "2026-1-23T14:00:00Z",
-                        "+2026-11-23T14:00:00Z"})
-    EXPECT_TRUE(refused(parseTimestamp(t), kInvalid, "time", "expected YYYY-MM-DDTHH:MM:SS"))
-        << t;
+  for (const char* t :
+       {"", "2026-11-23", "2026-11-23 14:00:00Z", "2026/11/23T14:00:00Z", "26-11-23T14:00:00Z",
+        "2026-11-23T14:00Z", "2026-11-23T1:00:00Z", "20261123T140000Z", "tomorrow",
+        "2026-1-23T14:00:00Z", "+2026-11-23T14:00:00Z"})
+    EXPECT_TRUE(refused(parseTimestamp(t), kInvalid, "time", "expected YYYY-MM-DDTHH:MM:SS")) << t;
 }
 
 TEST(ParseTimestamp, RefusesTrailingCharacters) {
   for (std::string_view t :
        {std::string_view("2026-11-23T14:00:00Zx"), std::string_view("2026-11-23T14:00:00Z "),
-        std::string_view("2026-11-23T14:00:00+02:00Z"), std::string_view("2026-11-23T14:00:00Z\0", 21)})
+        std::string_view("2026-11-23T14:00:00+02:00Z"),
+        std::string_view("2026-11-23T14:00:00Z\0", 21)})
     EXPECT_TRUE(refused(parseTimestamp(t), kInvalid, "time", "trailing characters")) << t;
 }
 

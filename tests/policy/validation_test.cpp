@@ -2,12 +2,11 @@
 // may have under a policy, and why not) and unsupportedReason.
 #include <gtest/gtest.h>
 
-#include "../support/refusals.hpp"
-
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "../support/refusals.hpp"
 #include "../support/test_support.hpp"
 #include "jitgate/engine.hpp"
 
@@ -88,8 +87,8 @@ TEST(ValidatePolicy, RefusesProtocolsOtherThanTcp) {
   }
   auto r = rule(22, {Cidr::any()});
   r.protocol = "udp";
-  EXPECT_TRUE(refused(validatePolicy(onePort(r)), kInvalid, "ports[0].protocol",
-                      "'udp' is not supported"));
+  EXPECT_TRUE(
+      refused(validatePolicy(onePort(r)), kInvalid, "ports[0].protocol", "'udp' is not supported"));
 }
 
 TEST(ValidatePolicy, RefusesEmptySources) {
@@ -230,8 +229,7 @@ TEST_F(PlanWindows, RefusesSourceOutsideTheAllowedPrefixes) {
   EXPECT_TRUE(refused(r, kViolation, "source", "(10.0.0.0/8, 2001:db8::/32)"));
   // Wider than allowed, though overlapping.
   EXPECT_TRUE(refused(plan({port(22, "10.0.0.0/7", 1h)}), kViolation, "source", "not inside"));
-  EXPECT_TRUE(refused(plan({port(22, "2001:db8::/31", 1h)}), kViolation, "source",
-                      "not inside"));
+  EXPECT_TRUE(refused(plan({port(22, "2001:db8::/31", 1h)}), kViolation, "source", "not inside"));
 }
 
 TEST_F(PlanWindows, MappedClientAddressMatchesAnIpv4Prefix) {
@@ -242,8 +240,7 @@ TEST_F(PlanWindows, MappedClientAddressMatchesAnIpv4Prefix) {
 
 TEST_F(PlanWindows, RefusesAnySourceUnlessAllowed) {
   for (const char* any : {"*", "0.0.0.0/0", "::/0"}) {
-    EXPECT_TRUE(refused(plan({port(3389, any, 1h)}), kViolation, "source",
-                        "admits every address"))
+    EXPECT_TRUE(refused(plan({port(3389, any, 1h)}), kViolation, "source", "admits every address"))
         << any;
     auto ok = plan({port(3389, any, 1h)}, /*anySource=*/true);
     ASSERT_TRUE(ok.ok()) << any << ": " << ok.refusal().describe();
@@ -252,8 +249,7 @@ TEST_F(PlanWindows, RefusesAnySourceUnlessAllowed) {
 }
 
 TEST_F(PlanWindows, AnySourceAllowedStillNeedsThePolicyToAllowIt) {
-  EXPECT_TRUE(refused(plan({port(22, "0.0.0.0/0", 1h)}, true), kViolation, "source",
-                      "not inside"));
+  EXPECT_TRUE(refused(plan({port(22, "0.0.0.0/0", 1h)}, true), kViolation, "source", "not inside"));
   EXPECT_TRUE(refused(plan({port(22, "*", 1h)}, true), kViolation, "source", "not inside"));
 }
 
@@ -280,8 +276,8 @@ TEST_F(PlanWindows, RefusesDurationOverTheMaximum) {
 }
 
 TEST_F(PlanWindows, RefusesEndTimeInThePastOrNow) {
-  EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", std::nullopt, now_ - 1s)}), kInvalid,
-                      "endTimeUtc", "2026-11-23T13:59:59Z is not in the future"));
+  EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", std::nullopt, now_ - 1s)}), kInvalid, "endTimeUtc",
+                      "2026-11-23T13:59:59Z is not in the future"));
   EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", std::nullopt, now_)}), kInvalid, "endTimeUtc",
                       "2026-11-23T14:00:00Z is not in the future"));
 }
@@ -303,17 +299,16 @@ TEST_F(PlanWindows, RefusesEndTimeBeyondTheMaximum) {
 }
 
 TEST_F(PlanWindows, RefusesBothOrNeitherDurationAndEndTime) {
-  EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", 1h, now_ + 1h)}), kInvalid, "duration",
-                      "not both"));
+  EXPECT_TRUE(
+      refused(plan({port(22, "10.1.2.3", 1h, now_ + 1h)}), kInvalid, "duration", "not both"));
   EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", std::nullopt)}), kInvalid, "duration",
                       "give either a duration or an end time"));
 }
 
 TEST_F(PlanWindows, RefusesZeroOrNegativeDuration) {
-  EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", 0s)}), kInvalid, "duration",
-                      "greater than zero"));
-  EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", -1h)}), kInvalid, "duration",
-                      "greater than zero"));
+  EXPECT_TRUE(refused(plan({port(22, "10.1.2.3", 0s)}), kInvalid, "duration", "greater than zero"));
+  EXPECT_TRUE(
+      refused(plan({port(22, "10.1.2.3", -1h)}), kInvalid, "duration", "greater than zero"));
 }
 
 TEST_F(PlanWindows, RequestNamesFieldsByIndexEvenForOnePort) {
@@ -326,8 +321,8 @@ TEST_F(PlanWindows, RequestNamesFieldsByIndexEvenForOnePort) {
                       "ports[0].endTimeUtc"));
   EXPECT_TRUE(refused(request({port(22, "10.1.2.3", std::nullopt, now_ + 4h)}), kViolation,
                       "ports[0].endTimeUtc"));
-  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", std::nullopt)}), kInvalid,
-                      "ports[0].duration"));
+  EXPECT_TRUE(
+      refused(request({port(22, "10.1.2.3", std::nullopt)}), kInvalid, "ports[0].duration"));
 }
 
 TEST_F(PlanWindows, RequestNamingIsTheDefault) {
@@ -341,23 +336,24 @@ TEST_F(PlanWindows, RefusesDuplicatePorts) {
 }
 
 TEST_F(PlanWindows, SeveralPortsNameTheOneAtFault) {
-  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 1h), port(3389, "0.0.0.0/0", 1h)}),
-                      kViolation, "ports[1].source", "admits every address"));
+  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 1h), port(3389, "0.0.0.0/0", 1h)}), kViolation,
+                      "ports[1].source", "admits every address"));
   EXPECT_TRUE(refused(request({port(3389, "10.1.2.3", 1h), port(22, "192.168.0.1", 1h)}),
                       kViolation, "ports[1].source", "not inside"));
-  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 1h), port(3389, "10.1.2.3", 2h)}),
-                      kViolation, "ports[1].duration", "exceeds the maximum PT1H for port 3389"));
-  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 4h), port(3389, "10.1.2.3", 1h)}),
-                      kViolation, "ports[0].duration", "exceeds the maximum PT3H"));
+  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 1h), port(3389, "10.1.2.3", 2h)}), kViolation,
+                      "ports[1].duration", "exceeds the maximum PT1H for port 3389"));
+  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 4h), port(3389, "10.1.2.3", 1h)}), kViolation,
+                      "ports[0].duration", "exceeds the maximum PT3H"));
   EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 1h), port(80, "10.1.2.3", 1h)}), kViolation,
                       "ports[1].number", "port 80 is not configured"));
-  EXPECT_TRUE(refused(request({port(22, "10.1.2.3", 1h),
-                               port(3389, "10.1.2.3", std::nullopt, now_ - 1h)}),
-                      kInvalid, "ports[1].endTimeUtc", "not in the future"));
+  EXPECT_TRUE(
+      refused(request({port(22, "10.1.2.3", 1h), port(3389, "10.1.2.3", std::nullopt, now_ - 1h)}),
+              kInvalid, "ports[1].endTimeUtc", "not in the future"));
 }
 
 TEST_F(PlanWindows, OneBadPortRefusesTheWholePlan) {
-  auto r = request({port(22, "10.1.2.3", 1h), port(3389, "10.1.2.3", 1h), port(80, "10.1.2.3", 1h)});
+  auto r =
+      request({port(22, "10.1.2.3", 1h), port(3389, "10.1.2.3", 1h), port(80, "10.1.2.3", 1h)});
   EXPECT_TRUE(refused(r, kViolation, "ports[2].number"));
 }
 

@@ -147,7 +147,8 @@ TEST(WinrmIdentity, NtlmHiddenOutsideTheTokenIsRefused) {
   auto hidden = negTokenInit({kKerberosOid, kNtlmOid + fake}, std::string(40, 'K'));
   EXPECT_FALSE(parseAuthorization(header("Negotiate", hidden)));
   // Kerberos first, NTLM offered second, an NTLM token: not NTLM's exchange.
-  EXPECT_FALSE(parseAuthorization(header("Negotiate", negTokenInit({kKerberosOid, kNtlmOid}, fake))));
+  EXPECT_FALSE(
+      parseAuthorization(header("Negotiate", negTokenInit({kKerberosOid, kNtlmOid}, fake))));
   // Junk in front of a raw NTLM message, with either scheme.
   EXPECT_FALSE(parseAuthorization(header("NTLM", "junk" + fake)));
   EXPECT_FALSE(parseAuthorization(header("Negotiate", "junk" + fake)));

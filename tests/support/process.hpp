@@ -2,14 +2,13 @@
 // a daemon that is always stopped when the test ends.
 #pragma once
 
-#include <algorithm>
-
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <optional>

@@ -19,8 +19,8 @@ template <class T>
     return ::testing::AssertionFailure() << "code " << refusalCodeName(f.code) << ", want "
                                          << refusalCodeName(code) << " (" << f.describe() << ")";
   if (f.field != field)
-    return ::testing::AssertionFailure() << "field '" << f.field << "', want '" << field << "' ("
-                                         << f.describe() << ")";
+    return ::testing::AssertionFailure()
+           << "field '" << f.field << "', want '" << field << "' (" << f.describe() << ")";
   if (!part.empty() && f.message.find(part) == std::string::npos)
     return ::testing::AssertionFailure() << "message '" << f.message << "' lacks '" << part << "'";
   return ::testing::AssertionSuccess();

@@ -10,13 +10,13 @@
 namespace jitgate {
 
 enum class RefusalCode {
-  InvalidArgument,   // malformed input (field says which)
-  NotFound,          // named object does not exist
-  AlreadyExists,     // create of an existing object
-  Forbidden,         // caller's role does not allow this
-  PolicyViolation,   // well-formed but outside what the policy allows
-  Conflict,          // state does not allow this (e.g. approving a denied request)
-  Unavailable,       // store or dependency failed: deny
+  InvalidArgument,  // malformed input (field says which)
+  NotFound,         // named object does not exist
+  AlreadyExists,    // create of an existing object
+  Forbidden,        // caller's role does not allow this
+  PolicyViolation,  // well-formed but outside what the policy allows
+  Conflict,         // state does not allow this (e.g. approving a denied request)
+  Unavailable,      // store or dependency failed: deny
 };
 
 std::string_view refusalCodeName(RefusalCode code);

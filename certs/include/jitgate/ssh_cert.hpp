@@ -19,19 +19,19 @@
 namespace jitgate {
 
 struct SshCertificate {
-  std::string certType;       // ssh-ed25519-cert-v01@openssh.com, ...
-  std::string keyBlob;        // the certified public key, as a plain key blob
+  std::string certType;  // ssh-ed25519-cert-v01@openssh.com, ...
+  std::string keyBlob;   // the certified public key, as a plain key blob
   uint64_t serial = 0;
-  uint32_t type = 0;          // 1 = user, 2 = host
+  uint32_t type = 0;  // 1 = user, 2 = host
   std::string keyId;
   std::vector<std::string> principals;
   uint64_t validAfter = 0;
   uint64_t validBefore = 0;
   std::vector<std::pair<std::string, std::string>> criticalOptions;  // name, value
   std::vector<std::pair<std::string, std::string>> extensions;       // name, value
-  std::string signatureKey;   // the CA's public key blob
+  std::string signatureKey;                                          // the CA's public key blob
   std::string signature;
-  std::string signedData;     // what the signature covers
+  std::string signedData;  // what the signature covers
 };
 
 // Parses a certificate blob; refuses truncation, trailing bytes, unknown

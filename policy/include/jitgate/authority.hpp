@@ -20,10 +20,10 @@
 namespace jitgate {
 
 struct AuthorityOptions {
-  std::string stateDir;                        // keys go to <stateDir>/ca (0700)
+  std::string stateDir;  // keys go to <stateDir>/ca (0700)
   KeyAlgorithm sshAlgorithm = KeyAlgorithm::Ed25519;
-  std::string upnDomain = "jitgate";           // UPN SAN domain of X.509 client certificates
-  Seconds clockSkew{60};                       // valid_after = grant start - skew
+  std::string upnDomain = "jitgate";  // UPN SAN domain of X.509 client certificates
+  Seconds clockSkew{60};              // valid_after = grant start - skew
 };
 
 struct SshCertificateIssued {
@@ -99,10 +99,9 @@ class CertificateAuthority {
                 const std::function<Status(uint64_t serial)>& sign);
   // Signs `req` with the SSH CA key under a fresh serial (key id
   // "<keyIdPrefix> serial=N") and records it for grant `g`.
-  Result<SshCertificateIssued> signSsh(SshCertRequest req, const std::string& actor,
-                                       const Grant& g, const std::string& subjectFingerprint,
-                                       const std::string& keyIdPrefix,
-                                       const std::string& comment);
+  Result<SshCertificateIssued> signSsh(SshCertRequest req, const std::string& actor, const Grant& g,
+                                       const std::string& subjectFingerprint,
+                                       const std::string& keyIdPrefix, const std::string& comment);
 
   Store& store_;
   GrantEngine& engine_;

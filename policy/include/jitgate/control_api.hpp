@@ -22,8 +22,7 @@ struct ApiResponse {
 
 class ControlApi {
  public:
-  ControlApi(GrantEngine& engine, std::string version,
-             CertificateAuthority* authority = nullptr);
+  ControlApi(GrantEngine& engine, std::string version, CertificateAuthority* authority = nullptr);
 
   // Decides from the request line alone whether the caller may go on: an
   // unknown route, a wrong method or a missing role is answered (and the

@@ -20,7 +20,7 @@ struct HttpReply {
 
 struct CallLimits {
   std::chrono::milliseconds timeout{30000};  // connect, send and receive, each
-  size_t bodyLimit = 64 * 1024 * 1024;  // the audit log's CSV export can be large
+  size_t bodyLimit = 64 * 1024 * 1024;       // the audit log's CSV export can be large
 };
 
 // Sends one request and returns the daemon's answer, whatever its status.

@@ -32,8 +32,8 @@ class ObjectReader {
   Result<int64_t> requiredInt(std::string_view key, int64_t min, int64_t max);
   Result<std::optional<bool>> optionalBool(std::string_view key);
   Result<std::optional<std::vector<std::string>>> optionalStrings(std::string_view key,
-                                                                   size_t maxItems,
-                                                                   size_t maxLen = 256);
+                                                                  size_t maxItems,
+                                                                  size_t maxLen = 256);
   // Objects inside an array: returns them for the caller to read with their
   // own ObjectReader (prefix "key[i].").
   Result<std::optional<std::vector<const boost::json::object*>>> optionalObjects(

@@ -28,8 +28,8 @@ struct Target {
   SysTime createdAt{};
 };
 
-inline constexpr Seconds kMinMaxDuration{5 * 60};       // PT5M
-inline constexpr Seconds kMaxMaxDuration{24 * 3600};    // P1D
+inline constexpr Seconds kMinMaxDuration{5 * 60};        // PT5M
+inline constexpr Seconds kMaxMaxDuration{24 * 3600};     // P1D
 inline constexpr Seconds kDefaultMaxDuration{3 * 3600};  // PT3H
 
 struct PortRule {
@@ -84,7 +84,7 @@ Result<RequestState> parseRequestState(std::string_view s);
 struct RequestedPort {
   uint16_t number = 0;
   Cidr source;
-  std::optional<Seconds> duration;   // exactly one of duration and endTime
+  std::optional<Seconds> duration;  // exactly one of duration and endTime
   std::optional<SysTime> endTime;
 };
 
@@ -98,13 +98,13 @@ struct AccessRequest {
   SysTime createdAt{};
   std::string decidedBy;
   std::optional<SysTime> decidedAt;
-  std::string reason;                   // why denied
-  std::vector<std::string> grantIds;    // grants made on approval
+  std::string reason;                 // why denied
+  std::vector<std::string> grantIds;  // grants made on approval
 };
 
 struct SshPublicKey {
-  std::string type;     // ssh-ed25519, ecdsa-sha2-nistp256, ...
-  std::string base64;   // the key blob
+  std::string type;    // ssh-ed25519, ecdsa-sha2-nistp256, ...
+  std::string base64;  // the key blob
   std::string comment;
   std::string fingerprint;  // SHA256:... as ssh-keygen -l prints it
 
@@ -127,7 +127,6 @@ struct User {
 Status validateName(std::string_view name, std::string_view field);
 // Host names (RFC 1123 labels) or IP literals.
 Status validateAddress(std::string_view address, std::string_view field);
-
 
 // A certificate the CA issued for a grant (docs/CERTIFICATES.md).
 struct IssuedCertificate {
@@ -155,7 +154,6 @@ struct CaKeyRecord {
   std::optional<SysTime> retiredAt;
 };
 
-
 struct AuditEntry {
   int64_t seq = 0;
   std::chrono::sys_time<std::chrono::milliseconds> time{};
@@ -165,10 +163,10 @@ struct AuditEntry {
   std::string target;
   std::optional<uint16_t> port;
   std::string source;
-  std::string user;     // the user the entry is about (grant holder, requester)
+  std::string user;  // the user the entry is about (grant holder, requester)
   std::string grantId;
   std::string requestId;
-  std::string detail;   // free text: the reason for refusals, what changed
+  std::string detail;  // free text: the reason for refusals, what changed
 };
 
 }  // namespace jitgate

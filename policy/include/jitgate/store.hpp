@@ -14,9 +14,9 @@
 namespace jitgate {
 
 struct AuditQuery {
-  std::string target;           // empty: any
-  std::optional<SysTime> since; // inclusive
-  size_t limit = 0;             // 0: no limit; otherwise the newest `limit`, oldest first
+  std::string target;            // empty: any
+  std::optional<SysTime> since;  // inclusive
+  size_t limit = 0;              // 0: no limit; otherwise the newest `limit`, oldest first
 };
 
 class Store {

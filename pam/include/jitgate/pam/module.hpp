@@ -16,16 +16,16 @@
 namespace jitgate::pam {
 
 struct ModuleArgs {
-  std::string caKeysFile;      // ca=PATH: TrustedUserCAKeys-style file (required)
-  std::string krlFile;         // krl=PATH: KRL; when given it must be readable
-  std::string onlineSocket;    // online=PATH: jitgated control socket (account)
-  std::string target;          // target=NAME: this host's target name (with online)
-  uint16_t port = 22;          // port=N: the port the grant must cover (with online)
-  int timeoutMs = 2000;        // timeout=MS: for the online check
-  bool failOpen = false;       // unreachable=allow: online check down lets in (default deny)
-  int graceSeconds = 5;        // grace=N: SIGTERM at the end, SIGKILL N seconds later
+  std::string caKeysFile;    // ca=PATH: TrustedUserCAKeys-style file (required)
+  std::string krlFile;       // krl=PATH: KRL; when given it must be readable
+  std::string onlineSocket;  // online=PATH: jitgated control socket (account)
+  std::string target;        // target=NAME: this host's target name (with online)
+  uint16_t port = 22;        // port=N: the port the grant must cover (with online)
+  int timeoutMs = 2000;      // timeout=MS: for the online check
+  bool failOpen = false;     // unreachable=allow: online check down lets in (default deny)
+  int graceSeconds = 5;      // grace=N: SIGTERM at the end, SIGKILL N seconds later
   std::string cutoffHelper = JITGATE_CUTOFF_HELPER;  // cutoff=PATH
-  bool deferAccount = false;   // account=defer: account without online leaves it to session
+  bool deferAccount = false;  // account=defer: account without online leaves it to session
   bool debug = false;
 };
 

@@ -39,8 +39,7 @@ struct HeadProgress {
 // NeedMore. Refusals name the limits given (a Content-Length over the
 // body limit is refused with the header: 413).
 HeadProgress feedRequestHead(HttpRequestParser& parser, std::string_view bytes,
-                             std::string& headBytes, size_t headerLimit = 0,
-                             size_t bodyLimit = 0);
+                             std::string& headBytes, size_t headerLimit = 0, size_t bodyLimit = 0);
 
 // The rules on a parsed request header (see the file comment).
 bool checkRequestHead(const boost::beast::http::request_header<>& head, HttpRefusal& why);

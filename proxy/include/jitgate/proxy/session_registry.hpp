@@ -23,8 +23,8 @@ struct SessionRecord {
   std::string front;  // "ssh", "ssh-forward", "winrm-http", "winrm-https"
   std::string user;
   std::string target;
-  uint16_t port = 0;  // the target's real port the grant is for
-  std::string source; // the client's address
+  uint16_t port = 0;   // the target's real port the grant is for
+  std::string source;  // the client's address
   std::string grantId;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   uint64_t bytesToTarget = 0;

@@ -30,7 +30,7 @@ struct SshFrontOptions {
 };
 
 struct SshFrontStats {
-  size_t connections = 0;     // open client connections
+  size_t connections = 0;  // open client connections
   size_t unauthenticated = 0;
 };
 

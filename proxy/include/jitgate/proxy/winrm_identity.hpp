@@ -18,11 +18,11 @@ namespace jitgate {
 inline constexpr size_t kMaxAuthorizationBytes = 16 * 1024;
 
 enum class AuthScheme {
-  None,              // no Authorization header
-  Basic,             // user name known
-  NtlmNegotiate,     // NTLM NEGOTIATE (type 1): a handshake leg, no user yet
-  NtlmAuthenticate,  // NTLM AUTHENTICATE (type 3): user name known
-  CertificateMutual, // WS-Man's https/mutual profile: the user comes from the TLS certificate
+  None,               // no Authorization header
+  Basic,              // user name known
+  NtlmNegotiate,      // NTLM NEGOTIATE (type 1): a handshake leg, no user yet
+  NtlmAuthenticate,   // NTLM AUTHENTICATE (type 3): user name known
+  CertificateMutual,  // WS-Man's https/mutual profile: the user comes from the TLS certificate
 };
 std::string_view toString(AuthScheme s);
 
