@@ -329,7 +329,11 @@ size_t GrantEngine::activeGrantCount() const {
 
 Decision GrantEngine::decide(const std::string& user, const std::string& target, uint16_t port,
                              const IpAddress& source) const {
-  return decide(user, target, port, source, now());
+  if (!decisionObserver_) return decide(user, target, port, source, now());
+  auto started = std::chrono::steady_clock::now();
+  auto d = decide(user, target, port, source, now());
+  decisionObserver_(d, std::chrono::steady_clock::now() - started);
+  return d;
 }
 
 Decision GrantEngine::decide(const std::string& user, const std::string& target, uint16_t port,

@@ -144,7 +144,7 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   }
   if (auto st = checkKeys(root, "",
                           {"state_dir", "control_socket", "control_socket_group", "log_level",
-                           "roles", "ca", "ssh", "winrm"});
+                           "roles", "ca", "ssh", "winrm", "metrics"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -263,6 +263,12 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
       return st.refusal();
     if (auto st = readInt(*t, "winrm.", "max_connections", w.maxConnections, 1, 100000); !st)
       return st.refusal();
+  }
+  if (const auto* n = root.get("metrics")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("metrics", "must be a table");
+    if (auto st = checkKeys(*t, "metrics.", {"listen"}); !st) return st.refusal();
+    if (auto st = readListen(*t, "metrics.", "listen", c.metrics.listen); !st) return st.refusal();
   }
   return c;
 }

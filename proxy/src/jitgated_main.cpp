@@ -1,7 +1,6 @@
 // jitgated: wires the store, the grant engine and the control socket
 // together on one event loop. All logic lives in the libraries.
 #include <fcntl.h>
-#include <grp.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -13,7 +12,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <optional>
 
 #include "jitgate/authority.hpp"
 #include "jitgate/clock.hpp"
@@ -23,6 +25,12 @@
 #include "jitgate/proxy/session_registry.hpp"
 #include "jitgate/proxy/ssh_front.hpp"
 #include "jitgate/proxy/winrm_front.hpp"
+#include "jitgate/service/effective_config.hpp"
+#include "jitgate/service/journal.hpp"
+#include "jitgate/service/metrics.hpp"
+#include "jitgate/service/observed_store.hpp"
+#include "jitgate/service/reload.hpp"
+#include "jitgate/service/service_manager.hpp"
 #include "jitgate/store.hpp"
 
 namespace {
@@ -46,15 +54,18 @@ Status ensureDir(const std::string& dir, mode_t mode, const char* what) {
 
 int run(int argc, char** argv) {
   CLI::App app{"jitgated: the jitgate daemon (grant engine, CA, audit, control socket)"};
-  std::string configPath, stateDir, controlSocket, logLevel, sshListen, winrmHttpListen,
-      winrmHttpsListen;
+  std::string configPath, checkConfigPath, stateDir, controlSocket, logLevel, sshListen,
+      winrmHttpListen, winrmHttpsListen, metricsListen;
   app.add_option("--config", configPath, "TOML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--check-config", checkConfigPath,
+                 "validate FILE, print the effective settings (with the other flags) and exit");
   app.add_option("--state-dir", stateDir, "directory for the store (overrides the config)");
   app.add_option("--control-socket", controlSocket, "control socket path (overrides the config)");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn or error");
   app.add_option("--ssh-listen", sshListen, "SSH front: ADDR:PORT, [V6]:PORT or off (port 0: any)");
   app.add_option("--winrm-http-listen", winrmHttpListen, "WinRM HTTP front: ADDR:PORT or off");
   app.add_option("--winrm-https-listen", winrmHttpsListen, "WinRM HTTPS front: ADDR:PORT or off");
+  app.add_option("--metrics-listen", metricsListen, "Prometheus endpoint: ADDR:PORT or off");
   app.set_version_flag("--version", std::string("jitgated ") + JITGATE_VERSION);
   try {
     app.parse(argc, argv);
@@ -70,46 +81,61 @@ int run(int argc, char** argv) {
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
 
-  DaemonConfig config;
-  if (!configPath.empty()) {
-    auto loaded = loadConfig(configPath);
-    if (!loaded) {
-      spdlog::error("config {}: {}", configPath, loaded.refusal().describe());
+  // The file, then the flags on top: at start, for --check-config and on
+  // every reload.
+  auto readConfig = [&](const std::string& path) -> Result<DaemonConfig> {
+    DaemonConfig c;
+    if (!path.empty()) {
+      auto loaded = loadConfig(path);
+      if (!loaded) {
+        const auto& r = loaded.refusal();
+        return Refusal{r.code, "config " + path, r.field == path ? r.message : r.describe()};
+      }
+      c = *loaded;
+    }
+    if (!stateDir.empty()) c.stateDir = stateDir;
+    if (!controlSocket.empty()) c.controlSocket = controlSocket;
+    if (!logLevel.empty()) c.logLevel = logLevel;
+    struct {
+      const std::string& flag;
+      const char* name;
+      std::optional<ListenAddress>& into;
+    } listens[] = {{sshListen, "--ssh-listen", c.ssh.listen},
+                   {winrmHttpListen, "--winrm-http-listen", c.winrm.httpListen},
+                   {winrmHttpsListen, "--winrm-https-listen", c.winrm.httpsListen},
+                   {metricsListen, "--metrics-listen", c.metrics.listen}};
+    for (auto& l : listens) {
+      if (l.flag.empty()) continue;
+      auto parsed = parseListenAddress(l.flag, l.name);
+      if (!parsed) return parsed.refusal();
+      l.into = *parsed;
+    }
+    auto level = spdlog::level::from_str(c.logLevel);
+    if (level == spdlog::level::off && c.logLevel != "off")
+      return invalid("--log-level", "'" + c.logLevel + "' is not a level");
+    if (auto st = checkDaemonConfig(c); !st) return st.refusal();
+    return c;
+  };
+  if (!checkConfigPath.empty()) {
+    auto checked = readConfig(checkConfigPath);
+    if (!checked) {
+      spdlog::error("{}", checked.refusal().describe());
       return 1;
     }
-    config = *loaded;
+    std::printf("# %s: valid; the effective settings:\n%s", checkConfigPath.c_str(),
+                effectiveConfigToml(*checked).c_str());
+    return 0;
   }
-  if (!stateDir.empty()) config.stateDir = stateDir;
-  if (!controlSocket.empty()) config.controlSocket = controlSocket;
-  if (!logLevel.empty()) config.logLevel = logLevel;
-  struct {
-    const std::string& flag;
-    const char* name;
-    std::optional<ListenAddress>& into;
-  } listens[] = {{sshListen, "--ssh-listen", config.ssh.listen},
-                 {winrmHttpListen, "--winrm-http-listen", config.winrm.httpListen},
-                 {winrmHttpsListen, "--winrm-https-listen", config.winrm.httpsListen}};
-  for (auto& l : listens) {
-    if (l.flag.empty()) continue;
-    auto parsed = parseListenAddress(l.flag, l.name);
-    if (!parsed) {
-      spdlog::error("{}", parsed.refusal().describe());
-      return 1;
-    }
-    l.into = *parsed;
-  }
-  auto level = spdlog::level::from_str(config.logLevel);
-  if (level == spdlog::level::off && config.logLevel != "off") {
-    spdlog::error("--log-level: '{}' is not a level", config.logLevel);
+  if (stderrIsJournal()) logToJournal();
+  auto readStart = readConfig(configPath);
+  if (!readStart) {
+    spdlog::error("{}", readStart.refusal().describe());
     return 1;
   }
+  DaemonConfig config = *readStart;
+  auto level = spdlog::level::from_str(config.logLevel);
   spdlog::set_level(level);
 
-  if (config.stateDir.empty() || config.stateDir[0] != '/' || config.controlSocket.empty() ||
-      config.controlSocket[0] != '/') {
-    spdlog::error("state_dir and control_socket must be absolute paths");
-    return 1;
-  }
   if (auto st = ensureDir(config.stateDir, 0700, "state_dir"); !st) {
     spdlog::error("{} (use --state-dir DIR)", st.refusal().describe());
     return 1;
@@ -133,26 +159,20 @@ int run(int argc, char** argv) {
 
   ControlSocketOptions sockOpts;
   sockOpts.path = config.controlSocket;
-  if (!config.controlSocketGroup.empty()) {
-    std::vector<char> buf(16384);
-    group gr{};
-    group* found = nullptr;
-    if (getgrnam_r(config.controlSocketGroup.c_str(), &gr, buf.data(), buf.size(), &found) != 0 ||
-        !found) {
-      spdlog::error("control_socket_group: no group named '{}'", config.controlSocketGroup);
-      return 1;
-    }
-    sockOpts.group = found->gr_gid;
-  }
+  sockOpts.group = controlSocketGid(config).value();  // checked by readConfig
 
-  auto store = openSqliteStore(config.stateDir + "/jitgate.db");
-  if (!store) {
-    spdlog::error("{}", store.refusal().describe());
+  auto sqlite = openSqliteStore(config.stateDir + "/jitgate.db");
+  if (!sqlite) {
+    spdlog::error("{}", sqlite.refusal().describe());
     return 1;
   }
+  ObservedStore store(std::move(*sqlite));
+  std::optional<JournalAudit> journal;
+  if (stderrIsJournal()) journal.emplace(store);
   boost::asio::io_context io;
+  ServiceManager service(io);
   SystemClock clock;
-  GrantEngine engine(**store, clock, io);
+  GrantEngine engine(store, clock, io);
   if (auto st = engine.start(); !st) {
     spdlog::error("grant engine: {}", st.refusal().describe());
     return 1;
@@ -166,7 +186,7 @@ int run(int argc, char** argv) {
   caOptions.stateDir = config.stateDir;
   caOptions.sshAlgorithm = parseKeyAlgorithm(config.caSshAlgorithm).value();
   caOptions.upnDomain = config.caUpnDomain;
-  auto authority = CertificateAuthority::open(**store, engine, clock, caOptions);
+  auto authority = CertificateAuthority::open(store, engine, clock, caOptions);
   if (!authority) {
     spdlog::error("certificate authority: {}", authority.refusal().describe());
     return 1;
@@ -175,6 +195,7 @@ int run(int argc, char** argv) {
   ControlServer server(io, std::move(*acceptor), api, config.roles, sockOpts);
   server.start();
 
+  Metrics metrics(io, engine, store);
   SessionRegistry registry(engine);
   std::string fronts;
   std::unique_ptr<SshFront> sshFront;
@@ -214,10 +235,57 @@ int run(int argc, char** argv) {
     winrmFronts.push_back(std::move(*front));
   }
 
+  if (config.metrics.listen) {
+    if (auto st = metrics.serve(*config.metrics.listen); !st) {
+      spdlog::error("{}", st.refusal().describe());
+      return 1;
+    }
+    fronts += ", metrics " + metrics.boundAddress();
+  }
+
+  std::string readyStatus = "serving: control socket" + fronts;
+  // SIGHUP (systemctl reload): the file again, through the event loop.
+  boost::asio::signal_set hangups(io, SIGHUP);
+  std::function<void()> awaitHangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      service.reloading("reloading " + (configPath.empty() ? "(no config file)" : configPath));
+      std::string outcome = "no config file to re-read (started without --config)";
+      bool ok = true;
+      if (!configPath.empty()) {
+        auto reread = readConfig(configPath);
+        if (!reread) {
+          ok = false;
+          outcome = "refused, the running settings stay: " + reread.refusal().describe();
+        } else {
+          auto plan = planReload(config, *reread);
+          server.setRoles(plan.next.roles);
+          spdlog::set_level(spdlog::level::from_str(plan.next.logLevel));
+          config = plan.next;
+          outcome = plan.describe();
+        }
+      }
+      spdlog::info("reload: {}", outcome);
+      AuditEntry e;
+      e.actor = "jitgated";
+      e.action = "config.reload";
+      e.outcome = ok ? "ok" : "error";
+      e.detail = outcome;
+      (void)engine.record(std::move(e));
+      service.ready(readyStatus + "; reload: " + outcome);
+      awaitHangup();
+    });
+  };
+  awaitHangup();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("jitgated: signal {}, stopping", sig);
+    service.stopping("stopping on signal " + std::to_string(sig));
+    service.stopWatchdog();
+    hangups.cancel();
+    metrics.stopServing();
     server.stop();
     if (sshFront) sshFront->stop();
     for (auto& f : winrmFronts) f->stop();
@@ -225,6 +293,8 @@ int run(int argc, char** argv) {
   });
   spdlog::info("jitgated ready: control socket {}, state dir {}{}, {} active grants",
                config.controlSocket, config.stateDir, fronts, engine.activeGrantCount());
+  service.ready(readyStatus);
+  service.startWatchdog();
   io.run();
   return 0;
 }

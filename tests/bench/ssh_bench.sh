@@ -30,7 +30,7 @@ mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N "" -f "$work/id"
 
 "$jitgated" --state-dir "$work/state" --control-socket "$work/c.sock" --ssh-listen 127.0.0.1:0 \
-  --winrm-http-listen off --winrm-https-listen off >"$work/jitgated.log" 2>&1 &
+  --winrm-http-listen off --winrm-https-listen off --metrics-listen off >"$work/jitgated.log" 2>&1 &
 jpid=$!
 pids+=("$jpid")
 for _ in $(seq 100); do grep -q "jitgated ready" "$work/jitgated.log" && break; sleep 0.1; done

@@ -82,7 +82,8 @@ class Daemon {
     // The fronts' defaults listen on every address at fixed ports; a test
     // daemon listens on loopback only, on ports the kernel picks.
     if (bin.size() >= 8 && bin.compare(bin.size() - 8, 8, "jitgated") == 0) {
-      for (const char* flag : {"--ssh-listen", "--winrm-http-listen", "--winrm-https-listen"}) {
+      for (const char* flag :
+           {"--ssh-listen", "--winrm-http-listen", "--winrm-https-listen", "--metrics-listen"}) {
         if (std::find(args.begin(), args.end(), flag) == args.end()) {
           args.push_back(flag);
           args.push_back("127.0.0.1:0");

@@ -36,6 +36,8 @@ class ControlServer {
   ~ControlServer();
   void start();
   void stop();
+  // A reload's new role lists, for connections accepted from now on.
+  void setRoles(RoleConfig roles) { roles_ = std::move(roles); }
 
  private:
   class Session;

@@ -153,6 +153,10 @@ class GrantEngine {
   Decision decideAnyUser(const std::string& target, uint16_t port, const IpAddress& source) const;
   std::optional<Target> findTarget(const std::string& nameOrAddress) const;
   size_t activeGrantCount() const;
+  // Told of each front's decide() and how long it took (metrics). Set before
+  // the fronts start; called on the deciding thread.
+  using DecisionObserver = std::function<void(const Decision&, std::chrono::nanoseconds)>;
+  void observeDecisions(DecisionObserver o) { decisionObserver_ = std::move(o); }
 
   // Called on the engine's io_context for every window that ends.
   using Listener = std::function<void(const GrantEnded&)>;
@@ -188,6 +192,7 @@ class GrantEngine {
   std::unique_ptr<Index> index_;
   std::unordered_map<std::string, Target> targets_;
 
+  DecisionObserver decisionObserver_;
   std::mutex listenersMu_;
   std::map<int, Listener> listeners_;
   int nextListener_ = 1;

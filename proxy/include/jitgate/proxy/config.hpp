@@ -50,6 +50,12 @@ struct WinrmFrontConfig {
   int maxConnections = 512;                   // client connections per front
 };
 
+// The Prometheus endpoint (GET /metrics). Loopback by default: the figures
+// name no users, but they tell who is busy and when.
+struct MetricsConfig {
+  std::optional<ListenAddress> listen = ListenAddress{"127.0.0.1", 9620};
+};
+
 struct DaemonConfig {
   std::string stateDir = "/var/lib/jitgate";
   std::string controlSocket = "/run/jitgate/control.sock";
@@ -61,6 +67,7 @@ struct DaemonConfig {
   std::string caUpnDomain = "jitgate";     // UPN SAN domain of X.509 client certificates
   SshFrontConfig ssh;
   WinrmFrontConfig winrm;
+  MetricsConfig metrics;
 };
 
 // Reads a TOML file. Unknown keys and wrong types are refused (a typo in a

@@ -1,0 +1,50 @@
+// Prometheus metrics of the daemon, served at GET /metrics by prometheus-cpp's
+// exposer. Session and certificate counters are read from what the store
+// commits (so they agree with the audit log), gauges from the engine when
+// Prometheus scrapes, latencies from the engine and the store. Labels take
+// only bounded values: a front, a mode, a reason from the refusal list,
+// never a user, a target or an address. Names: docs/METRICS.md.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "jitgate/engine.hpp"
+#include "jitgate/proxy/config.hpp"
+#include "jitgate/result.hpp"
+#include "jitgate/service/observed_store.hpp"
+
+namespace jitgate {
+
+class Metrics final : public StoreObserver {
+ public:
+  // Counts without serving (tests render text()): observes `store`'s commits,
+  // the engine's window ends (for the cutoff lag) and its decisions.
+  // Everything but decided() runs on `io`'s thread.
+  Metrics(boost::asio::io_context& io, GrantEngine& engine, ObservedStore& store);
+  ~Metrics() override;
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Starts serving GET /metrics on `listen` (port 0: any free port).
+  Status serve(const ListenAddress& listen);
+  void stopServing();
+  std::string boundAddress() const;  // "127.0.0.1:9620"
+
+  // The exposition text a scrape gets, less the exposer's own families. On
+  // the io thread.
+  std::string text() const;
+
+  void committed(const Commit& c) override;
+  void storeAnswered(bool reachable) override;
+  // Any thread.
+  void decided(bool allowed, std::chrono::nanoseconds took);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace jitgate
