@@ -19,6 +19,7 @@
 #include "jitgate/model.hpp"
 #include "jitgate/result.hpp"
 #include "jitgate/store.hpp"
+#include "jitgate/windows.hpp"
 
 namespace jitgate {
 
@@ -77,19 +78,6 @@ struct RequestInput {
   std::vector<RequestedPort> ports;
   std::string justification;
 };
-
-// How refusals name fields: as in a grant body or as in a request body.
-enum class FieldNames { Grant, Request };
-
-// Why a request or grant cannot be had under a policy, or the windows it
-// yields. Pure, so that it can be tested and fuzzed on its own.
-Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& target,
-                                       const std::vector<RequestedPort>& ports, SysTime now,
-                                       bool anySourceAllowed,
-                                       FieldNames names = FieldNames::Request);
-Status validatePolicy(const Policy& policy);
-// Unsupported when JIT cannot be enforced; the reason says why.
-std::optional<std::string> unsupportedReason(const Target& target);
 
 // Threading: decide(), findTarget(), activeGrantCount(), subscribe() and
 // unsubscribe() may be called from any thread. Everything else (changes,
