@@ -99,6 +99,18 @@ AuditEntry GrantEngine::entry(const std::string& actor, std::string action) cons
   return e;
 }
 
+AuditEntry GrantEngine::grantEntry(const std::string& actor, std::string action,
+                                   const Grant& g) const {
+  auto e = entry(actor, std::move(action));
+  e.target = g.target;
+  e.port = g.port;
+  e.source = g.source.toString();
+  e.user = g.user;
+  e.grantId = g.id;
+  e.requestId = g.requestId;
+  return e;
+}
+
 Status GrantEngine::start() {
   auto ts = store_.targets();
   if (!ts) return ts.refusal();
@@ -331,13 +343,7 @@ void GrantEngine::expireDue() {
     for (auto& g : due) {
       g.state = GrantState::Expired;
       if (auto s = store_.updateGrant(g); !s) return s;
-      auto e = entry("jitgated", "grant.expire");
-      e.target = g.target;
-      e.port = g.port;
-      e.source = g.source.toString();
-      e.user = g.user;
-      e.grantId = g.id;
-      e.requestId = g.requestId;
+      auto e = grantEntry("jitgated", "grant.expire", g);
       e.detail = "window ended at " + formatTimestamp(g.end);
       if (auto r = store_.appendAudit(e); !r) return r.refusal();
     }

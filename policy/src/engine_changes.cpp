@@ -30,6 +30,67 @@ std::string newId(char prefix) {
 
 // Builds the (user, target, port) key in `k`. Decisions reuse one buffer per
 
+Refusal noTarget(const std::string& name) {
+  return Refusal{RefusalCode::NotFound, "target", "no target named '" + name + "'"};
+}
+
+struct Plan {
+  std::optional<Policy> policy;
+  std::vector<Grant> windows;
+};
+
+// The windows `ports` would have on `target` under its policy as it is now;
+// `gone` when there is no such target.
+Result<Plan> planOn(Store& store, const std::string& target, const Refusal& gone,
+                    const std::vector<RequestedPort>& ports, SysTime at, bool anySourceAllowed,
+                    FieldNames names) {
+  auto t = store.target(target);
+  if (!t) return t.refusal();
+  if (!*t) return gone;
+  auto p = store.policy(target);
+  if (!p) return p.refusal();
+  auto windows =
+      planWindows(p->has_value() ? &**p : nullptr, **t, ports, at, anySourceAllowed, names);
+  if (!windows) return windows.refusal();
+  return Plan{std::move(*p), std::move(*windows)};
+}
+
+// A grant or request the store holds in the state a change needs (active,
+// pending), or why it is not.
+template <class T, class State>
+Result<T> inState(Result<std::optional<T>> found, const char* kind, const std::string& id,
+                  State needed) {
+  if (!found) return found.refusal();
+  if (!*found)
+    return Refusal{RefusalCode::NotFound, kind,
+                   std::string("no ") + kind + " with id '" + id + "'"};
+  if ((*found)->state != needed)
+    return Refusal{RefusalCode::Conflict, kind,
+                   kind + (" " + id) + " is already " + std::string(toString((*found)->state))};
+  return std::move(**found);
+}
+
+// Records the decision on `r` by the actor of `e`, and `e` naming it.
+Status recordDecision(Store& store, AccessRequest& r, RequestState state, SysTime at,
+                      AuditEntry e) {
+  r.state = state;
+  r.decidedBy = e.actor;
+  r.decidedAt = at;
+  if (auto s = store.updateRequest(r); !s) return s;
+  e.target = r.target;
+  e.user = r.requester;
+  e.requestId = r.id;
+  if (auto a = store.appendAudit(e); !a) return a.refusal();
+  return okStatus();
+}
+
+// Whether a store lookup found its object.
+template <class T>
+Result<bool> present(const Result<std::optional<T>>& found) {
+  if (!found) return found.refusal();
+  return found->has_value();
+}
+
 }  // namespace
 
 // --- Targets ---------------------------------------------------------------
@@ -81,44 +142,51 @@ Result<std::vector<Grant>> GrantEngine::revokeWhere(const std::string& actor,
     g.revokedAt = t;
     g.revokedBy = actor;
     if (auto s = store_.updateGrant(g); !s) return s.refusal();
-    auto e = entry(actor, "grant.revoke");
-    e.target = g.target;
-    e.port = g.port;
-    e.source = g.source.toString();
-    e.user = g.user;
-    e.grantId = g.id;
-    e.requestId = g.requestId;
+    auto e = grantEntry(actor, "grant.revoke", g);
     e.detail = why;
     if (auto r = store_.appendAudit(e); !r) return r.refusal();
   }
   return hit;
 }
 
-Status GrantEngine::removeTarget(const std::string& actor, const std::string& name) {
+Status GrantEngine::endWithGrants(const std::string& actor, const std::string& name,
+                                  const Ending& end, const std::function<Result<bool>()>& exists,
+                                  const std::function<Status()>& remove) {
   std::vector<Grant> revoked;
   auto st = store_.transaction([&]() -> Status {
-    auto existing = store_.target(name);
-    if (!existing) return existing.refusal();
-    if (!*existing) return Refusal{RefusalCode::NotFound, "name", "no target named '" + name + "'"};
+    auto found = exists();
+    if (!found) return found.refusal();
+    if (!*found) return end.missing;
     auto r = revokeWhere(
-        actor, [&](const Grant& g) { return g.target == name; }, "target removed");
+        actor, [&](const Grant& g) { return g.*end.grantField == name; }, end.why);
     if (!r) return r.refusal();
     revoked = std::move(*r);
-    if (auto s = store_.deletePolicy(name); !s) return s;
-    if (auto s = store_.deleteTarget(name); !s) return s;
-    auto e = entry(actor, "target.remove");
-    e.target = name;
+    if (auto s = remove(); !s) return s;
+    auto e = entry(actor, end.action);
+    e.*end.auditField = name;
     e.detail = std::to_string(revoked.size()) + " active grants revoked";
     if (auto a = store_.appendAudit(e); !a) return a.refusal();
     return okStatus();
   });
   if (!st) return st;
-  {
-    std::unique_lock lock(mu_);
-    targets_.erase(name);
-  }
+  if (end.afterCommit) end.afterCommit();
   endRevoked(revoked);
   return okStatus();
+}
+
+Status GrantEngine::removeTarget(const std::string& actor, const std::string& name) {
+  Ending end{"target.remove", &AuditEntry::target, &Grant::target, "target removed"};
+  end.missing = Refusal{RefusalCode::NotFound, "name", "no target named '" + name + "'"};
+  end.afterCommit = [&] {
+    std::unique_lock lock(mu_);
+    targets_.erase(name);
+  };
+  return endWithGrants(
+      actor, name, end, [&] { return present(store_.target(name)); },
+      [&]() -> Status {
+        if (auto s = store_.deletePolicy(name); !s) return s;
+        return store_.deleteTarget(name);
+      });
 }
 
 Result<TargetView> GrantEngine::targetView(const std::string& name) {
@@ -214,27 +282,12 @@ Result<Policy> GrantEngine::setPolicy(const std::string& actor, Policy p) {
 }
 
 Status GrantEngine::disablePolicy(const std::string& actor, const std::string& target) {
-  std::vector<Grant> revoked;
-  auto st = store_.transaction([&]() -> Status {
-    auto before = store_.policy(target);
-    if (!before) return before.refusal();
-    if (!*before)
-      return Refusal{RefusalCode::NotFound, "target",
-                     "target '" + target + "' has no JIT policy to disable"};
-    auto r = revokeWhere(
-        actor, [&](const Grant& g) { return g.target == target; }, "policy disabled");
-    if (!r) return r.refusal();
-    revoked = std::move(*r);
-    if (auto s = store_.deletePolicy(target); !s) return s;
-    auto e = entry(actor, "policy.disable");
-    e.target = target;
-    e.detail = std::to_string(revoked.size()) + " active grants revoked";
-    if (auto a = store_.appendAudit(e); !a) return a.refusal();
-    return okStatus();
-  });
-  if (!st) return st;
-  endRevoked(revoked);
-  return okStatus();
+  Ending end{"policy.disable", &AuditEntry::target, &Grant::target, "policy disabled"};
+  end.missing = Refusal{RefusalCode::NotFound, "target",
+                        "target '" + target + "' has no JIT policy to disable"};
+  return endWithGrants(
+      actor, target, end, [&] { return present(store_.policy(target)); },
+      [&] { return store_.deletePolicy(target); });
 }
 
 Result<std::optional<Policy>> GrantEngine::policy(const std::string& target) {
@@ -250,13 +303,7 @@ Result<std::vector<Grant>> GrantEngine::commitWindows(const std::string& actor,
   for (auto& g : windows) {
     g.id = newId('g');
     if (auto s = store_.insertGrant(g); !s) return s.refusal();
-    auto e = entry(actor, "grant.create");
-    e.target = g.target;
-    e.port = g.port;
-    e.source = g.source.toString();
-    e.user = g.user;
-    e.grantId = g.id;
-    e.requestId = g.requestId;
+    auto e = grantEntry(actor, "grant.create", g);
     e.detail = "window " + formatTimestamp(g.start) + " .. " + formatTimestamp(g.end) +
                (g.justification.empty() ? "" : "; justification: " + g.justification);
     if (auto a = store_.appendAudit(e); !a) return a.refusal();
@@ -268,15 +315,11 @@ Result<Grant> GrantEngine::grant(const std::string& actor, const GrantInput& in)
   if (auto st = validateName(in.user, "user"); !st) return st.refusal();
   if (auto st = validateText(in.justification, "justification", 512, false); !st)
     return st.refusal();
-  auto t = store_.target(in.target);
-  if (!t) return t.refusal();
-  if (!*t) return Refusal{RefusalCode::NotFound, "target", "no target named '" + in.target + "'"};
-  auto p = store_.policy(in.target);
-  if (!p) return p.refusal();
-  auto plan = planWindows(p->has_value() ? &**p : nullptr, **t, {in.port}, now(), in.allowAnySource,
-                          FieldNames::Grant);
-  if (!plan) return plan.refusal();
-  for (auto& g : *plan) {
+  auto planned = planOn(store_, in.target, noTarget(in.target), {in.port}, now(), in.allowAnySource,
+                        FieldNames::Grant);
+  if (!planned) return planned.refusal();
+  auto& plan = planned->windows;
+  for (auto& g : plan) {
     g.user = in.user;
     g.requestedBy = actor;
     g.approvedBy = actor;
@@ -284,7 +327,7 @@ Result<Grant> GrantEngine::grant(const std::string& actor, const GrantInput& in)
   }
   std::vector<Grant> made;
   auto st = store_.transaction([&]() -> Status {
-    auto r = commitWindows(actor, std::move(*plan));
+    auto r = commitWindows(actor, std::move(plan));
     if (!r) return r.refusal();
     made = std::move(*r);
     return okStatus();
@@ -298,12 +341,8 @@ Result<Grant> GrantEngine::grant(const std::string& actor, const GrantInput& in)
 Result<Grant> GrantEngine::revoke(const std::string& actor, const std::string& grantId) {
   std::vector<Grant> revoked;
   auto st = store_.transaction([&]() -> Status {
-    auto g = store_.grant(grantId);
+    auto g = inState(store_.grant(grantId), "grant", grantId, GrantState::Active);
     if (!g) return g.refusal();
-    if (!*g) return Refusal{RefusalCode::NotFound, "grant", "no grant with id '" + grantId + "'"};
-    if ((*g)->state != GrantState::Active)
-      return Refusal{RefusalCode::Conflict, "grant",
-                     "grant " + grantId + " is already " + std::string(toString((*g)->state))};
     auto r = revokeWhere(
         actor, [&](const Grant& x) { return x.id == grantId; }, "revoked by " + actor);
     if (!r) return r.refusal();
@@ -329,15 +368,11 @@ Result<AccessRequest> GrantEngine::request(const std::string& requester, const R
   if (auto st = validateName(requester, "requester"); !st) return st.refusal();
   if (auto st = validateText(in.justification, "justification", 512, true); !st)
     return st.refusal();
-  auto t = store_.target(in.target);
-  if (!t) return t.refusal();
-  if (!*t) return Refusal{RefusalCode::NotFound, "target", "no target named '" + in.target + "'"};
-  auto p = store_.policy(in.target);
-  if (!p) return p.refusal();
   SysTime at = now();
-  auto plan =
-      planWindows(p->has_value() ? &**p : nullptr, **t, in.ports, at, false, FieldNames::Request);
-  if (!plan) return plan.refusal();
+  auto planned =
+      planOn(store_, in.target, noTarget(in.target), in.ports, at, false, FieldNames::Request);
+  if (!planned) return planned.refusal();
+  auto& plan = planned->windows;
 
   AccessRequest r;
   r.id = newId('r');
@@ -346,21 +381,21 @@ Result<AccessRequest> GrantEngine::request(const std::string& requester, const R
   r.ports = in.ports;
   r.justification = in.justification;
   r.createdAt = at;
-  bool autoApprove = !(*p)->requireApproval;
+  bool autoApprove = !planned->policy->requireApproval;
   std::vector<Grant> made;
   auto st = store_.transaction([&]() -> Status {
     if (autoApprove) {
       r.state = RequestState::Approved;
       r.decidedBy = "policy";
       r.decidedAt = at;
-      for (auto& g : *plan) {
+      for (auto& g : plan) {
         g.user = requester;
         g.requestedBy = requester;
         g.approvedBy = "policy";
         g.justification = in.justification;
         g.requestId = r.id;
       }
-      auto m = commitWindows("jitgated", std::move(*plan));
+      auto m = commitWindows("jitgated", std::move(plan));
       if (!m) return m.refusal();
       made = std::move(*m);
       for (const auto& g : made) r.grantIds.push_back(g.id);
@@ -385,50 +420,32 @@ Result<AccessRequest> GrantEngine::approve(const std::string& actor, const std::
   AccessRequest r;
   std::vector<Grant> made;
   auto st = store_.transaction([&]() -> Status {
-    auto found = store_.request(requestId);
-    if (!found) return found.refusal();
-    if (!*found)
-      return Refusal{RefusalCode::NotFound, "request", "no request with id '" + requestId + "'"};
-    r = **found;
-    if (r.state != RequestState::Pending)
-      return Refusal{RefusalCode::Conflict, "request",
-                     "request " + requestId + " is already " + std::string(toString(r.state))};
+    auto pending = inState(store_.request(requestId), "request", requestId, RequestState::Pending);
+    if (!pending) return pending.refusal();
+    r = std::move(*pending);
     if (r.requester == actor)
       return Refusal{RefusalCode::Forbidden, "request",
                      "a request cannot be approved by the one who made it"};
-    auto t = store_.target(r.target);
-    if (!t) return t.refusal();
-    if (!*t)
-      return Refusal{RefusalCode::Conflict, "request",
-                     "target '" + r.target + "' no longer exists"};
-    auto p = store_.policy(r.target);
-    if (!p) return p.refusal();
     // Checked again against the policy as it is now: it may have changed.
     SysTime at = now();
-    auto plan =
-        planWindows(p->has_value() ? &**p : nullptr, **t, r.ports, at, false, FieldNames::Request);
-    if (!plan) return plan.refusal();
-    for (auto& g : *plan) {
+    auto planned = planOn(
+        store_, r.target,
+        Refusal{RefusalCode::Conflict, "request", "target '" + r.target + "' no longer exists"},
+        r.ports, at, false, FieldNames::Request);
+    if (!planned) return planned.refusal();
+    auto& plan = planned->windows;
+    for (auto& g : plan) {
       g.user = r.requester;
       g.requestedBy = r.requester;
       g.approvedBy = actor;
       g.justification = r.justification;
       g.requestId = r.id;
     }
-    auto m = commitWindows(actor, std::move(*plan));
+    auto m = commitWindows(actor, std::move(plan));
     if (!m) return m.refusal();
     made = std::move(*m);
-    r.state = RequestState::Approved;
-    r.decidedBy = actor;
-    r.decidedAt = at;
     for (const auto& g : made) r.grantIds.push_back(g.id);
-    if (auto s = store_.updateRequest(r); !s) return s;
-    auto e = entry(actor, "request.approve");
-    e.target = r.target;
-    e.user = r.requester;
-    e.requestId = r.id;
-    if (auto a = store_.appendAudit(e); !a) return a.refusal();
-    return okStatus();
+    return recordDecision(store_, r, RequestState::Approved, at, entry(actor, "request.approve"));
   });
   if (!st) return st.refusal();
   for (const auto& g : made) indexAdd(g);
@@ -441,26 +458,13 @@ Result<AccessRequest> GrantEngine::deny(const std::string& actor, const std::str
   if (auto st = validateText(reason, "reason", 512, false); !st) return st.refusal();
   AccessRequest r;
   auto st = store_.transaction([&]() -> Status {
-    auto found = store_.request(requestId);
-    if (!found) return found.refusal();
-    if (!*found)
-      return Refusal{RefusalCode::NotFound, "request", "no request with id '" + requestId + "'"};
-    r = **found;
-    if (r.state != RequestState::Pending)
-      return Refusal{RefusalCode::Conflict, "request",
-                     "request " + requestId + " is already " + std::string(toString(r.state))};
-    r.state = RequestState::Denied;
-    r.decidedBy = actor;
-    r.decidedAt = now();
+    auto pending = inState(store_.request(requestId), "request", requestId, RequestState::Pending);
+    if (!pending) return pending.refusal();
+    r = std::move(*pending);
     r.reason = reason;
-    if (auto s = store_.updateRequest(r); !s) return s;
     auto e = entry(actor, "request.deny");
-    e.target = r.target;
-    e.user = r.requester;
-    e.requestId = r.id;
     e.detail = reason;
-    if (auto a = store_.appendAudit(e); !a) return a.refusal();
-    return okStatus();
+    return recordDecision(store_, r, RequestState::Denied, now(), std::move(e));
   });
   if (!st) return st.refusal();
   return r;
@@ -521,26 +525,12 @@ Result<User> GrantEngine::addUser(const std::string& actor, User u) {
 }
 
 Status GrantEngine::removeUser(const std::string& actor, const std::string& name) {
-  std::vector<Grant> revoked;
-  auto st = store_.transaction([&]() -> Status {
-    auto found = store_.user(name);
-    if (!found) return found.refusal();
-    if (!*found) return Refusal{RefusalCode::NotFound, "name", "no user named '" + name + "'"};
-    // Removing a user ends their access, as removing a target does.
-    auto r = revokeWhere(
-        actor, [&](const Grant& g) { return g.user == name; }, "user removed");
-    if (!r) return r.refusal();
-    revoked = std::move(*r);
-    if (auto s = store_.deleteUser(name); !s) return s;
-    auto e = entry(actor, "user.remove");
-    e.user = name;
-    e.detail = std::to_string(revoked.size()) + " active grants revoked";
-    if (auto a = store_.appendAudit(e); !a) return a.refusal();
-    return okStatus();
-  });
-  if (!st) return st;
-  endRevoked(revoked);
-  return okStatus();
+  // Removing a user ends their access, as removing a target does.
+  Ending end{"user.remove", &AuditEntry::user, &Grant::user, "user removed"};
+  end.missing = Refusal{RefusalCode::NotFound, "name", "no user named '" + name + "'"};
+  return endWithGrants(
+      actor, name, end, [&] { return present(store_.user(name)); },
+      [&] { return store_.deleteUser(name); });
 }
 
 Result<std::vector<User>> GrantEngine::users() { return store_.users(); }

@@ -162,10 +162,28 @@ class GrantEngine {
   void endRevoked(const std::vector<Grant>& revoked);
   void announce(const Grant& g, WindowEnd why);
   AuditEntry entry(const std::string& actor, std::string action) const;
+  // An entry naming the grant's target, port, source, user, grant and request.
+  AuditEntry grantEntry(const std::string& actor, std::string action, const Grant& g) const;
   // Revokes every active grant matching `pred` inside the current transaction.
   Result<std::vector<Grant>> revokeWhere(const std::string& actor,
                                          const std::function<bool(const Grant&)>& pred,
                                          const std::string& why);
+  // Something whose active grants end with it (a target, its policy, a user),
+  // named in grants and in the audit by the fields given.
+  struct Ending {
+    const char* action;
+    std::string AuditEntry::*auditField;
+    std::string Grant::*grantField;
+    const char* why;  // the revocations' reason
+    Refusal missing{RefusalCode::NotFound, "", ""};
+    std::function<void()> afterCommit = {};
+  };
+  // In one transaction: `exists` (else end.missing), the revocation of every
+  // active grant naming `name`, `remove`, and the audit entry counting the
+  // revoked; then end.afterCommit and the announcements.
+  Status endWithGrants(const std::string& actor, const std::string& name, const Ending& end,
+                       const std::function<Result<bool>()>& exists,
+                       const std::function<Status()>& remove);
   Result<std::vector<Grant>> commitWindows(const std::string& actor, std::vector<Grant> windows);
 
   Store& store_;
