@@ -309,6 +309,30 @@ void GrantEngine::endRevoked(const std::vector<Grant>& revoked) {
   armTimer();
 }
 
+Result<std::vector<Grant>> GrantEngine::revokeWhere(const std::string& actor,
+                                                    const std::function<bool(const Grant&)>& pred,
+                                                    const std::string& why) {
+  std::vector<Grant> hit;
+  SysTime t = now();
+  {
+    std::shared_lock lock(mu_);
+    // A window whose end has passed is expiring (the timer records it); it
+    // is not revoked after the fact.
+    for (const auto& [id, g] : index_->byId)
+      if (g.end > t && pred(g)) hit.push_back(g);
+  }
+  for (auto& g : hit) {
+    g.state = GrantState::Revoked;
+    g.revokedAt = t;
+    g.revokedBy = actor;
+    if (auto s = store_.updateGrant(g); !s) return s.refusal();
+    auto e = grantEntry(actor, "grant.revoke", g);
+    e.detail = why;
+    if (auto r = store_.appendAudit(e); !r) return r.refusal();
+  }
+  return hit;
+}
+
 void GrantEngine::armTimer() {
   std::optional<SysTime> first;
   {

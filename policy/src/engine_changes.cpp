@@ -125,30 +125,6 @@ Result<Target> GrantEngine::addTarget(const std::string& actor, Target t) {
   return t;
 }
 
-Result<std::vector<Grant>> GrantEngine::revokeWhere(const std::string& actor,
-                                                    const std::function<bool(const Grant&)>& pred,
-                                                    const std::string& why) {
-  std::vector<Grant> hit;
-  SysTime t = now();
-  {
-    std::shared_lock lock(mu_);
-    // A window whose end has passed is expiring (the timer records it); it
-    // is not revoked after the fact.
-    for (const auto& [id, g] : index_->byId)
-      if (g.end > t && pred(g)) hit.push_back(g);
-  }
-  for (auto& g : hit) {
-    g.state = GrantState::Revoked;
-    g.revokedAt = t;
-    g.revokedBy = actor;
-    if (auto s = store_.updateGrant(g); !s) return s.refusal();
-    auto e = grantEntry(actor, "grant.revoke", g);
-    e.detail = why;
-    if (auto r = store_.appendAudit(e); !r) return r.refusal();
-  }
-  return hit;
-}
-
 Status GrantEngine::endWithGrants(const std::string& actor, const std::string& name,
                                   const Ending& end, const std::function<Result<bool>()>& exists,
                                   const std::function<Status()>& remove) {
