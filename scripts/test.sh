@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite:
-#   1. the normal build (gcc) and its tests, and a benchmark smoke run;
+#   1. the normal build (gcc) and its tests, a benchmark smoke run, and the
+#      Debian package built, checked, installed and purged;
 #   2. an ASan+UBSan build (clang) of the same tests, which also builds the
 #      libFuzzer targets, and a short fuzzing run of each.
 # Run as root (tests create Unix users and need apt for setup).
@@ -17,7 +18,9 @@ if ! git ls-files '*.cpp' '*.hpp' '*.h' '*.c' | xargs clang-format --dry-run --W
 fi
 
 echo "== build (gcc, RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJITGATE_TESTS=ON -DJITGATE_BENCH=ON >/dev/null
+# Prefix /usr: the same tree builds the Debian package (scripts/package_test.sh).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJITGATE_TESTS=ON -DJITGATE_BENCH=ON \
+  -DCMAKE_INSTALL_PREFIX=/usr -DJITGATE_CUTOFF_PATH=/usr/libexec/jitgate-cutoff >/dev/null
 cmake --build build -j"$jobs"
 echo "== tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
@@ -25,6 +28,9 @@ ctest --test-dir build --output-on-failure -j"$jobs" --timeout 300
 echo "== benchmark smoke (figures: docs/BENCHMARKS.md)"
 build/tests/bench/decision_bench --benchmark_min_time=0.01 --benchmark_filter='/100$' >/dev/null
 build/tests/bench/grant_create_bench 50
+
+echo "== Debian package (from the build tree above)"
+bash scripts/package_test.sh build
 
 echo "== build (clang, ASan+UBSan, libFuzzer targets)"
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
