@@ -47,9 +47,7 @@ const char* user(pam_handle_t* h) {
 
 void closeCutoff(pam_handle_t*, void* data, int) {
   // Closing the pipe's write end tells the watchdog the session is over.
-  int* fd = static_cast<int*>(data);
-  if (fd && *fd >= 0) ::close(*fd);
-  delete fd;
+  delete static_cast<jitgate::UniqueFd*>(data);
 }
 
 int openSession(pam_handle_t* h, int argc, const char** argv) {
@@ -72,7 +70,7 @@ int openSession(pam_handle_t* h, int argc, const char** argv) {
                fd.refusal().describe().c_str());
     return PAM_SESSION_ERR;
   }
-  int* stored = new int(*fd);
+  auto* stored = new jitgate::UniqueFd(std::move(*fd));
   if (pam_set_data(h, kCutoffData, stored, closeCutoff) != PAM_SUCCESS) {
     closeCutoff(h, stored, 0);
     pam_syslog(h, LOG_ERR, "denied %s: cannot keep the cutoff handle", user);

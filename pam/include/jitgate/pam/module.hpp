@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "jitgate/result.hpp"
+#include "jitgate/unique_fd.hpp"
 
 namespace jitgate::pam {
 
@@ -52,6 +53,6 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
 // runs as root, detached, and watches a pipe whose write end this process
 // keeps (close-on-exec). Closing it (close_session, or this process dying)
 // stops the watchdog. Returns the write end, or a refusal.
-Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore);
+Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore);
 
 }  // namespace jitgate::pam
