@@ -373,6 +373,13 @@ int run(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    // "A subcommand is required" hides the word that was not one: name it.
+    const CLI::App* at = a;
+    while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+    auto extra = a->remaining(true);
+    if (!at->get_subcommands({}).empty() && !extra.empty())
+      return commandPath(*a) + ": unknown command '" + printable(extra.front()) +
+             "' (see --help)\n";
     return commandPath(*a) + ": " + e.what() + " (see --help)\n";
   });
 
