@@ -20,6 +20,7 @@
 #include <chrono>
 #include <ctime>
 #include <optional>
+#include <vector>
 
 namespace jitgate {
 
@@ -54,6 +55,7 @@ struct OpensslFree {
 using OpensslBytesPtr = std::unique_ptr<unsigned char, OpensslFree>;
 
 constexpr std::string_view kGrantUriPrefix = "urn:jitgate:grant:";
+constexpr std::string_view kTargetUriPrefix = "urn:jitgate:target:";
 constexpr std::string_view kUpnOid = "1.3.6.1.4.1.311.20.2.3";  // Microsoft UPN
 constexpr std::string_view kDefaultUpnDomain = "jitgate";
 constexpr std::string_view kCertificateField = "certificate";
@@ -190,7 +192,7 @@ bool setCommonName(X509_NAME* name, std::string_view cn) {
 
 // The SAN is built from ASN.1 objects rather than a config string, so no
 // character in a user or domain can change its structure.
-bool addClientSan(X509* cert, const std::string& upn, const std::string& uri) {
+bool addClientSan(X509* cert, const std::string& upn, const std::vector<std::string>& uris) {
   GeneralNamesPtr names(GENERAL_NAMES_new());
   if (!names) return false;
 
@@ -209,15 +211,17 @@ bool addClientSan(X509* cert, const std::string& upn, const std::string& uri) {
   if (sk_GENERAL_NAME_push(names.get(), upnName.get()) <= 0) return false;
   upnName.release();
 
-  GeneralNamePtr uriName(GENERAL_NAME_new());
-  Asn1Ia5StringPtr ia5(ASN1_IA5STRING_new());
-  if (!uriName || !ia5 ||
-      ASN1_STRING_set(ia5.get(), uri.data(), static_cast<int>(uri.size())) != 1) {
-    return false;
+  for (const auto& uri : uris) {
+    GeneralNamePtr uriName(GENERAL_NAME_new());
+    Asn1Ia5StringPtr ia5(ASN1_IA5STRING_new());
+    if (!uriName || !ia5 ||
+        ASN1_STRING_set(ia5.get(), uri.data(), static_cast<int>(uri.size())) != 1) {
+      return false;
+    }
+    GENERAL_NAME_set0_value(uriName.get(), GEN_URI, ia5.release());
+    if (sk_GENERAL_NAME_push(names.get(), uriName.get()) <= 0) return false;
+    uriName.release();
   }
-  GENERAL_NAME_set0_value(uriName.get(), GEN_URI, ia5.release());
-  if (sk_GENERAL_NAME_push(names.get(), uriName.get()) <= 0) return false;
-  uriName.release();
 
   return X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) == 1;
 }
@@ -301,6 +305,8 @@ std::string_view toString(X509Check check) {
       return "not_client_auth";
     case X509Check::NoGrantId:
       return "no_grant_id";
+    case X509Check::NoTarget:
+      return "no_target";
     case X509Check::Revoked:
       return "revoked";
     case X509Check::Unavailable:
@@ -472,6 +478,7 @@ Result<X509Issued> X509Authority::issueClient(const X509ClientSpec& spec) const 
     return invalid("upnDomain", "must be a DNS name: labels of [A-Za-z0-9-], up to 253 bytes");
   }
   if (!isToken(spec.grantId)) return invalid("grantId", "must be 1..64 of [A-Za-z0-9._-]");
+  if (!isToken(spec.target)) return invalid("target", "must be 1..64 of [A-Za-z0-9._-]");
   // Below 2^63 so that the DER INTEGER is at most 8 bytes and never looks
   // negative to a reader that parses it as signed.
   if (spec.serial == 0 || spec.serial >= (uint64_t{1} << 63)) {
@@ -511,7 +518,9 @@ Result<X509Issued> X509Authority::issueClient(const X509ClientSpec& spec) const 
       !addExtension(c, &ctx, NID_subject_key_identifier, "hash") ||
       // The key id lets a verifier tell two CAs with the same name apart.
       !addExtension(c, &ctx, NID_authority_key_identifier, "keyid:always") ||
-      !addClientSan(c, spec.user + "@" + domain, std::string(kGrantUriPrefix) + spec.grantId)) {
+      !addClientSan(c, spec.user + "@" + domain,
+                    {std::string(kGrantUriPrefix) + spec.grantId,
+                     std::string(kTargetUriPrefix) + spec.target})) {
     return sslFailure("", "building the client certificate");
   }
   if (X509_sign(c, state_->key.get(), EVP_sha256()) <= 0) {
@@ -650,11 +659,19 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
   Asn1ObjectPtr upnOid(OBJ_txt2obj(std::string(kUpnOid).c_str(), 1));
   if (!upnOid) return refuse(X509Check::Unavailable, "OBJ_txt2obj: " + drainErrors());
   std::optional<std::string> grantId;
+  std::optional<std::string> target;
   std::optional<std::string> upn;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name->type == GEN_URI) {
       std::string_view uri = asn1View(name->d.uniformResourceIdentifier);
+      if (uri.substr(0, kTargetUriPrefix.size()) == kTargetUriPrefix) {
+        std::string_view t = uri.substr(kTargetUriPrefix.size());
+        if (!isToken(t)) return refuse(X509Check::NoTarget, "the target URI holds no valid name");
+        if (target) return refuse(X509Check::NoTarget, "more than one target URI");
+        target = std::string(t);
+        continue;
+      }
       if (uri.substr(0, kGrantUriPrefix.size()) != kGrantUriPrefix) continue;
       std::string_view id = uri.substr(kGrantUriPrefix.size());
       if (!isToken(id)) return refuse(X509Check::NoGrantId, "the grant URI holds no valid id");
@@ -670,6 +687,8 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
     }
   }
   if (!grantId) return refuse(X509Check::NoGrantId, "no " + std::string(kGrantUriPrefix) + " URI");
+  // A certificate opens only its grant's target.
+  if (!target) return refuse(X509Check::NoTarget, "no " + std::string(kTargetUriPrefix) + " URI");
   // Windows maps the certificate to an account by its UPN and we by its CN:
   // both must name the same user.
   if (!upn || upn->size() <= user->size() + 1 || upn->compare(0, user->size(), *user) != 0 ||
@@ -686,6 +705,7 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
 
   out.user = std::move(*user);
   out.grantId = std::move(*grantId);
+  out.target = std::move(*target);
   out.serial = serial;
   out.notBefore = *notBefore;
   out.notAfter = *notAfter;

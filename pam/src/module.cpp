@@ -123,8 +123,9 @@ Result<ModuleArgs> parseArgs(const std::vector<std::string>& argv) {
     }
   }
   if (a.caKeysFile.empty()) return invalid("ca", "is required");
-  if (!a.onlineSocket.empty() && a.target.empty())
-    return invalid("target", "is required with online=");
+  // The certificate must name this target: without it a certificate for any
+  // target of the fleet would pass here.
+  if (a.target.empty()) return invalid("target", "is required (this host's jitgate target name)");
   return a;
 }
 
@@ -150,6 +151,7 @@ Verdict checkCertificate(const ModuleArgs& args, const std::string& user, const 
   if (!addr) return deny("PAM_RHOST '" + rhost.substr(0, 64) + "' is not an IP address");
   CertExpectations x;
   x.principal = user;
+  x.target = args.target;
   x.source = *addr;
   x.now = static_cast<uint64_t>(now);
   auto keys = parseTrustedCaKeys(*ca);

@@ -824,7 +824,7 @@ ApiResponse ControlApi::Call::serveCa() {
       return jsonResponse(201, json::object{{"certificate", issued->line},
                                             {"serial", std::to_string(r.serial)},
                                             {"keyId", r.keyId},
-                                            {"principal", r.user},
+                                            {"principal", issued->principal},
                                             {"validAfterUtc", formatTimestamp(r.validAfter)},
                                             {"validBeforeUtc", formatTimestamp(r.validBefore)}});
     }

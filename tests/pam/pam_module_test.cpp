@@ -91,7 +91,7 @@ class PamModuleTest : public ::testing::Test {
   }
   void configure(const std::string& type, const std::string& args) { configure({{type, args}}); }
 
-  std::string sessionArgs() const { return "ca=" + caFile_ + " cutoff=" + CUTOFF_PATH; }
+  std::string sessionArgs() const { return "ca=" + caFile_ + " target=web1 cutoff=" + CUTOFF_PATH; }
 
   // A grant's certificate for alice: a one-hour window that began a minute
   // ago, from 127.0.0.1 only.
@@ -100,7 +100,7 @@ class PamModuleTest : public ::testing::Test {
     r.subjectKey = userKey_.publicBlob();
     r.serial = kSerial;
     r.keyId = "jitgate pam test";
-    r.principals = {kUser};
+    r.principals = {std::string(kUser) + "@web1"};
     r.validAfter = now_ - 60s;
     r.validBefore = now_ + 1h;
     r.sourceAddresses = {Cidr::parse("127.0.0.1/32").value()};
@@ -272,6 +272,21 @@ TEST_F(PamModuleTest, OtherUserIsDenied) {
   expectSessionDenied(a, "wrong_principal");
 }
 
+// A certificate opens only its grant's target: one for web2 on web1.
+TEST_F(PamModuleTest, CertificateForAnotherTargetIsDenied) {
+  auto req = request();
+  req.principals = {std::string(kUser) + "@web2"};
+  expectSessionDenied(with(req), "wrong_target: valid for target 'web2', not 'web1'");
+}
+
+// The bare login (what jitgate issued before certificates named targets)
+// binds a certificate to no target: refused.
+TEST_F(PamModuleTest, BareLoginCertificateIsDenied) {
+  auto req = request();
+  req.principals = {kUser};
+  expectSessionDenied(with(req), "wrong_principal: not valid for 'alice' on 'web1'");
+}
+
 TEST_F(PamModuleTest, RhostOutsideSourceAddressIsDenied) {
   auto a = with(request());
   a.rhost = "10.9.9.9";
@@ -371,13 +386,13 @@ TEST_F(PamModuleTest, CaFileNotOwnedByRootIsDenied) {
 TEST_F(PamModuleTest, CaFileSymlinkIsDenied) {
   auto link = dir_ / "ca-link.pub";
   std::filesystem::create_symlink(caFile_, link);
-  configure("session", "ca=" + link + " cutoff=" + CUTOFF_PATH);
+  configure("session", "ca=" + link + " target=web1 cutoff=" + CUTOFF_PATH);
   EXPECT_EQ(openSession(with(request())), PAM_PERM_DENIED);
 }
 
 TEST_F(PamModuleTest, CutoffHelperMissingRefusesTheSession) {
   // A session that could not be ended on time is not opened.
-  configure("session", "ca=" + caFile_ + " cutoff=" + dir_ / "no-such-helper");
+  configure("session", "ca=" + caFile_ + " target=web1 cutoff=" + dir_ / "no-such-helper");
   EXPECT_EQ(openSession(with(request())), PAM_SESSION_ERR);
 }
 
@@ -391,11 +406,15 @@ TEST_F(PamModuleTest, MisconfigurationIsServiceError) {
       {"unknown argument", sessionArgs() + " bogus=1"},
       {"unknown flag", sessionArgs() + " nodebug"},
       {"missing ca=", std::string("cutoff=") + CUTOFF_PATH},
-      {"empty ca=", std::string("ca= cutoff=") + CUTOFF_PATH},
-      {"relative ca path", std::string("ca=ca.pub cutoff=") + CUTOFF_PATH},
+      {"empty ca=", std::string("ca= target=web1 cutoff=") + CUTOFF_PATH},
+      {"relative ca path", std::string("ca=ca.pub target=web1 cutoff=") + CUTOFF_PATH},
       {"relative krl path", sessionArgs() + " krl=revoked.krl"},
-      {"relative cutoff path", "ca=" + caFile_ + " cutoff=bin/jitgate-cutoff"},
-      {"online= without target=", sessionArgs() + " online=/run/jitgate/control.sock"},
+      {"relative cutoff path", "ca=" + caFile_ + " target=web1 cutoff=bin/jitgate-cutoff"},
+      {"missing target=", "ca=" + caFile_ + " cutoff=" + CUTOFF_PATH},
+      {"missing target= with online=",
+       "ca=" + caFile_ + " cutoff=" + CUTOFF_PATH + " online=/run/jitgate/control.sock"},
+      {"empty target=", "ca=" + caFile_ + " target= cutoff=" + CUTOFF_PATH},
+      {"target= not a name", "ca=" + caFile_ + " target=web1@x cutoff=" + CUTOFF_PATH},
       {"port out of range", sessionArgs() + " online=/x.sock target=web1 port=70000"},
       {"timeout not a number", sessionArgs() + " online=/x.sock target=web1 timeout=fast"},
       {"unreachable=maybe", sessionArgs() + " online=/x.sock target=web1 unreachable=maybe"},
@@ -429,18 +448,18 @@ TEST_F(PamModuleTest, AuthStackRefuses) {
 TEST_F(PamModuleTest, AccountDeferredWithoutAuthInfoSucceeds) {
   // sshd's publickey logins reach the account phase with SSH_AUTH_INFO_0
   // empty: the session line decides.
-  configure("account", "ca=" + caFile_ + " account=defer");
+  configure("account", "ca=" + caFile_ + " target=web1 account=defer");
   EXPECT_EQ(account(Attempt{kUser, "127.0.0.1", std::nullopt}), PAM_SUCCESS);
   EXPECT_EQ(account(Attempt{kUser, "127.0.0.1", ""}), PAM_SUCCESS);
 }
 
 TEST_F(PamModuleTest, AccountWithNothingToCheckIsDenied) {
-  configure("account", "ca=" + caFile_);
+  configure("account", "ca=" + caFile_ + " target=web1");
   EXPECT_EQ(account(Attempt{kUser, "127.0.0.1", std::nullopt}), PAM_PERM_DENIED);
 }
 
 TEST_F(PamModuleTest, AccountChecksTheCertificateWhenPresent) {
-  configure("account", "ca=" + caFile_ + " account=defer");
+  configure("account", "ca=" + caFile_ + " target=web1 account=defer");
   EXPECT_EQ(account(with(request())), PAM_SUCCESS);
   auto expired = request();
   expired.validAfter = now_ - 2h;

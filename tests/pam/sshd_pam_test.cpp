@@ -86,16 +86,21 @@ class SshdPamTest : public ::testing::Test {
   // the session, the session checked and armed with the cutoff. The module
   // in the auth stack answers pam_setcred (success) and would refuse
   // pam_authenticate, which a publickey login never calls.
-  SshdOptions options() const {
+  // `sshdTarget` goes into sshd's AuthorizedPrincipalsCommand line,
+  // `pamTarget` into the module's target= (both "vm1" on a well set-up vm1).
+  SshdOptions options(const std::string& sshdTarget = "vm1",
+                      const std::string& pamTarget = "vm1") const {
     static std::atomic<int> counter{0};
     SshdOptions o;
+    o.jitgateTarget = sshdTarget;
     o.trustedUserCaKeys = ca_.publicLine("jitgate-pam-ca") + "\n";
     o.usePam = true;
     o.pamService = "sshd-jgt" + std::to_string(::getpid()) + "x" + std::to_string(++counter);
     std::string module = PAM_MODULE_PATH;
-    o.pamConfig = "auth required " + module + " ca=" + caFile_ + "\n" + "account required " +
-                  module + " ca=" + caFile_ + " account=defer\n" + "session required " + module +
-                  " ca=" + caFile_ + " krl=" + krlFile_ + " cutoff=" + CUTOFF_PATH + " grace=1\n";
+    std::string common = " ca=" + caFile_ + " target=" + pamTarget;
+    o.pamConfig = "auth required " + module + common + "\n" + "account required " + module +
+                  common + " account=defer\n" + "session required " + module + common +
+                  " krl=" + krlFile_ + " cutoff=" + CUTOFF_PATH + " grace=1\n";
     return o;
   }
 
@@ -104,7 +109,7 @@ class SshdPamTest : public ::testing::Test {
     r.subjectKey = userKey_;
     r.serial = kSerial;
     r.keyId = "jitgate pam e2e for " + user_->name();
-    r.principals = {user_->name()};
+    r.principals = {user_->name() + "@vm1"};  // what jitgate issues for a grant on vm1
     r.validAfter = now_ - 60s;
     r.validBefore = now_ + 1h;
     r.sourceAddresses = {Cidr::parse("127.0.0.1/32").value()};
@@ -148,6 +153,40 @@ TEST_F(SshdPamTest, GoodCertificateLogsIn) {
   EXPECT_TRUE(sshd.waitForLog("Accepted publickey for " + user_->name() + " from 127.0.0.1"))
       << sshd.log();
   EXPECT_EQ(sshd.log().find("pam_open_session"), std::string::npos) << sshd.log();
+}
+
+// Two real targets, vm1 and vm2, each set up as docs/PAM.md says: the
+// certificate of a grant on vm1 logs in on vm1 only. vm2's sshd refuses it
+// (its AuthorizedPrincipalsCommand names vm2), and so does vm2's
+// pam_jitgate (target=vm2) where sshd was set up with vm1's line by mistake.
+TEST_F(SshdPamTest, ACertificateForVm1OpensVm1AndNotVm2) {
+  auto cert = issue(request());
+  Sshd vm1(options("vm1", "vm1"));
+  Sshd vm2(options("vm2", "vm2"));
+  Sshd vm2Misconfigured(options("vm1", "vm2"));
+
+  auto r = login(vm1, cert, "echo jitgate-ok");
+  EXPECT_EQ(r.exitCode, 0) << describe(r) << "\nsshd log:\n" << vm1.log();
+  EXPECT_EQ(r.out, "jitgate-ok\n") << describe(r);
+  EXPECT_TRUE(vm1.waitForLog("Accepted publickey for " + user_->name() + " from 127.0.0.1"))
+      << vm1.log();
+
+  // sshd on vm2: no listed principal, the login fails before any session.
+  r = login(vm2, cert, "echo jitgate-ok");
+  EXPECT_EQ(r.exitCode, 255) << describe(r);
+  EXPECT_NE(r.err.find("Permission denied (publickey)"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.out.find("jitgate-ok"), std::string::npos) << describe(r);
+  EXPECT_FALSE(vm2.waitForLog("Accepted publickey", 0, 500ms)) << vm2.log();
+
+  // pam_jitgate on vm2: sshd let the certificate through, the session
+  // stack refuses it (wrong_target), and the command never runs.
+  r = login(vm2Misconfigured, cert, "echo jitgate-ok");
+  EXPECT_TRUE(vm2Misconfigured.waitForLog("Accepted publickey for " + user_->name()))
+      << vm2Misconfigured.log();
+  EXPECT_TRUE(vm2Misconfigured.waitForLog("PAM: pam_open_session(): Permission denied"))
+      << vm2Misconfigured.log();
+  EXPECT_EQ(r.exitCode, 254) << describe(r);
+  EXPECT_EQ(r.out.find("jitgate-ok"), std::string::npos) << describe(r);
 }
 
 TEST_F(SshdPamTest, SessionIsCutAtValidBefore) {

@@ -19,7 +19,7 @@ struct ModuleArgs {
   std::string caKeysFile;    // ca=PATH: TrustedUserCAKeys-style file (required)
   std::string krlFile;       // krl=PATH: KRL; when given it must be readable
   std::string onlineSocket;  // online=PATH: jitgated control socket (account)
-  std::string target;        // target=NAME: this host's target name (with online)
+  std::string target;        // target=NAME: this host's target name (required)
   uint16_t port = 22;        // port=N: the port the grant must cover (with online)
   int timeoutMs = 2000;      // timeout=MS: for the online check
   bool failOpen = false;     // unreachable=allow: online check down lets in (default deny)
@@ -38,7 +38,7 @@ struct Verdict {
 };
 
 // Session open: the certificate sshd took (SSH_AUTH_INFO_0) must verify
-// against the CA, name the user, cover the client address, be inside its
+// against the CA, name "<user>@<target>", cover the client address, be inside its
 // window and not be revoked.
 Verdict checkCertificate(const ModuleArgs& args, const std::string& user, const std::string& rhost,
                          const std::string& authInfo, int64_t now);
