@@ -75,6 +75,17 @@ Result<Policy> decodePolicy(const json::object& o, const std::string& target) {
   auto approval = r.optionalBool("requireApproval");
   if (!approval) return approval.refusal();
   p.requireApproval = approval->value_or(false);
+  struct Prefix {
+    const char* key;
+    int max;
+    int* out;
+  };
+  for (auto [key, max, out] : {Prefix{"minRequestPrefixV4", 32, &p.minRequestPrefixV4},
+                               Prefix{"minRequestPrefixV6", 128, &p.minRequestPrefixV6}}) {
+    auto v = r.optionalInt(key, 0, max);
+    if (!v) return v.refusal();
+    if (*v) *out = static_cast<int>(**v);
+  }
   auto ports = r.optionalObjects("ports", 64);
   if (!ports) return ports.refusal();
   if (*ports) {
@@ -227,6 +238,8 @@ json::object encode(const Policy& p) {
   return {{"target", p.target},
           {"ports", std::move(ports)},
           {"requireApproval", p.requireApproval},
+          {"minRequestPrefixV4", p.minRequestPrefixV4},
+          {"minRequestPrefixV6", p.minRequestPrefixV6},
           {"updatedUtc", formatTimestamp(p.updatedAt)},
           {"updatedBy", p.updatedBy}};
 }

@@ -130,12 +130,19 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_grant ON certificates(grant_id);
 CREATE INDEX certificates_ca ON certificates(ca_key_id, valid_before);
 )sql",
+    // 4: the widest source a request may ask for, per policy (defaults as
+    // kDefaultMinRequestPrefixV4/V6).
+    R"sql(
+ALTER TABLE policies ADD COLUMN min_request_prefix_v4 INTEGER NOT NULL DEFAULT 24;
+ALTER TABLE policies ADD COLUMN min_request_prefix_v6 INTEGER NOT NULL DEFAULT 64;
+)sql",
 };
 
 const std::string kTargetSelect =
     "SELECT name,address,os,ssh_port,winrm_http_port,winrm_https_port,created_at FROM targets";
 const std::string kPolicySelect =
-    "SELECT target,rules,require_approval,updated_at,updated_by FROM policies";
+    "SELECT target,rules,require_approval,updated_at,updated_by,min_request_prefix_v4,"
+    "min_request_prefix_v6 FROM policies";
 const std::string kGrantSelect =
     "SELECT id,user,target,port,source,start_at,end_at,requested_by,approved_by,"
     "justification,request_id,state,revoked_at,revoked_by FROM grants";
@@ -415,15 +422,19 @@ class SqliteStore final : public Store {
 
   Status upsertPolicy(const Policy& p) override {
     Stmt s(db(),
-           "INSERT INTO policies(target,rules,require_approval,updated_at,updated_by) "
-           "VALUES(?,?,?,?,?) ON CONFLICT(target) DO UPDATE SET rules=excluded.rules,"
+           "INSERT INTO policies(target,rules,require_approval,updated_at,updated_by,"
+           "min_request_prefix_v4,min_request_prefix_v6) "
+           "VALUES(?,?,?,?,?,?,?) ON CONFLICT(target) DO UPDATE SET rules=excluded.rules,"
            "require_approval=excluded.require_approval,updated_at=excluded.updated_at,"
-           "updated_by=excluded.updated_by");
+           "updated_by=excluded.updated_by,min_request_prefix_v4=excluded.min_request_prefix_v4,"
+           "min_request_prefix_v6=excluded.min_request_prefix_v6");
     s.bind(p.target)
         .bind(json::serialize(rulesToJson(p.ports)))
         .bind(int64_t{p.requireApproval})
         .bind(toEpoch(p.updatedAt))
-        .bind(p.updatedBy);
+        .bind(p.updatedBy)
+        .bind(int64_t{p.minRequestPrefixV4})
+        .bind(int64_t{p.minRequestPrefixV6});
     return run(s, "write policy");
   }
   Status deletePolicy(const std::string& target) override {
@@ -767,6 +778,11 @@ class SqliteStore final : public Store {
     p.requireApproval = s.i64(2) != 0;
     p.updatedAt = fromEpoch(s.i64(3));
     p.updatedBy = s.text(4);
+    p.minRequestPrefixV4 = static_cast<int>(s.i64(5));
+    p.minRequestPrefixV6 = static_cast<int>(s.i64(6));
+    if (p.minRequestPrefixV4 < 0 || p.minRequestPrefixV4 > 32 || p.minRequestPrefixV6 < 0 ||
+        p.minRequestPrefixV6 > 128)
+      return Refusal{RefusalCode::Unavailable, "", "store: corrupt policy " + p.target};
     return p;
   }
   static Result<Grant> readGrant(const Stmt& s) {
