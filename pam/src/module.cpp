@@ -185,20 +185,30 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
   limits.bodyLimit = 64 * 1024;
   auto reply = callApi(args.onlineSocket, boost::beast::http::verb::get, std::string(u.buffer()),
                        "", limits);
+  // Only a transport failure (nothing listening, no answer in time) may
+  // let in with unreachable=allow: any answer, an error status or a garbled
+  // one included, is definite, and only "allowed": true admits.
   auto unreachable = [&](const std::string& why) {
     if (args.failOpen)
       return Verdict{true, "jitgated unreachable (" + why + "); unreachable=allow", 0};
     return deny("jitgated unreachable (" + why + "); failing closed");
   };
-  if (!reply) return unreachable(reply.refusal().message);
+  auto definite = [&](const std::string& why) {
+    return deny("jitgated answered " + why + "; denied" +
+                (args.failOpen ? " (unreachable=allow covers no answer only)" : ""));
+  };
+  if (!reply) {
+    if (reply.refusal().field == kNotAnAnswer) return definite(reply.refusal().message);
+    return unreachable(reply.refusal().message);
+  }
   if (reply->status != 200)
-    return unreachable("HTTP " + std::to_string(reply->status) + ": " +
-                       apiRefusal(*reply).describe());
+    return definite("HTTP " + std::to_string(reply->status) + ": " +
+                    printable(apiRefusal(*reply).describe(), 200));
   boost::system::error_code ec;
   auto v = boost::json::parse(reply->body, ec);
   const boost::json::object* o = ec ? nullptr : v.if_object();
   const boost::json::value* allowed = o ? o->if_contains("allowed") : nullptr;
-  if (!allowed || !allowed->is_bool()) return unreachable("malformed answer");
+  if (!allowed || !allowed->is_bool()) return definite("HTTP 200 without a decision");
   if (allowed->as_bool()) {
     const auto* g = o->if_contains("grant");
     return Verdict{true, "grant " + (g && g->is_string() ? std::string(g->as_string()) : "?"), 0};

@@ -496,6 +496,113 @@ class SilentSocket {
   bool ok_ = false;
 };
 
+// A Unix socket server that gives every connection the same bytes after
+// reading the request head: a jitgated (or something else) whose answer the
+// test chooses.
+class CannedAnswer {
+ public:
+  CannedAnswer(const std::string& path, std::string answer) : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+    ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
+          ::listen(fd_, 8) == 0;
+    if (ok_) thread_ = std::thread([this] { serve(); });
+  }
+  ~CannedAnswer() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // wakes accept()
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  CannedAnswer(const CannedAnswer&) = delete;
+  CannedAnswer& operator=(const CannedAnswer&) = delete;
+  bool ok() const { return ok_; }
+
+  static std::string http(int status, const std::string& body) {
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      std::string head;
+      char buf[1024];
+      while (head.find("\r\n\r\n") == std::string::npos && head.size() < 65536) {
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      size_t off = 0;
+      while (off < answer_.size()) {
+        ssize_t n = ::send(c, answer_.data() + off, answer_.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      ::close(c);
+    }
+  }
+
+  std::string answer_;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::thread thread_;
+};
+
+// unreachable=allow is for a jitgated that cannot be reached, never for one
+// that answered: every definite answer but "allowed": true denies, each with
+// its reason.
+TEST_F(PamModuleTest, OnlineDefiniteAnswersDenyEvenWithUnreachableAllow) {
+  const std::string error503 =
+      R"({"error":{"code":"unavailable","field":"","message":"store: database is locked"}})";
+  struct Case {
+    const char* name;
+    std::string answer;
+    const char* why;
+  } cases[] = {
+      {"503 (store down)", CannedAnswer::http(503, error503),
+       "jitgated answered HTTP 503: store: database is locked; denied "
+       "(unreachable=allow covers no answer only)"},
+      {"500", CannedAnswer::http(500, "{}"), "answered HTTP 500"},
+      {"403", CannedAnswer::http(403, R"({"error":{"code":"forbidden","message":"not root"}})"),
+       "answered HTTP 403"},
+      {"404", CannedAnswer::http(404, "no such thing"), "answered HTTP 404"},
+      {"400", CannedAnswer::http(400, "{}"), "answered HTTP 400"},
+      {"200 without a decision", CannedAnswer::http(200, R"({"grant":"g-1"})"),
+       "answered HTTP 200 without a decision"},
+      {"200 not JSON", CannedAnswer::http(200, "allowed"), "answered HTTP 200 without a decision"},
+      {"200 allowed not a bool", CannedAnswer::http(200, R"({"allowed":"yes"})"),
+       "answered HTTP 200 without a decision"},
+      {"not HTTP", "SSH-2.0-OpenSSH_9.2p1\r\n", "answered malformed HTTP answer"},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto path = dir_ / ("canned" + std::to_string(++n) + ".sock");
+    CannedAnswer server(path, c.answer);
+    ASSERT_TRUE(server.ok()) << std::strerror(errno);
+    std::string args = "ca=" + caFile_ + " online=" + path + " target=web1 unreachable=allow";
+    configure("account", args);
+    EXPECT_EQ(account(Attempt{}), PAM_PERM_DENIED);
+    auto v = pam::checkOnline(pam::parseArgs(splitArgs(args)).value(), kUser, "127.0.0.1");
+    EXPECT_FALSE(v.allowed);
+    EXPECT_TRUE(contains(v.reason, c.why)) << v.reason;
+  }
+  // The control: the same server with a yes lets in, so the refusals above
+  // are the answers' doing.
+  auto path = dir_ / "canned-yes.sock";
+  CannedAnswer yes(path, CannedAnswer::http(200, R"({"allowed":true,"grant":"g-1"})"));
+  ASSERT_TRUE(yes.ok());
+  configure("account", "ca=" + caFile_ + " online=" + path + " target=web1 unreachable=allow");
+  EXPECT_EQ(account(Attempt{}), PAM_SUCCESS);
+  configure("account", "ca=" + caFile_ + " online=" + path + " target=web1");
+  EXPECT_EQ(account(Attempt{}), PAM_SUCCESS);
+}
+
 TEST_F(PamModuleTest, OnlineUnreachableFailsClosedUnlessAllowed) {
   auto absent = dir_ / "absent.sock";
   configure("account", "ca=" + caFile_ + " online=" + absent + " target=web1");
