@@ -113,6 +113,10 @@ Result<ModuleArgs> parseArgs(const std::vector<std::string>& argv) {
     } else if (key == "unreachable") {
       if (value != "deny" && value != "allow") return invalid(key, "must be deny or allow");
       a.failOpen = value == "allow";
+    } else if (key == "cgroup") {
+      if (value != "required" && value != "optional")
+        return invalid(key, "must be required or optional");
+      a.cgroupRequired = value == "required";
     } else if (key == "account") {
       if (value != "defer") return invalid(key, "the only value is defer");
       a.deferAccount = true;
@@ -218,7 +222,8 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
               (m && m->is_string() ? printable(std::string(m->as_string()), 200) : "?"));
 }
 
-Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore) {
+Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
+                      const std::string& cgroupDir, bool ownedCgroup) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return invalid("cutoff", std::strerror(errno));
   // The read end goes to the helper as fd 3; only the write end stays here.
@@ -238,8 +243,15 @@ Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBe
                           const_cast<char*>("--grace"),
                           grace.data(),
                           const_cast<char*>("--fd"),
-                          const_cast<char*>("3"),
-                          nullptr};
+                          const_cast<char*>("3")};
+  std::string owned = ownedCgroup ? "1" : "0";
+  if (!cgroupDir.empty()) {
+    argv.push_back(const_cast<char*>("--cgroup"));
+    argv.push_back(const_cast<char*>(cgroupDir.c_str()));
+    argv.push_back(const_cast<char*>("--owned"));
+    argv.push_back(owned.data());
+  }
+  argv.push_back(nullptr);
   char* envp[] = {nullptr};
   pid_t child = 0;
   // posix_spawn, not fork: safe in a multi-threaded host. The helper

@@ -25,6 +25,7 @@
 #include "../support/process.hpp"
 #include "../support/test_support.hpp"
 #include "jitgate/pam/module.hpp"
+#include "jitgate/pam/session_cgroup.hpp"
 #include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_key.hpp"
 #include "pam_test_support.hpp"
@@ -215,6 +216,41 @@ TEST_F(PamModuleTest, GoodCertificateOpensSessionAndArmsTheCutoff) {
   pam.end();
   EXPECT_TRUE(testing::waitWatchdogsGone(::getpid(), 2s));
   EXPECT_LT(std::chrono::steady_clock::now() - closed, 2s);
+}
+
+// The session process goes into a cgroup of the login's own for the
+// session, and back where it was at close; the watchdog then removes it.
+TEST_F(PamModuleTest, TheSessionRunsInACgroupOfItsOwnUntilItCloses) {
+  std::string mount = pam::cgroup2Mount();
+  if (mount.empty()) GTEST_SKIP() << "no cgroup2 mounted here";
+  std::string before = pam::cgroupDirOf(::getpid(), mount);
+  ASSERT_FALSE(before.empty());
+  configure("session", sessionArgs());
+  PamHandle pam(confdir(), kService, kUser);
+  prepare(pam, with(request()));
+  ASSERT_EQ(pam.openSession(), PAM_SUCCESS);
+  std::string during = pam::cgroupDirOf(::getpid(), mount);
+  EXPECT_EQ(during.rfind(before + "/jitgate/session-" + std::to_string(::getpid()) + "-", 0), 0u)
+      << during;
+  auto dog = testing::waitForWatchdog(::getpid(), 2s);
+  ASSERT_TRUE(dog);
+  EXPECT_TRUE(contains(dog->cmdline, " --cgroup " + during + " --owned 1 ")) << dog->cmdline;
+  // The watchdog itself stays outside the cgroup it will empty.
+  EXPECT_EQ(pam::cgroupDirOf(dog->pid, mount), before);
+  EXPECT_EQ(pam.closeSession(), PAM_SUCCESS);
+  pam.end();
+  EXPECT_EQ(pam::cgroupDirOf(::getpid(), mount), before);
+  EXPECT_TRUE(testing::waitWatchdogsGone(::getpid(), 2s));
+  EXPECT_FALSE(std::filesystem::exists(during)) << during;
+}
+
+TEST(SessionCgroup, LogindScopesAreTheLoginsCgroup) {
+  EXPECT_TRUE(pam::isLogindScope("/sys/fs/cgroup/user.slice/user-1000.slice/session-4.scope"));
+  EXPECT_TRUE(pam::isLogindScope("/sys/fs/cgroup/user.slice/user-0.slice/session-c12.scope"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/system.slice/ssh.service"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/session-.scope"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/session-4.scope/sub"));
 }
 
 TEST_F(PamModuleTest, PamEndWithoutCloseSessionStopsTheWatchdog) {
@@ -419,6 +455,8 @@ TEST_F(PamModuleTest, MisconfigurationIsServiceError) {
       {"timeout not a number", sessionArgs() + " online=/x.sock target=web1 timeout=fast"},
       {"unreachable=maybe", sessionArgs() + " online=/x.sock target=web1 unreachable=maybe"},
       {"account=now", sessionArgs() + " account=now"},
+      {"cgroup=maybe", sessionArgs() + " cgroup=maybe"},
+      {"cgroup without a value", sessionArgs() + " cgroup"},
       {"grace negative", sessionArgs() + " grace=-1"},
   };
   for (const auto& c : cases) {

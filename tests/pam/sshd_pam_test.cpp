@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -18,6 +20,7 @@
 #include "../support/process.hpp"
 #include "../support/sshd.hpp"
 #include "../support/test_support.hpp"
+#include "jitgate/pam/session_cgroup.hpp"
 #include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_key.hpp"
 #include "jitgate/ssh_wire.hpp"
@@ -232,6 +235,73 @@ TEST_F(SshdPamTest, SessionIsCutAtValidBefore) {
   EXPECT_LE(ended, validBefore + 3) << describe(r) << "\nsshd log:\n" << sshd.log();
   EXPECT_TRUE(sshd.waitForLog("Accepted publickey for " + user_->name())) << sshd.log();
   EXPECT_EQ(sshd.log().find("pam_open_session"), std::string::npos) << sshd.log();
+}
+
+// A live process that is not a zombie.
+bool alive(pid_t pid) {
+  std::string stat = testing::slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// Starts a process that leaves the session's process tree the way a user
+// would to outlive it (a double fork and setsid), prints its pid and runs
+// `rest`: the cut must still reach it (the login's cgroup).
+const std::string kDetach =
+    "( setsid sh -c 'echo detached $$ >&3; exec sleep 60 3>&-' 3>&1 </dev/null >/dev/null 2>&1 & ); ";
+
+pid_t detachedPid(const std::string& out) {
+  auto at = out.find("detached ");
+  if (at == std::string::npos) return 0;
+  return static_cast<pid_t>(std::atol(out.c_str() + at + 9));
+}
+
+TEST_F(SshdPamTest, ADetachedProcessIsGoneAtTheWindowsEnd) {
+  auto req = request();
+  req.validBefore = now_ + 5s;
+  double validBefore = static_cast<double>(req.validBefore.time_since_epoch().count());
+  auto cert = issue(req);
+  Sshd sshd(options());
+  auto r = login(sshd, cert, kDetach + "sleep 1; echo started; sleep 30; echo not-cut");
+  double ended = wallSeconds();
+  EXPECT_EQ(r.exitCode, 255) << describe(r) << "\nsshd log:\n" << sshd.log();
+  EXPECT_NE(r.out.find("started\n"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.out.find("not-cut"), std::string::npos) << describe(r);
+  EXPECT_LE(ended, validBefore + 3) << describe(r);
+  pid_t detached = detachedPid(r.out);
+  ASSERT_GT(detached, 1) << describe(r);
+  // In its own session, outside sshd's tree: only the cgroup still holds it.
+  for (int i = 0; i < 100 && alive(detached); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(alive(detached)) << "pid " << detached << " outlived the window";
+}
+
+// A login that ends early leaves its detached process running, but only
+// until the window's end; then the watchdog empties and removes the cgroup.
+TEST_F(SshdPamTest, ADetachedProcessLeftBehindEndsWithTheWindowToo) {
+  auto req = request();
+  req.validBefore = now_ + 5s;
+  double validBefore = static_cast<double>(req.validBefore.time_since_epoch().count());
+  auto cert = issue(req);
+  Sshd sshd(options());
+  auto r = login(sshd, cert, kDetach + "sleep 1; echo bye");
+  EXPECT_EQ(r.exitCode, 0) << describe(r) << "\nsshd log:\n" << sshd.log();
+  pid_t detached = detachedPid(r.out);
+  ASSERT_GT(detached, 1) << describe(r);
+  EXPECT_TRUE(alive(detached));  // the session is over, the window is not
+  std::string cgroup = testing::slurp("/proc/" + std::to_string(detached) + "/cgroup");
+  EXPECT_NE(cgroup.find("/jitgate/session-"), std::string::npos) << cgroup;
+  while (wallSeconds() < validBefore - 1 && alive(detached)) std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(alive(detached)) << "ended before the window did";
+  for (int i = 0; i < 100 && alive(detached); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(alive(detached)) << "pid " << detached << " outlived the window";
+  EXPECT_LE(wallSeconds(), validBefore + 3);
+  // The watchdog went, and took the empty cgroup with it.
+  EXPECT_TRUE(testing::waitWatchdogsGone(std::nullopt, 5s));
+  auto nl = cgroup.find('\n', cgroup.find("0::"));
+  std::string path = cgroup.substr(cgroup.find("0::") + 3, nl - cgroup.find("0::") - 3);
+  std::string mount = pam::cgroup2Mount();
+  ASSERT_FALSE(mount.empty());
+  EXPECT_FALSE(std::filesystem::exists(mount + path)) << mount + path;
 }
 
 TEST_F(SshdPamTest, RevokedOnlyInTheModulesKrlIsRefusedAtSessionOpen) {

@@ -26,6 +26,9 @@ struct ModuleArgs {
   int graceSeconds = 5;      // grace=N: SIGTERM at the end, SIGKILL N seconds later
   std::string cutoffHelper = JITGATE_CUTOFF_HELPER;  // cutoff=PATH
   bool deferAccount = false;  // account=defer: account without online leaves it to session
+  // cgroup=required (default): a session that cannot be put in a cgroup of
+  // its own is refused; cgroup=optional: it falls back to the process tree.
+  bool cgroupRequired = true;
   bool debug = false;
 };
 
@@ -51,7 +54,12 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
 // Starts the watchdog that ends the session at `validBefore`: the helper
 // runs as root, detached, and watches a pipe whose write end this process
 // keeps (close-on-exec). Closing it (close_session, or this process dying)
-// stops the watchdog. Returns the write end, or a refusal.
-Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore);
+// tells the watchdog the session is over. With `cgroupDir` it ends every
+// process in that cgroup at `validBefore` (those the login left behind
+// too), and removes the cgroup once empty when `ownedCgroup`; without, the
+// session process's tree, and it stops at once when the pipe closes.
+// Returns the write end, or a refusal.
+Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
+                      const std::string& cgroupDir = "", bool ownedCgroup = false);
 
 }  // namespace jitgate::pam
