@@ -8,15 +8,25 @@ pkgs=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libpam0g-dev libsqlite3-dev
   libtomlplusplus-dev libcli11-dev
   openssh-client openssh-server python3-winrm python3-paramiko curl
-  libbenchmark-dev clang-14 libclang-rt-14-dev clang-format
+  libbenchmark-dev clang-14 libclang-rt-14-dev clang-format ccache
 )
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup-deps: installing ${missing[*]}"
+  echo "setup-deps: ${#missing[@]} Debian packages to install: ${missing[*]}"
+  echo "setup-deps: this takes a few minutes on a fresh machine (apt output in ${APT_LOG:=/tmp/jitgate-setup-deps.log})"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup-deps: apt-get update"
+  apt-get update -qq >"$APT_LOG" 2>&1 || { cat "$APT_LOG"; exit 1; }
+  echo "setup-deps: apt-get install (downloading and unpacking)"
+  if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$APT_LOG" 2>&1; then
+    tail -30 "$APT_LOG"
+    echo "setup-deps: apt-get install failed (whole log: $APT_LOG)"
+    exit 1
+  fi
+  echo "setup-deps: done"
+else
+  echo "setup-deps: all ${#pkgs[@]} Debian packages jitgate needs are installed"
 fi

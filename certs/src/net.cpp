@@ -1,3 +1,4 @@
+// Parsing and matching of IP addresses and CIDR prefixes (see net.hpp).
 #include "jitgate/net.hpp"
 
 #include <arpa/inet.h>

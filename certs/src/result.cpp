@@ -1,3 +1,4 @@
+// The names of the refusal codes and the text of a refusal.
 #include "jitgate/result.hpp"
 
 namespace jitgate {

@@ -1,3 +1,5 @@
+// OpenSSH user certificates: encoding, signing, parsing and checking them
+// (PROTOCOL.certkeys; the fields we set are in docs/CERTIFICATES.md).
 #include "jitgate/ssh_cert.hpp"
 
 #include <openssl/rand.h>

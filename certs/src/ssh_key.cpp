@@ -1,50 +1,23 @@
+// SigningKey and SSH signature checks on OpenSSL: key generation, PEM in and
+// out, OpenSSH public blobs, signing and verifying.
 #include "jitgate/ssh_key.hpp"
 
-#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <vector>
 
+#include "jitgate/files.hpp"
+#include "jitgate/handle.hpp"
 #include "jitgate/ssh_wire.hpp"
 
 namespace jitgate {
 namespace {
-
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_free(b); }
-};
-using BnPtr = std::unique_ptr<BIGNUM, BnFree>;
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
-struct ParamBldFree {
-  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* s) const { ECDSA_SIG_free(s); }
-};
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, EcdsaSigFree>;
 
 Refusal sslError(const std::string& what) {
   unsigned long e = ERR_get_error();
@@ -109,7 +82,7 @@ Result<std::string> makePublicBlob(EVP_PKEY* k, KeyAlgorithm alg) {
         BN_free(e);
         return sslError("rsa public key");
       }
-      BnPtr np(n), ep(e);
+      BignumPtr np(n), ep(e);
       w.string("ssh-rsa").mpint(bnBytes(ep.get())).mpint(bnBytes(np.get()));
       break;
     }
@@ -155,14 +128,14 @@ Result<EvpPkeyPtr> publicKeyFromBlob(std::string_view blob, std::string& type, c
     if (!r.string(curve) || !r.string(q) || !r.empty()) return badKey("malformed ecdsa key");
     const EcCurve* c = curveBySshName(curve);
     if (!c || t.substr(11) != curve) return badKey("unsupported or mismatched ecdsa curve");
-    std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+    OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
     if (!bld ||
         !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, c->groupName.data(),
                                          0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, q.data(), q.size()))
       return sslError("ecdsa params");
-    std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
-    PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+    OsslParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
     EVP_PKEY* k = nullptr;
     if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
         EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
@@ -173,18 +146,18 @@ Result<EvpPkeyPtr> publicKeyFromBlob(std::string_view blob, std::string& type, c
   if (t == "ssh-rsa") {
     std::string_view e, n;
     if (!r.string(e) || !r.string(n) || !r.empty()) return badKey("malformed rsa key");
-    BnPtr be(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()),
-                       nullptr));
-    BnPtr bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()),
-                       nullptr));
+    BignumPtr be(BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()),
+                           static_cast<int>(e.size()), nullptr));
+    BignumPtr bn(BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()),
+                           static_cast<int>(n.size()), nullptr));
     if (!be || !bn) return sslError("rsa numbers");
     if (BN_num_bits(bn.get()) < 2048) return badKey("RSA keys under 2048 bits are refused");
-    std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> bld(OSSL_PARAM_BLD_new());
+    OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
     if (!bld || !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn.get()) ||
         !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, be.get()))
       return sslError("rsa params");
-    std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
-    PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+    OsslParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
     EVP_PKEY* k = nullptr;
     if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
         EVP_PKEY_fromdata(ctx.get(), &k, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
@@ -254,26 +227,10 @@ Result<SigningKey> SigningKey::fromPem(std::string_view pem) {
 }
 
 Result<SigningKey> SigningKey::load(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return Refusal{RefusalCode::Unavailable, "key", path + ": " + std::strerror(errno)};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return Refusal{RefusalCode::Unavailable, "key", path + ": not a regular file"};
-  }
-  if (st.st_mode & 077) {
-    ::close(fd);
-    return Refusal{RefusalCode::Unavailable, "key",
-                   path + ": readable by group or others; refusing to use it (chmod 600)"};
-  }
-  std::string pem;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && pem.size() < 65536) pem.append(buf, n);
-  OPENSSL_cleanse(buf, sizeof buf);
-  ::close(fd);
-  auto key = fromPem(pem);
-  OPENSSL_cleanse(pem.data(), pem.size());
+  auto pem = readRestrictedFile(path, privateFileRules("key"));
+  if (!pem) return pem.refusal();
+  auto key = fromPem(*pem);
+  OPENSSL_cleanse(pem->data(), pem->size());
   return key;
 }
 
@@ -284,26 +241,10 @@ Status SigningKey::save(const std::string& path) const {
     return sslError("encoding the private key");
   char* data = nullptr;
   long len = BIO_get_mem_data(bio.get(), &data);
-  std::string tmp = path + ".new";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return Refusal{RefusalCode::Unavailable, "key", tmp + ": " + std::strerror(errno)};
-  bool ok = ::write(fd, data, static_cast<size_t>(len)) == len && ::fsync(fd) == 0;
-  ::close(fd);
+  auto written = writeFileAtomically(path, std::string_view(data, static_cast<size_t>(len)), 0600,
+                                     Replace::Never);
   OPENSSL_cleanse(data, static_cast<size_t>(len));
-  // link() refuses to replace an existing key; rename() would not.
-  if (!ok || ::link(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return Refusal{RefusalCode::Unavailable, "key", path + ": " + std::strerror(err)};
-  }
-  ::unlink(tmp.c_str());
-  std::string dir = path.substr(0, path.rfind('/'));
-  int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (!written) return Refusal{RefusalCode::Unavailable, "key", written.refusal().message};
   return okStatus();
 }
 
@@ -315,7 +256,7 @@ std::string SigningKey::publicLine(std::string_view comment) const {
 }
 
 Result<std::string> SigningKey::sign(std::string_view data) const {
-  MdCtxPtr ctx(EVP_MD_CTX_new());
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx) return sslError("digest context");
   const EVP_MD* md = nullptr;
   const char* alg = "ssh-ed25519";
@@ -405,7 +346,7 @@ Status verifySshSignature(std::string_view keyBlob, std::string_view signature,
       return invalid("signature", "RSA signatures must be rsa-sha2-256 or rsa-sha2-512");
     }
   }
-  MdCtxPtr ctx(EVP_MD_CTX_new());
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key->get()) != 1)
     return sslError("verify init");
   int rc =

@@ -1,3 +1,4 @@
+// The SSH wire encoding (RFC 4251): bounds-checked readers and the writers.
 #include "jitgate/ssh_wire.hpp"
 
 #include <openssl/evp.h>

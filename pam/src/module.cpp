@@ -1,3 +1,5 @@
+// pam_jitgate's logic: module arguments, the certificate check at session
+// open, the online grant check and the cutoff watchdog's start.
 #include "jitgate/pam/module.hpp"
 
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <cstring>
 
 #include "jitgate/control_client.hpp"
+#include "jitgate/files.hpp"
 #include "jitgate/net.hpp"
 #include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_wire.hpp"
@@ -22,38 +25,12 @@ extern char** environ;
 namespace jitgate::pam {
 namespace {
 
-constexpr size_t kMaxFile = 1 << 20;
-
 Verdict deny(std::string why) { return Verdict{false, std::move(why), 0}; }
 
 // Reads a root-owned file that others may not write: whoever could write
 // the CA or KRL file could let anyone in.
 Result<std::string> readTrustedFile(const std::string& path, const char* what) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return invalid(what, path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return invalid(what, path + ": not a regular file");
-  }
-  if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-    ::close(fd);
-    return invalid(what, path + ": must be owned by root and not writable by others");
-  }
-  if (static_cast<size_t>(st.st_size) > kMaxFile) {
-    ::close(fd);
-    return invalid(what, path + ": larger than 1 MiB");
-  }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::read(fd, data.data() + got, data.size() - got);
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (got != data.size()) return invalid(what, path + ": short read");
-  return data;
+  return readRestrictedFile(path, rootFileRules(what, RefusalCode::InvalidArgument));
 }
 
 bool parseNumber(std::string_view s, long min, long max, long& out) {
@@ -222,10 +199,11 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
               (m && m->is_string() ? printable(std::string(m->as_string()), 200) : "?"));
 }
 
-Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
-                      const std::string& cgroupDir, bool ownedCgroup) {
+Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
+                           const std::string& cgroupDir, bool ownedCgroup) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return invalid("cutoff", std::strerror(errno));
+  UniqueFd readEnd(fds[0]), writeEnd(fds[1]);
   // The read end goes to the helper as fd 3; only the write end stays here.
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -258,18 +236,13 @@ Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBe
   // detaches itself (double fork) so that the session never reaps it.
   int rc = posix_spawn(&child, args.cutoffHelper.c_str(), &fa, nullptr, argv.data(), envp);
   posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[0]);
-  if (rc != 0) {
-    ::close(fds[1]);
-    return invalid("cutoff", args.cutoffHelper + ": " + std::strerror(rc));
-  }
+  readEnd.reset();
+  if (rc != 0) return invalid("cutoff", args.cutoffHelper + ": " + std::strerror(rc));
   int status = 0;
-  if (::waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    ::close(fds[1]);
+  if (::waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return invalid("cutoff", args.cutoffHelper + " did not start its watchdog");
-  }
   (void)environ;
-  return fds[1];
+  return writeEnd;
 }
 
 }  // namespace jitgate::pam

@@ -23,7 +23,7 @@ constexpr const char* kCutoffData = "jitgate_cutoff_fd";
 // What an open session holds: the watchdog's pipe, and the cgroup the
 // session process was put in.
 struct Cutoff {
-  int fd = -1;
+  jitgate::UniqueFd fd;
   pid_t sessionPid = 0;
   SessionCgroup cgroup;
 };
@@ -67,8 +67,7 @@ void closeCutoff(pam_handle_t* h, void* data, int) {
     if (!jitgate::pam::leaveSessionCgroup(c->cgroup, c->sessionPid, why) && h)
       pam_syslog(h, LOG_ERR, "cannot leave the session cgroup: %s", why.c_str());
   }
-  if (c->fd >= 0) ::close(c->fd);
-  delete c;
+  delete c;  // closes the pipe's write end
 }
 
 int openSession(pam_handle_t* h, int argc, const char** argv) {
@@ -111,7 +110,7 @@ int openSession(pam_handle_t* h, int argc, const char** argv) {
                fd.refusal().describe().c_str());
     return PAM_SESSION_ERR;
   }
-  auto* stored = new Cutoff{*fd, ::getpid(), inCgroup ? cgroup : SessionCgroup{}};
+  auto* stored = new Cutoff{std::move(*fd), ::getpid(), inCgroup ? cgroup : SessionCgroup{}};
   if (inCgroup && !jitgate::pam::enterSessionCgroup(cgroup, ::getpid(), why)) {
     closeCutoff(h, stored, 0);  // the watchdog removes the empty cgroup
     pam_syslog(h, LOG_ERR, "denied %s: cannot enter the session cgroup: %s", user, why.c_str());

@@ -1,6 +1,7 @@
+// The daemon's certificate authority: CA keys on disk and in the store,
+// issuing and recording certificates, rotation and the KRL.
 #include "jitgate/authority.hpp"
 
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -22,21 +23,6 @@ namespace {
 using Ms = std::chrono::milliseconds;
 
 Refusal unavailable(const std::string& why) { return Refusal{RefusalCode::Unavailable, "", why}; }
-
-Result<std::string> readPrivateFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return unavailable(path + ": " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) || st.st_size > 65536) {
-    ::close(fd);
-    return unavailable(path + ": not a private (0600) regular file of at most 64 KiB");
-  }
-  std::string data(static_cast<size_t>(st.st_size), '\0');
-  bool ok = ::read(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ::close(fd);
-  if (!ok) return unavailable(path + ": short read");
-  return data;
-}
 
 // A file name no earlier key has: time plus 64 random bits.
 std::string newKeyFileName(const char* prefix, SysTime at) {
@@ -153,7 +139,7 @@ Status CertificateAuthority::loadOrCreateX509() {
   if (!keys) return keys.refusal();
   if (!keys->empty()) {
     const auto& rec = keys->back();
-    auto keyPem = readPrivateFile(caDir_ + "/" + rec.file);
+    auto keyPem = readRestrictedFile(caDir_ + "/" + rec.file, privateFileRules(""));
     if (!keyPem) return keyPem.refusal();
     auto ca = X509Authority::fromPem(*keyPem, rec.publicKey);
     OPENSSL_cleanse(keyPem->data(), keyPem->size());

@@ -1,3 +1,4 @@
+// The control API's JSON shapes and the audit CSV, both ways.
 #include "jitgate/codec.hpp"
 
 #include <boost/json.hpp>

@@ -1,3 +1,4 @@
+// The control socket's client: one bounded HTTP/1.1 exchange per call.
 #include "jitgate/control_client.hpp"
 
 #include <sys/un.h>

@@ -1,3 +1,5 @@
+// The control socket: a Unix socket only the admin group reaches, serving
+// HTTP/1.1 with Beast and handing each request to the control API.
 #include "jitgate/control_server.hpp"
 
 #include <spdlog/spdlog.h>
@@ -11,6 +13,8 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <cstring>
+
+#include "jitgate/unique_fd.hpp"
 
 namespace jitgate {
 namespace {
@@ -29,15 +33,13 @@ Refusal sockError(const std::string& path, const std::string& what) {
 
 // True when something accepts connections on `path`.
 bool someoneListens(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return true;  // cannot tell: assume yes, do not remove
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return true;  // cannot tell: assume yes, do not remove
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::memcpy(sa.sun_path, path.data(), path.size());
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 || err != ECONNREFUSED;
+  int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  return rc == 0 || errno != ECONNREFUSED;
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
-#include <boost/url.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -18,12 +17,13 @@
 #include <functional>
 #include <iostream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "jitgate/cli_call.hpp"
+#include "jitgate/cli_render.hpp"
 #include "jitgate/control_client.hpp"
 #include "jitgate/files.hpp"
 
@@ -32,415 +32,9 @@ namespace {
 
 namespace json = boost::json;
 using boost::beast::http::verb;
+using namespace cli;
 
 constexpr const char* kDefaultSocket = "/run/jitgate/control.sock";
-
-// ---------------------------------------------------------------- output
-
-// Names, justifications and audit details are typed by other people: printed
-// raw, they could move the cursor, retitle the terminal or reverse the text
-// around them (bidi overrides). Invalid UTF-8 is replaced too.
-std::string printable(std::string_view s) {
-  static constexpr char32_t kMinOfLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    auto lead = static_cast<unsigned char>(s[i]);
-    size_t len = lead < 0x80           ? 1
-                 : (lead >> 5) == 0x06 ? 2
-                 : (lead >> 4) == 0x0e ? 3
-                 : (lead >> 3) == 0x1e ? 4
-                                       : 0;
-    bool valid = len != 0 && i + len <= s.size();
-    char32_t cp = 0;
-    if (valid) {
-      cp = len == 1 ? lead : lead & (0x7f >> len);
-      for (size_t k = 1; k < len && valid; ++k) {
-        auto cont = static_cast<unsigned char>(s[i + k]);
-        valid = (cont & 0xc0) == 0x80;
-        cp = (cp << 6) | (cont & 0x3f);
-      }
-      valid = valid && cp >= kMinOfLength[len] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
-    }
-    if (!valid) {
-      out += '?';
-      ++i;
-      continue;
-    }
-    bool control = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
-    bool bidi = (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
-    if (cp == '\n' || cp == '\r' || cp == '\t')
-      out += ' ';
-    else if (control || bidi)
-      out += '?';
-    else
-      out.append(s.substr(i, len));
-    i += len;
-  }
-  return out;
-}
-
-// Code points, which is what a terminal shows for everything but wide
-// (East Asian) characters.
-size_t displayWidth(std::string_view s) {
-  size_t n = 0;
-  for (char c : s)
-    if ((static_cast<unsigned char>(c) & 0xc0) != 0x80) ++n;
-  return n;
-}
-
-using Row = std::vector<std::string>;
-
-// Columns two spaces apart, each as wide as its widest cell; an empty cell
-// shows "-" so that every row has as many words as columns (for awk). The
-// last column is not padded: it holds the long text (detail, justification).
-void printTable(const Row& headers, const std::vector<Row>& rows) {
-  std::vector<Row> lines{headers};
-  for (const auto& r : rows) {
-    Row cells;
-    for (size_t c = 0; c < headers.size(); ++c) {
-      std::string v = c < r.size() ? printable(r[c]) : std::string();
-      cells.push_back(v.empty() ? "-" : std::move(v));
-    }
-    lines.push_back(std::move(cells));
-  }
-  std::vector<size_t> widths(headers.size(), 0);
-  for (const auto& l : lines)
-    for (size_t c = 0; c < l.size(); ++c) widths[c] = std::max(widths[c], displayWidth(l[c]));
-  for (const auto& l : lines) {
-    std::string out;
-    for (size_t c = 0; c < l.size(); ++c) {
-      out += l[c];
-      if (c + 1 < l.size()) out.append(widths[c] - displayWidth(l[c]) + 2, ' ');
-    }
-    std::cout << out << '\n';
-  }
-}
-
-using Fields = std::vector<std::pair<std::string, std::string>>;
-
-// "key:  value" lines with the values aligned, for one object.
-void printFields(const Fields& fields) {
-  size_t width = 0;
-  for (const auto& [k, v] : fields) width = std::max(width, k.size() + 1);
-  for (const auto& [k, v] : fields) {
-    std::string value = printable(v);
-    std::cout << k << ':' << std::string(width - k.size(), ' ') << (value.empty() ? "-" : value)
-              << '\n';
-  }
-}
-
-// ---------------------------------------------------------------- JSON access
-// The answer is the daemon's, but a version skew or a bug must give a blank
-// cell, not a crash: every access checks the kind first.
-
-const json::value* member(const json::value& v, std::string_view key) {
-  const auto* o = v.if_object();
-  return o ? o->if_contains(key) : nullptr;
-}
-
-std::string text(const json::value* v) {
-  if (!v) return {};
-  switch (v->kind()) {
-    case json::kind::string:
-      return std::string(v->get_string());
-    case json::kind::int64:
-      return std::to_string(v->get_int64());
-    case json::kind::uint64:
-      return std::to_string(v->get_uint64());
-    case json::kind::double_: {
-      std::ostringstream s;
-      s << v->get_double();
-      return s.str();
-    }
-    case json::kind::bool_:
-      return v->get_bool() ? "yes" : "no";
-    case json::kind::null:
-      return {};
-    case json::kind::array: {
-      std::string out;
-      for (const auto& e : v->get_array()) out += (out.empty() ? "" : ",") + text(&e);
-      return out;
-    }
-    case json::kind::object:
-      return json::serialize(*v);
-  }
-  return {};
-}
-
-std::string text(const json::value& v, std::string_view key) { return text(member(v, key)); }
-
-const json::array& items(const json::value* v) {
-  static const json::array kNone;
-  const auto* a = v ? v->if_array() : nullptr;
-  return a ? *a : kNone;
-}
-
-const json::array& items(const json::value& v, std::string_view key) {
-  return items(member(v, key));
-}
-
-bool isTrue(const json::value& v, std::string_view key) {
-  const auto* m = member(v, key);
-  return m && m->is_bool() && m->get_bool();
-}
-
-// ---------------------------------------------------------------- calls
-
-struct Context {
-  std::string socket;
-  bool json = false;
-};
-
-struct Answer {
-  HttpReply reply;
-  json::value value;  // null unless the answer is JSON
-};
-
-Result<Answer> call(const Context& ctx, verb method, const std::string& target,
-                    const std::string& body = {}) {
-  auto reply = callApi(ctx.socket, method, target, body);
-  if (!reply) return reply.refusal();
-  if (reply->status < 200 || reply->status >= 300) return apiRefusal(*reply);
-  Answer a{std::move(*reply), nullptr};
-  if (a.reply.contentType.starts_with("application/json")) {
-    // A name that came in as invalid UTF-8 can come back in an answer (an
-    // audit detail): read it anyway, printable() replaces it.
-    json::parse_options opts;
-    opts.allow_invalid_utf8 = true;
-    boost::system::error_code ec;
-    a.value = json::parse(a.reply.body, ec, {}, opts);
-    if (ec)
-      return Refusal{RefusalCode::Unavailable, "",
-                     "malformed JSON from " + ctx.socket + ": " + ec.message()};
-  }
-  return a;
-}
-
-int fail(const Refusal& r) {
-  std::cerr << "jitctl: " << printable(r.describe()) << '\n';
-  return 1;
-}
-
-// A mistake on the command line that CLI11 cannot express (neither of two
-// alternatives given): the exit status of CLI11's own usage errors.
-int usage(const std::string& message) {
-  std::cerr << "jitctl: " << printable(message) << '\n';
-  return 2;
-}
-
-void echo(const HttpReply& r) {
-  std::cout << r.body;
-  if (!r.body.empty() && r.body.back() != '\n') std::cout << '\n';
-}
-
-using Render = std::function<int(const json::value&)>;
-
-// The shape of most verbs: one call, then the JSON as it came or a rendering.
-int serve(const Context& ctx, verb method, const std::string& target, const std::string& body,
-          const Render& render) {
-  auto a = call(ctx, method, target, body);
-  if (!a) return fail(a.refusal());
-  if (ctx.json) {
-    echo(a->reply);
-    return 0;
-  }
-  return render(a->value);
-}
-
-using Query = std::vector<std::pair<std::string, std::string>>;
-
-// A request target under /v1. Segments and query values are percent-encoded:
-// a name from the command line must not be able to reshape the path.
-std::string apiTarget(std::initializer_list<std::string_view> segments, const Query& query = {}) {
-  boost::urls::url u;
-  u.set_path("/v1");
-  for (auto s : segments) u.segments().push_back(s);
-  for (const auto& [k, v] : query) u.params().append({k, v});
-  return std::string(u.buffer());
-}
-
-// ---------------------------------------------------------------- renderings
-
-std::string stateLabel(const std::string& state) {
-  if (state == "not_configured") return "not configured";
-  return state;
-}
-
-std::string policyPorts(const json::value* policy) {
-  std::string out;
-  for (const auto& p : items(policy ? member(*policy, "ports") : nullptr))
-    out += (out.empty() ? "" : ",") + text(p, "number");
-  return out;
-}
-
-int renderTargets(const json::value& v) {
-  std::vector<Row> rows;
-  for (const auto& t : items(&v))
-    rows.push_back({text(t, "name"), text(t, "address"), text(t, "os"),
-                    stateLabel(text(t, "state")), policyPorts(member(t, "policy")),
-                    text(t, "approvedRequestsLast7Days"), text(t, "lastAccessUtc"),
-                    text(t, "lastUser"), text(t, "reason")});
-  printTable({"NAME", "ADDRESS", "OS", "STATE", "PORTS", "APPROVED(7d)", "LAST ACCESS", "LAST USER",
-              "NOTE"},
-             rows);
-  return 0;
-}
-
-void printRules(const json::value& policy) {
-  std::vector<Row> rows;
-  for (const auto& p : items(policy, "ports"))
-    rows.push_back({text(p, "number"), text(p, "protocol"), text(p, "maxRequestAccessDuration"),
-                    text(p, "allowedSourceAddressPrefixes")});
-  printTable({"PORT", "PROTOCOL", "MAX", "ALLOWED SOURCES"}, rows);
-}
-
-int renderPolicy(const json::value& p) {
-  printFields({{"target", text(p, "target")},
-               {"require approval", isTrue(p, "requireApproval") ? "yes" : "no"},
-               {"request sources", "at least /" + text(p, "minRequestPrefixV4") + " (IPv4), /" +
-                                       text(p, "minRequestPrefixV6") + " (IPv6)"},
-               {"updated", text(p, "updatedUtc") + " by " + text(p, "updatedBy")}});
-  printRules(p);
-  return 0;
-}
-
-int renderTarget(const json::value& t) {
-  std::string access = text(t, "lastAccessUtc");
-  if (!access.empty()) {
-    if (auto u = text(t, "lastUser"); !u.empty()) access += " by " + u;
-    if (auto s = text(t, "lastSource"); !s.empty()) access += " from " + s;
-  }
-  printFields(
-      {{"name", text(t, "name")},
-       {"address", text(t, "address")},
-       {"os", text(t, "os")},
-       {"service ports", "ssh " + text(t, "sshPort") + ", winrm-http " + text(t, "winrmHttpPort") +
-                             ", winrm-https " + text(t, "winrmHttpsPort")},
-       {"state", stateLabel(text(t, "state"))},
-       {"note", text(t, "reason")},
-       {"created", text(t, "createdUtc")},
-       {"approved (7d)", text(t, "approvedRequestsLast7Days")},
-       {"last access", access}});
-  const auto* policy = member(t, "policy");
-  if (policy && policy->is_object()) {
-    std::cout << "policy (approval "
-              << (isTrue(*policy, "requireApproval") ? "required" : "not required") << "):\n";
-    printRules(*policy);
-  }
-  return 0;
-}
-
-int renderPolicies(const json::value& v) {
-  std::vector<Row> rows;
-  for (const auto& p : items(&v)) {
-    std::string approval = isTrue(p, "requireApproval") ? "required" : "no";
-    for (const auto& r : items(p, "ports"))
-      rows.push_back({text(p, "target"), text(r, "number"), text(r, "protocol"),
-                      text(r, "maxRequestAccessDuration"), approval,
-                      text(r, "allowedSourceAddressPrefixes")});
-  }
-  printTable({"TARGET", "PORT", "PROTOCOL", "MAX", "APPROVAL", "ALLOWED SOURCES"}, rows);
-  return 0;
-}
-
-Row grantRow(const json::value& g) {
-  return {text(g, "id"),     text(g, "user"),         text(g, "target"),     text(g, "port"),
-          text(g, "source"), text(g, "startTimeUtc"), text(g, "endTimeUtc"), text(g, "state")};
-}
-
-int renderGrants(const json::value& v) {
-  std::vector<Row> rows;
-  for (const auto& g : items(&v)) rows.push_back(grantRow(g));
-  printTable({"ID", "USER", "TARGET", "PORT", "SOURCE", "START", "END", "STATE"}, rows);
-  return 0;
-}
-
-std::string requestedPorts(const json::value& r) {
-  std::string out;
-  for (const auto& p : items(r, "ports")) {
-    std::string one = text(p, "number") + " from " + text(p, "source");
-    if (auto d = text(p, "duration"); !d.empty()) one += " for " + d;
-    if (auto e = text(p, "endTimeUtc"); !e.empty()) one += " until " + e;
-    out += (out.empty() ? "" : "; ") + one;
-  }
-  return out;
-}
-
-int renderRequests(const json::value& v) {
-  std::vector<Row> rows;
-  for (const auto& r : items(&v))
-    rows.push_back({text(r, "id"), text(r, "requester"), text(r, "target"), text(r, "state"),
-                    text(r, "createdUtc"), text(r, "decidedBy"), text(r, "grants"),
-                    requestedPorts(r), text(r, "justification")});
-  printTable({"ID", "REQUESTER", "TARGET", "STATE", "CREATED", "DECIDED BY", "GRANTS", "PORTS",
-              "JUSTIFICATION"},
-             rows);
-  return 0;
-}
-
-// A request after approve or deny: one line on what happened.
-int renderDecided(const json::value& r) {
-  std::string line = "request " + text(r, "id") + " is " + text(r, "state");
-  if (auto g = text(r, "grants"); !g.empty()) line += "; grants " + g;
-  if (auto reason = text(r, "reason"); !reason.empty()) line += " (" + reason + ")";
-  std::cout << printable(line) << '\n';
-  return 0;
-}
-
-int renderUsers(const json::value& v) {
-  std::vector<Row> rows;
-  for (const auto& u : items(&v)) {
-    const auto& keys = items(u, "keys");
-    if (keys.empty()) rows.push_back({text(u, "name")});
-    for (const auto& k : keys)
-      rows.push_back(
-          {text(u, "name"), text(k, "type"), text(k, "fingerprint"), text(k, "comment")});
-  }
-  printTable({"NAME", "TYPE", "FINGERPRINT", "COMMENT"}, rows);
-  return 0;
-}
-
-int renderAudit(const json::value& v) {
-  std::vector<Row> rows;
-  for (const auto& e : items(&v))
-    rows.push_back({text(e, "timeUtc"), text(e, "actor"), text(e, "action"), text(e, "outcome"),
-                    text(e, "target"), text(e, "port"), text(e, "source"), text(e, "user"),
-                    text(e, "detail")});
-  printTable({"TIME", "ACTOR", "ACTION", "OUTCOME", "TARGET", "PORT", "SOURCE", "USER", "DETAIL"},
-             rows);
-  return 0;
-}
-
-int renderStatus(const json::value& s) {
-  const json::value* t = member(s, "targets");
-  std::string targets;
-  if (t)
-    targets = text(*t, "configured") + " configured, " + text(*t, "notConfigured") +
-              " not configured, " + text(*t, "unsupported") + " unsupported";
-  printFields({{"version", text(s, "version")},
-               {"now", text(s, "nowUtc")},
-               {"uptime", text(s, "uptimeSeconds") + " s"},
-               {"active grants", text(s, "activeGrants")},
-               {"pending requests", text(s, "pendingRequests")},
-               {"targets", targets}});
-  return 0;
-}
-
-int renderWhoami(const json::value& w) {
-  const auto& groups = items(w, "groups");
-  const auto& roles = items(w, "roles");
-  auto join = [](const json::array& a) {
-    std::string out;
-    for (const auto& e : a) out += (out.empty() ? "" : ", ") + text(&e);
-    return out;
-  };
-  printFields({{"user", text(w, "user") + " (uid " + text(w, "uid") + ")"},
-               {"groups", join(groups)},
-               {"roles", roles.empty() ? "none" : join(roles)}});
-  return 0;
-}
 
 // ---------------------------------------------------------------- verbs
 
@@ -513,9 +107,9 @@ int certSsh(const Context& ctx, const Args& a) {
     std::cout << line;
   } else {
     if (auto st = writeFile(a.out, line, 0644); !st) return fail(st.refusal());
-    std::cerr << "jitctl: certificate for " << printable(text(v, "principal")) << " valid "
-              << printable(text(v, "validAfterUtc")) << " .. "
-              << printable(text(v, "validBeforeUtc")) << " written to " << printable(a.out) << '\n';
+    std::cerr << "jitctl: certificate for " << shown(text(v, "principal")) << " valid "
+              << shown(text(v, "validAfterUtc")) << " .. " << shown(text(v, "validBeforeUtc"))
+              << " written to " << shown(a.out) << '\n';
   }
   return 0;
 }
@@ -538,9 +132,9 @@ int certX509(const Context& ctx, const Args& a) {
           std::tuple{"-ca.crt", &ca, mode_t{0644}}}) {
       if (auto st = writeFile(a.out + suffix, *data, mode); !st) return fail(st.refusal());
     }
-    std::cerr << "jitctl: " << printable(a.out) << ".key, " << printable(a.out) << ".crt and "
-              << printable(a.out) << "-ca.crt written (valid until "
-              << printable(text(v, "validBeforeUtc")) << ")\n";
+    std::cerr << "jitctl: " << shown(a.out) << ".key, " << shown(a.out) << ".crt and "
+              << shown(a.out) << "-ca.crt written (valid until " << shown(text(v, "validBeforeUtc"))
+              << ")\n";
   }
   OPENSSL_cleanse(key.data(), key.size());
   return 0;
@@ -575,13 +169,14 @@ int addTarget(const Context& ctx, const Args& a) {
   if (a.sshPort) o["sshPort"] = *a.sshPort;
   if (a.winrmHttpPort) o["winrmHttpPort"] = *a.winrmHttpPort;
   if (a.winrmHttpsPort) o["winrmHttpsPort"] = *a.winrmHttpsPort;
-  return serve(
-      ctx, verb::post, apiTarget({"targets"}), json::serialize(o), [](const json::value& t) {
-        std::string line = "target " + text(t, "name") + " added: " + stateLabel(text(t, "state"));
-        if (auto r = text(t, "reason"); !r.empty()) line += " (" + r + ")";
-        std::cout << printable(line) << '\n';
-        return 0;
-      });
+  return serve(ctx, verb::post, apiTarget({"targets"}), json::serialize(o),
+               [](std::ostream& out, const json::value& t) {
+                 std::string line =
+                     "target " + text(t, "name") + " added: " + stateLabel(text(t, "state"));
+                 if (auto r = text(t, "reason"); !r.empty()) line += " (" + r + ")";
+                 out << shown(line) << '\n';
+                 return 0;
+               });
 }
 
 int enablePolicy(const Context& ctx, const Args& a) {
@@ -607,11 +202,11 @@ int enablePolicy(const Context& ctx, const Args& a) {
 
 // stdout is the bare id, for `id=$(jitctl grant ...)`: an answer without one
 // must not pass as success with an empty id.
-int printId(const json::value& v) {
+int printId(std::ostream& out, const json::value& v) {
   std::string id = text(v, "id");
   if (id.empty())
     return fail(Refusal{RefusalCode::Unavailable, "", "the daemon's answer has no id"});
-  std::cout << printable(id) << '\n';
+  out << shown(id) << '\n';
   return 0;
 }
 
@@ -658,11 +253,11 @@ int createRequest(const Context& ctx, const Args& a) {
   const json::value& r = answer->value;
   if (ctx.json)
     echo(answer->reply);
-  else if (int rc = printId(r); rc != 0)
+  else if (int rc = printId(std::cout, r); rc != 0)
     return rc;
   // stderr, so that stdout stays the bare id for scripts.
   if (text(r, "state") == "pending")
-    std::cerr << "request " << printable(text(r, "id")) << " is pending approval\n";
+    std::cerr << "request " << shown(text(r, "id")) << " is pending approval\n";
   return 0;
 }
 
@@ -678,10 +273,10 @@ int check(const Context& ctx, const Args& a) {
   if (ctx.json) {
     echo(answer->reply);
   } else if (allowed) {
-    std::cout << printable("allowed by " + text(d, "grant") + " until " + text(d, "endTimeUtc"))
+    std::cout << shown("allowed by " + text(d, "grant") + " until " + text(d, "endTimeUtc"))
               << '\n';
   } else {
-    std::cout << printable("denied: " + text(d, "reason") + ": " + text(d, "message")) << '\n';
+    std::cout << shown("denied: " + text(d, "reason") + ": " + text(d, "message")) << '\n';
   }
   return allowed ? 0 : 1;
 }
@@ -714,11 +309,12 @@ int addUser(const Context& ctx, const Args& a) {
   auto keys = readKeys(a.keyFiles);
   if (!keys) return fail(keys.refusal());
   json::object o{{"name", a.name}, {"keys", json::value_from(*keys)}};
-  return serve(ctx, verb::post, apiTarget({"users"}), json::serialize(o), [](const json::value& u) {
-    json::array one;
-    one.push_back(u);
-    return renderUsers(one);
-  });
+  return serve(ctx, verb::post, apiTarget({"users"}), json::serialize(o),
+               [](std::ostream& out, const json::value& u) {
+                 json::array one;
+                 one.push_back(u);
+                 return renderUsers(out, one);
+               });
 }
 
 int audit(const Context& ctx, const Args& a) {
@@ -737,7 +333,7 @@ int audit(const Context& ctx, const Args& a) {
       std::string line;
       while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        std::cout << printable(line) << '\n';
+        std::cout << shown(line) << '\n';
       }
     } else {
       std::cout << answer->reply.body;
@@ -748,13 +344,13 @@ int audit(const Context& ctx, const Args& a) {
     echo(answer->reply);
     return 0;
   }
-  return renderAudit(answer->value);
+  return renderAudit(std::cout, answer->value);
 }
 
 // Prints one line for the verbs whose answer is a confirmation.
 Render say(std::string line) {
-  return [line = std::move(line)](const json::value&) {
-    std::cout << printable(line) << '\n';
+  return [line = std::move(line)](std::ostream& out, const json::value&) {
+    out << shown(line) << '\n';
     return 0;
   };
 }
@@ -780,6 +376,13 @@ int run(int argc, char** argv) {
   app.fallthrough();
   app.require_subcommand(1);
   app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    // "A subcommand is required" hides the word that was not one: name it.
+    const CLI::App* at = a;
+    while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+    auto extra = a->remaining(true);
+    if (!at->get_subcommands({}).empty() && !extra.empty())
+      return commandPath(*a) + ": unknown command '" + printable(extra.front()) +
+             "' (see --help)\n";
     return commandPath(*a) + ": " + e.what() + " (see --help)\n";
   });
 
@@ -946,11 +549,11 @@ int run(int argc, char** argv) {
     auto* revoke = app.add_subcommand("revoke", "end a grant now and cut its sessions");
     revoke->add_option("GRANT", a.id, "grant id")->required();
     on(revoke, [&] {
-      return serve(
-          ctx, verb::post, apiTarget({"grants", a.id, "revoke"}), {}, [](const json::value& g) {
-            std::cout << printable("grant " + text(g, "id") + " is " + text(g, "state")) << '\n';
-            return 0;
-          });
+      return serve(ctx, verb::post, apiTarget({"grants", a.id, "revoke"}), {},
+                   [](std::ostream& out, const json::value& g) {
+                     out << shown("grant " + text(g, "id") + " is " + text(g, "state")) << '\n';
+                     return 0;
+                   });
     });
   }
 
@@ -1013,9 +616,9 @@ int run(int argc, char** argv) {
       json::object o;
       if (!a.algorithm.empty()) o["algorithm"] = a.algorithm;
       return serve(ctx, verb::post, apiTarget({"ca", "ssh", "rotate"}), json::serialize(o),
-                   [](const json::value& k) {
-                     std::cout << "new SSH CA key " << printable(text(k, "id")) << ": "
-                               << printable(text(k, "publicKey")) << '\n';
+                   [](std::ostream& out, const json::value& k) {
+                     out << "new SSH CA key " << shown(text(k, "id")) << ": "
+                         << shown(text(k, "publicKey")) << '\n';
                      return 0;
                    });
     });

@@ -1,3 +1,4 @@
+// Strict JSON reading for untrusted bodies (see json_input.hpp).
 #include "jitgate/json_input.hpp"
 
 #include <boost/json.hpp>

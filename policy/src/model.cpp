@@ -1,3 +1,5 @@
+// Validation of the product's concepts: targets, policies, port rules,
+// requests and grants.
 #include "jitgate/model.hpp"
 
 #include <arpa/inet.h>

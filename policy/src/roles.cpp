@@ -1,3 +1,4 @@
+// Who a control-socket caller is: roles from SO_PEERCRED and the config.
 #include "jitgate/roles.hpp"
 
 #include <grp.h>

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 
+#include "jitgate/handle.hpp"
 #include "jitgate/store.hpp"
 
 namespace jitgate {
@@ -18,14 +19,8 @@ namespace {
 
 namespace json = boost::json;
 
-struct DbClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-using SqliteDbPtr = std::unique_ptr<sqlite3, DbClose>;
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using SqliteStmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+using SqliteDbPtr = CHandle<sqlite3, sqlite3_close_v2>;
+using SqliteStmtPtr = CHandle<sqlite3_stmt, sqlite3_finalize>;
 
 // Each entry moves the schema one version up; never edit a released one.
 constexpr const char* kMigrations[] = {
@@ -868,18 +863,15 @@ class SqliteStore final : public Store {
 Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path) {
   // Create the file ourselves so that it is 0600 from the first byte and is
   // never a symlink planted by someone else.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd)
     return Refusal{RefusalCode::Unavailable, "",
                    "store: cannot open " + path + ": " + std::strerror(errno)};
   // An existing file keeps no looser mode than a new one.
-  if (::fchmod(fd, 0600) != 0) {
-    int err = errno;
-    ::close(fd);
+  if (::fchmod(fd.get(), 0600) != 0)
     return Refusal{RefusalCode::Unavailable, "",
-                   "store: cannot set mode of " + path + ": " + std::strerror(err)};
-  }
-  ::close(fd);
+                   "store: cannot set mode of " + path + ": " + std::strerror(errno)};
+  fd.reset();
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX,

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "jitgate/files.hpp"
+#include "jitgate/handle.hpp"
 #include "jitgate/proxy/ssh_login.hpp"
 #include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_key.hpp"
@@ -38,31 +39,6 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
-
-struct SessionFree {
-  void operator()(ssh_session s) const { ssh_free(s); }
-};
-using SshSessionPtr = std::unique_ptr<ssh_session_struct, SessionFree>;
-struct BindFree {
-  void operator()(ssh_bind b) const { ssh_bind_free(b); }
-};
-using SshBindPtr = std::unique_ptr<ssh_bind_struct, BindFree>;
-struct EventFree {
-  void operator()(ssh_event e) const { ssh_event_free(e); }
-};
-using SshEventPtr = std::unique_ptr<ssh_event_struct, EventFree>;
-struct KeyFree {
-  void operator()(ssh_key k) const { ssh_key_free(k); }
-};
-using SshKeyPtr = std::unique_ptr<ssh_key_struct, KeyFree>;
-struct ChannelFree {
-  void operator()(ssh_channel c) const { ssh_channel_free(c); }
-};
-using SshChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelFree>;
-struct CharFree {
-  void operator()(char* p) const { ssh_string_free_char(p); }
-};
-using SshCharPtr = std::unique_ptr<char, CharFree>;
 
 constexpr size_t kRelayChunk = 64 * 1024;
 

@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "jitgate/files.hpp"
+#include "jitgate/handle.hpp"
 #include "jitgate/model.hpp"
 #include "jitgate/net.hpp"
 #include "jitgate/proxy/http_rules.hpp"
@@ -46,19 +47,6 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-template <auto Fn>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const {
-    Fn(p);
-  }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using BignumPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-using X509ExtensionPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 
 std::string opensslError() {
   unsigned long e = ERR_get_error();

@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "../support/process.hpp"
@@ -39,8 +40,21 @@ class ControlSocketTest : public ::testing::Test {
   }
 
   RunResult jitctl(std::vector<std::string> args, std::optional<testing::RunAs> as = {}) {
-    args.insert(args.begin(), {JITCTL_BIN, "--socket", socket_});
+    args.insert(args.begin(), {as ? reachableJitctl() : JITCTL_BIN, "--socket", socket_});
     return testing::run(args, dir_.path(), as);
+  }
+  // Another user may not be able to reach the build tree (a clone under
+  // /root, mode 0700): it runs a copy in the test's own directory.
+  std::string reachableJitctl() {
+    std::filesystem::path copy = dir_ / "jitctl";
+    if (!std::filesystem::exists(copy)) {
+      std::filesystem::copy_file(JITCTL_BIN, copy);
+      std::filesystem::permissions(
+          copy, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                    std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                    std::filesystem::perms::others_exec);
+    }
+    return copy;
   }
   json::value jitctlJson(std::vector<std::string> args) {
     args.insert(args.begin(), "--json");
@@ -135,6 +149,32 @@ TEST_F(ControlSocketTest, RefusalsAreOneLineNamingTheField) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
   }
   EXPECT_TRUE(jitctlJson({"grants"}).as_array().empty());
+}
+
+TEST_F(ControlSocketTest, AChildThatCannotExecSaysWhy) {
+  // The test harness itself: a binary another user cannot reach must fail
+  // with the reason, not a silent 127.
+  auto r = testing::run({dir_ / "no-such-binary"}, dir_.path());
+  EXPECT_EQ(r.exitCode, 127);
+  EXPECT_EQ(r.err, "test child: cannot exec " + (dir_ / "no-such-binary") +
+                       ": No such file or directory\n");
+}
+
+TEST_F(ControlSocketTest, AnUnknownVerbIsNamed) {
+  // No daemon needed: usage errors are decided before the socket is used.
+  auto top = jitctl({"bogus"});
+  EXPECT_EQ(top.exitCode, 2);
+  EXPECT_EQ(top.err, "jitctl: unknown command 'bogus' (see --help)\n");
+  auto nested = jitctl({"target", "frobnicate"});
+  EXPECT_EQ(nested.exitCode, 2);
+  EXPECT_EQ(nested.err, "jitctl target: unknown command 'frobnicate' (see --help)\n");
+  auto escaped = jitctl({"bo\x1b[2Jgus"});
+  EXPECT_EQ(escaped.exitCode, 2);
+  EXPECT_EQ(escaped.err.find('\x1b'), std::string::npos) << "control bytes reach the terminal";
+  auto none = jitctl({"target"});
+  EXPECT_EQ(none.exitCode, 2);
+  EXPECT_NE(none.err.find("jitctl target: A subcommand is required"), std::string::npos)
+      << none.err;
 }
 
 TEST_F(ControlSocketTest, CommittedStateSurvivesKill9AndEndedWindowsStayEnded) {

@@ -46,11 +46,7 @@ class Background {
       ::dup2(nul, 0);
       ::dup2(out, 1);
       ::dup2(err, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
+      testing::execOrExplain(argv);
     }
   }
   ~Background() { stop(); }

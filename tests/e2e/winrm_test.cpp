@@ -47,11 +47,7 @@ class Child {
       ::dup2(log, 1);
       ::dup2(log, 2);
       for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
+      testing::execOrExplain(argv);
     }
   }
   ~Child() {

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -37,6 +39,31 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// In a forked child: says on stderr (already redirected) why `what` failed,
+// with strerror(errno), and exits with `code`. Only write(2): no allocation
+// between fork and exec.
+[[noreturn]] inline void childFailed(const char* what, const char* arg, int code) {
+  const char* why = std::strerror(errno);
+  auto put = [](const char* s) { (void)!::write(2, s, std::strlen(s)); };
+  put("test child: ");
+  put(what);
+  put(" ");
+  put(arg);
+  put(": ");
+  put(why);
+  put("\n");
+  ::_exit(code);
+}
+
+// In a forked child: execs argv, or says why it could not and exits 127.
+[[noreturn]] inline void execOrExplain(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  childFailed("cannot exec", args[0], 127);
+}
+
 // Runs argv[0] with argv, stdout/stderr to files in `scratch`, and waits.
 inline RunResult run(const std::vector<std::string>& argv, const std::string& scratch,
                      std::optional<RunAs> as = std::nullopt,
@@ -54,14 +81,10 @@ inline RunResult run(const std::vector<std::string>& argv, const std::string& sc
     ::dup2(e, 2);
     if (as) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(as->gid) != 0 || ::setuid(as->uid) != 0)
-        ::_exit(126);
+        childFailed("cannot switch to the test user for", argv[0].c_str(), 126);
     }
     for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    execOrExplain(argv);
   }
   RunResult r;
   int status = 0;
@@ -96,11 +119,9 @@ class Daemon {
       ::dup2(nul, 0);
       ::dup2(log, 1);
       ::dup2(log, 2);
-      std::vector<char*> argv{const_cast<char*>(bin.c_str())};
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
+      std::vector<std::string> argv{bin};
+      argv.insert(argv.end(), args.begin(), args.end());
+      execOrExplain(argv);
     }
   }
   ~Daemon() { stop(); }

@@ -248,13 +248,11 @@ class Sshd {
     if (pid_ == 0) {
       int log = ::open(logFile.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       int nul = ::open("/dev/null", O_RDWR);
-      if (log < 0 || nul < 0) ::_exit(127);
+      if (log < 0 || nul < 0) childFailed("cannot open", logFile.c_str(), 127);
       ::dup2(nul, 0);
       ::dup2(nul, 1);
       ::dup2(log, 2);
-      const char* argv[] = {binary.c_str(), "-f", config.c_str(), "-D", "-e", nullptr};
-      ::execv(argv[0], const_cast<char* const*>(argv));
-      ::_exit(127);
+      execOrExplain({binary, "-f", config, "-D", "-e"});
     }
   }
 

@@ -9,14 +9,10 @@
 #include <string>
 #include <string_view>
 
+#include "jitgate/handle.hpp"
 #include "jitgate/result.hpp"
 
 namespace jitgate {
-
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 
 enum class KeyAlgorithm { Ed25519, EcdsaP256, Rsa3072 };
 std::string_view toString(KeyAlgorithm a);  // ed25519, ecdsa-p256, rsa-3072

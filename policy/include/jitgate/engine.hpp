@@ -19,6 +19,7 @@
 #include "jitgate/model.hpp"
 #include "jitgate/result.hpp"
 #include "jitgate/store.hpp"
+#include "jitgate/windows.hpp"
 
 namespace jitgate {
 
@@ -77,21 +78,6 @@ struct RequestInput {
   std::vector<RequestedPort> ports;
   std::string justification;
 };
-
-// What is being planned: an admin's grant, or a request (which must also
-// keep to the policy's minimum source prefix); refusals name the fields as
-// in that body.
-enum class FieldNames { Grant, Request };
-
-// Why a request or grant cannot be had under a policy, or the windows it
-// yields. Pure, so that it can be tested and fuzzed on its own.
-Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& target,
-                                       const std::vector<RequestedPort>& ports, SysTime now,
-                                       bool anySourceAllowed,
-                                       FieldNames names = FieldNames::Request);
-Status validatePolicy(const Policy& policy);
-// Unsupported when JIT cannot be enforced; the reason says why.
-std::optional<std::string> unsupportedReason(const Target& target);
 
 // Threading: decide(), findTarget(), activeGrantCount(), subscribe() and
 // unsubscribe() may be called from any thread. Everything else (changes,
@@ -176,10 +162,28 @@ class GrantEngine {
   void endRevoked(const std::vector<Grant>& revoked);
   void announce(const Grant& g, WindowEnd why);
   AuditEntry entry(const std::string& actor, std::string action) const;
+  // An entry naming the grant's target, port, source, user, grant and request.
+  AuditEntry grantEntry(const std::string& actor, std::string action, const Grant& g) const;
   // Revokes every active grant matching `pred` inside the current transaction.
   Result<std::vector<Grant>> revokeWhere(const std::string& actor,
                                          const std::function<bool(const Grant&)>& pred,
                                          const std::string& why);
+  // Something whose active grants end with it (a target, its policy, a user),
+  // named in grants and in the audit by the fields given.
+  struct Ending {
+    const char* action;
+    std::string AuditEntry::*auditField;
+    std::string Grant::*grantField;
+    const char* why;  // the revocations' reason
+    Refusal missing{RefusalCode::NotFound, "", ""};
+    std::function<void()> afterCommit = {};
+  };
+  // In one transaction: `exists` (else end.missing), the revocation of every
+  // active grant naming `name`, `remove`, and the audit entry counting the
+  // revoked; then end.afterCommit and the announcements.
+  Status endWithGrants(const std::string& actor, const std::string& name, const Ending& end,
+                       const std::function<Result<bool>()>& exists,
+                       const std::function<Status()>& remove);
   Result<std::vector<Grant>> commitWindows(const std::string& actor, std::vector<Grant> windows);
 
   Store& store_;

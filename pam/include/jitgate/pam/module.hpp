@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "jitgate/result.hpp"
+#include "jitgate/unique_fd.hpp"
 
 namespace jitgate::pam {
 
@@ -59,7 +60,7 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
 // too), and removes the cgroup once empty when `ownedCgroup`; without, the
 // session process's tree, and it stops at once when the pipe closes.
 // Returns the write end, or a refusal.
-Result<int> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
-                      const std::string& cgroupDir = "", bool ownedCgroup = false);
+Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
+                           const std::string& cgroupDir = "", bool ownedCgroup = false);
 
 }  // namespace jitgate::pam
