@@ -248,7 +248,8 @@ bool alive(pid_t pid) {
 // would to outlive it (a double fork and setsid), prints its pid and runs
 // `rest`: the cut must still reach it (the login's cgroup).
 const std::string kDetach =
-    "( setsid sh -c 'echo detached $$ >&3; exec sleep 60 3>&-' 3>&1 </dev/null >/dev/null 2>&1 & ); ";
+    "( setsid sh -c 'echo detached $$ >&3; exec sleep 60 3>&-' 3>&1 </dev/null >/dev/null 2>&1 & "
+    "); ";
 
 pid_t detachedPid(const std::string& out) {
   auto at = out.find("detached ");
