@@ -12,6 +12,7 @@ namespace jitgate {
 namespace {
 
 static_assert(JITGATE_CERT_REVOKED == static_cast<int>(CertCheck::Revoked));
+static_assert(JITGATE_CERT_WRONG_TARGET == static_cast<int>(CertCheck::WrongTarget));
 static_assert(JITGATE_CERT_SOURCE_NOT_ALLOWED == static_cast<int>(CertCheck::SourceNotAllowed));
 
 int answer(int code, const std::string& reason, char* why, size_t whyLen) {
@@ -28,11 +29,13 @@ int answer(int code, const std::string& reason, char* why, size_t whyLen) {
 
 extern "C" int jitgate_check_ssh_certificate(const char* cert, const char* caKeys,
                                              const unsigned char* krl, size_t krlLen,
-                                             const char* principal, const char* source, int64_t now,
-                                             uint64_t* validBefore, char* why, size_t whyLen) {
+                                             const char* principal, const char* target,
+                                             const char* source, int64_t now, uint64_t* validBefore,
+                                             char* why, size_t whyLen) {
   using namespace jitgate;
   try {
-    if (!cert || !caKeys || !principal || !*principal || !source || now < 0 || (!krl && krlLen))
+    if (!cert || !caKeys || !principal || !*principal || !target || !*target || !source ||
+        now < 0 || (!krl && krlLen))
       return answer(JITGATE_CERT_BAD_ARGUMENT, "missing argument", why, whyLen);
     std::string line = certificateFromAuthInfo(cert);
     if (line.empty())
@@ -55,6 +58,7 @@ extern "C" int jitgate_check_ssh_certificate(const char* cert, const char* caKey
     if (!addr) return answer(JITGATE_CERT_BAD_ARGUMENT, "source is not an IP address", why, whyLen);
     x.source = *addr;
     x.principal = principal;
+    x.target = target;
     x.now = static_cast<uint64_t>(now);
     std::string reason;
     CertCheck c = checkSshCertificate(*parsed, x, &reason);

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "jitgate/ssh_wire.hpp"
+#include "jitgate/text.hpp"
 
 namespace jitgate {
 namespace {
@@ -132,6 +133,8 @@ std::string_view toString(CertCheck c) {
       return "source_not_allowed";
     case CertCheck::Revoked:
       return "revoked";
+    case CertCheck::WrongTarget:
+      return "wrong_target";
   }
   return "unknown";
 }
@@ -317,6 +320,49 @@ bool isRevoked(const RevokedSerials& revoked, const std::string& caKey, uint64_t
   return false;
 }
 
+std::string targetPrincipal(std::string_view login, std::string_view target) {
+  return std::string(login) + "@" + std::string(target);
+}
+
+namespace {
+
+// The login's principal for this target; a certificate for the same login
+// on another target is told apart (wrong_target) from one for someone else.
+template <class Fail>
+CertCheck checkPrincipals(const SshCertificate& c, const CertExpectations& x, Fail& fail) {
+  std::string prefix = x.principal + "@";
+  auto forLogin = [&](const std::string& p) {
+    return p.size() > prefix.size() && p.compare(0, prefix.size(), prefix) == 0 &&
+           p.find('@', prefix.size()) == std::string::npos;
+  };
+  if (x.principal.empty() || x.principal.find('@') != std::string::npos)
+    return fail(CertCheck::WrongPrincipal, "no usable login to check against");
+  if (x.anyTarget) {
+    if (std::any_of(c.principals.begin(), c.principals.end(), forLogin)) return CertCheck::Ok;
+  } else if (x.target.empty()) {
+    return fail(CertCheck::WrongTarget, "no target to check the certificate against");
+  } else {
+    std::string want = targetPrincipal(x.principal, x.target);
+    if (std::find(c.principals.begin(), c.principals.end(), want) != c.principals.end())
+      return CertCheck::Ok;
+    auto other = std::find_if(c.principals.begin(), c.principals.end(), forLogin);
+    if (other != c.principals.end())
+      return fail(CertCheck::WrongTarget, "valid for target '" +
+                                              printable(other->substr(prefix.size()), 64) +
+                                              "', not '" + x.target + "'");
+  }
+  bool bare =
+      std::find(c.principals.begin(), c.principals.end(), x.principal) != c.principals.end();
+  return fail(CertCheck::WrongPrincipal,
+              "not valid for '" + x.principal + "'" +
+                  (x.anyTarget ? std::string(" on any target")
+                               : " on '" + x.target + "' (principal " +
+                                     targetPrincipal(x.principal, x.target) + ")") +
+                  (bare ? "; it names the bare login, which binds it to no target" : ""));
+}
+
+}  // namespace
+
 CertCheck checkSshCertificate(const SshCertificate& c, const CertExpectations& x,
                               std::string* why) {
   auto fail = [&](CertCheck code, std::string text) {
@@ -337,8 +383,7 @@ CertCheck checkSshCertificate(const SshCertificate& c, const CertExpectations& x
     return fail(CertCheck::BadSignature, st.refusal().message);
   if (c.principals.empty())
     return fail(CertCheck::NoPrincipals, "no principals (valid for anyone)");
-  if (std::find(c.principals.begin(), c.principals.end(), x.principal) == c.principals.end())
-    return fail(CertCheck::WrongPrincipal, "not valid for '" + x.principal + "'");
+  if (auto code = checkPrincipals(c, x, fail); code != CertCheck::Ok) return code;
   if (x.now < c.validAfter)
     return fail(CertCheck::NotYetValid,
                 "valid from " + formatTimestamp(SysTime(

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <ctime>
 #include <optional>
+#include <vector>
 
 #include "jitgate/handle.hpp"
 #include "x509_common.hpp"
@@ -168,7 +169,7 @@ bool setCommonName(X509_NAME* name, std::string_view cn) {
 
 // The SAN is built from ASN.1 objects rather than a config string, so no
 // character in a user or domain can change its structure.
-bool addClientSan(X509* cert, const std::string& upn, const std::string& uri) {
+bool addClientSan(X509* cert, const std::string& upn, const std::vector<std::string>& uris) {
   GeneralNamesPtr names(GENERAL_NAMES_new());
   if (!names) return false;
 
@@ -187,15 +188,17 @@ bool addClientSan(X509* cert, const std::string& upn, const std::string& uri) {
   if (sk_GENERAL_NAME_push(names.get(), upnName.get()) <= 0) return false;
   upnName.release();
 
-  GeneralNamePtr uriName(GENERAL_NAME_new());
-  Asn1Ia5StringPtr ia5(ASN1_IA5STRING_new());
-  if (!uriName || !ia5 ||
-      ASN1_STRING_set(ia5.get(), uri.data(), static_cast<int>(uri.size())) != 1) {
-    return false;
+  for (const auto& uri : uris) {
+    GeneralNamePtr uriName(GENERAL_NAME_new());
+    Asn1Ia5StringPtr ia5(ASN1_IA5STRING_new());
+    if (!uriName || !ia5 ||
+        ASN1_STRING_set(ia5.get(), uri.data(), static_cast<int>(uri.size())) != 1) {
+      return false;
+    }
+    GENERAL_NAME_set0_value(uriName.get(), GEN_URI, ia5.release());
+    if (sk_GENERAL_NAME_push(names.get(), uriName.get()) <= 0) return false;
+    uriName.release();
   }
-  GENERAL_NAME_set0_value(uriName.get(), GEN_URI, ia5.release());
-  if (sk_GENERAL_NAME_push(names.get(), uriName.get()) <= 0) return false;
-  uriName.release();
 
   return X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, X509V3_ADD_DEFAULT) == 1;
 }
@@ -232,6 +235,8 @@ std::string_view toString(X509Check check) {
       return "not_client_auth";
     case X509Check::NoGrantId:
       return "no_grant_id";
+    case X509Check::NoTarget:
+      return "no_target";
     case X509Check::Revoked:
       return "revoked";
     case X509Check::Unavailable:
@@ -392,6 +397,7 @@ Result<X509Issued> X509Authority::issueClient(const X509ClientSpec& spec) const 
     return invalid("upnDomain", "must be a DNS name: labels of [A-Za-z0-9-], up to 253 bytes");
   }
   if (!isToken(spec.grantId)) return invalid("grantId", "must be 1..64 of [A-Za-z0-9._-]");
+  if (!isToken(spec.target)) return invalid("target", "must be 1..64 of [A-Za-z0-9._-]");
   // Below 2^63 so that the DER INTEGER is at most 8 bytes and never looks
   // negative to a reader that parses it as signed.
   if (spec.serial == 0 || spec.serial >= (uint64_t{1} << 63)) {
@@ -431,7 +437,9 @@ Result<X509Issued> X509Authority::issueClient(const X509ClientSpec& spec) const 
       !addExtension(c, &ctx, NID_subject_key_identifier, "hash") ||
       // The key id lets a verifier tell two CAs with the same name apart.
       !addExtension(c, &ctx, NID_authority_key_identifier, "keyid:always") ||
-      !addClientSan(c, spec.user + "@" + domain, std::string(kGrantUriPrefix) + spec.grantId)) {
+      !addClientSan(c, spec.user + "@" + domain,
+                    {std::string(kGrantUriPrefix) + spec.grantId,
+                     std::string(kTargetUriPrefix) + spec.target})) {
     return sslFailure("", "building the client certificate");
   }
   if (X509_sign(c, state_->key.get(), EVP_sha256()) <= 0) {

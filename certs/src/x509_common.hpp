@@ -30,6 +30,7 @@ struct X509AuthorityState {
 namespace x509 {
 
 constexpr std::string_view kGrantUriPrefix = "urn:jitgate:grant:";
+constexpr std::string_view kTargetUriPrefix = "urn:jitgate:target:";
 constexpr std::string_view kUpnOid = "1.3.6.1.4.1.311.20.2.3";  // Microsoft UPN
 constexpr std::string_view kCertificateField = "certificate";
 

@@ -182,11 +182,19 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
   Asn1ObjectPtr upnOid(OBJ_txt2obj(std::string(kUpnOid).c_str(), 1));
   if (!upnOid) return refuse(X509Check::Unavailable, "OBJ_txt2obj: " + drainErrors());
   std::optional<std::string> grantId;
+  std::optional<std::string> target;
   std::optional<std::string> upn;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name->type == GEN_URI) {
       std::string_view uri = asn1View(name->d.uniformResourceIdentifier);
+      if (uri.substr(0, kTargetUriPrefix.size()) == kTargetUriPrefix) {
+        std::string_view t = uri.substr(kTargetUriPrefix.size());
+        if (!isToken(t)) return refuse(X509Check::NoTarget, "the target URI holds no valid name");
+        if (target) return refuse(X509Check::NoTarget, "more than one target URI");
+        target = std::string(t);
+        continue;
+      }
       if (uri.substr(0, kGrantUriPrefix.size()) != kGrantUriPrefix) continue;
       std::string_view id = uri.substr(kGrantUriPrefix.size());
       if (!isToken(id)) return refuse(X509Check::NoGrantId, "the grant URI holds no valid id");
@@ -202,6 +210,8 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
     }
   }
   if (!grantId) return refuse(X509Check::NoGrantId, "no " + std::string(kGrantUriPrefix) + " URI");
+  // A certificate opens only its grant's target.
+  if (!target) return refuse(X509Check::NoTarget, "no " + std::string(kTargetUriPrefix) + " URI");
   // Windows maps the certificate to an account by its UPN and we by its CN:
   // both must name the same user.
   if (!upn || upn->size() <= user->size() + 1 || upn->compare(0, user->size(), *user) != 0 ||
@@ -218,6 +228,7 @@ Verdict checkClient(const detail::X509AuthorityState& ca, std::string_view pem, 
 
   out.user = std::move(*user);
   out.grantId = std::move(*grantId);
+  out.target = std::move(*target);
   out.serial = serial;
   out.notBefore = *notBefore;
   out.notAfter = *notAfter;

@@ -1,9 +1,12 @@
 // jitgate-cutoff: the watchdog pam_jitgate starts at session open. Runs as
 // root (the user's processes cannot signal it), detached from the session.
-// At --until (UTC epoch seconds) it ends the session: SIGTERM to the sshd
-// session process and everything below it, SIGKILL --grace seconds later.
-// If the pipe on --fd reaches end-of-file first (close_session, or the
-// session process died), it exits without touching anything.
+// At --until (UTC epoch seconds) it ends the session: SIGTERM to every
+// process of the login's cgroup (--cgroup) and to the sshd session process
+// and everything below it, SIGKILL --grace seconds later. If the pipe on
+// --fd reaches end-of-file first (close_session, or the session process
+// died), it stops at once when nothing of the login is left in the cgroup
+// (or there is no cgroup), and otherwise still ends what is left at
+// --until. A cgroup it owns (--owned 1) it removes once empty.
 #include <dirent.h>
 #include <linux/close_range.h>
 #include <poll.h>
@@ -19,6 +22,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "jitgate/pam/session_cgroup.hpp"
 
 namespace {
 
@@ -65,23 +70,40 @@ void signalTree(pid_t root, int sig) {
   for (pid_t p : tree(root)) ::kill(p, sig);
 }
 
+// Processes of the login left in the cgroup, this watchdog aside (it runs
+// inside a systemd-logind scope it watches).
+bool othersLeft(const std::string& cgroup) {
+  if (cgroup.empty()) return false;
+  for (pid_t p : jitgate::pam::cgroupProcesses(cgroup))
+    if (p != ::getpid()) return true;
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  long long pid = 0, until = 0, grace = 5, fd = -1;
+  long long pid = 0, until = 0, grace = 5, fd = -1, owned = 0;
+  std::string cgroup;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     bool ok = (k == "--pid" && number(argv[i + 1], 2, 1 << 30, pid)) ||
               (k == "--until" && number(argv[i + 1], 0, 253402300799LL, until)) ||
               (k == "--grace" && number(argv[i + 1], 0, 3600, grace)) ||
-              (k == "--fd" && number(argv[i + 1], 0, 1 << 20, fd));
+              (k == "--fd" && number(argv[i + 1], 0, 1 << 20, fd)) ||
+              (k == "--owned" && number(argv[i + 1], 0, 1, owned));
+    if (k == "--cgroup") {
+      cgroup = argv[i + 1];
+      ok = !cgroup.empty() && cgroup[0] == '/' && cgroup.find("/..") == std::string::npos;
+    }
     if (!ok) {
       std::fprintf(stderr, "jitgate-cutoff: bad argument %s\n", k.c_str());
       return 2;
     }
   }
-  if (pid == 0 || fd < 0 || argc != 9) {
-    std::fprintf(stderr, "usage: jitgate-cutoff --pid PID --until EPOCH --grace S --fd N\n");
+  if (pid == 0 || fd < 0 || (argc != 9 && argc != 13) || (argc == 13 && cgroup.empty())) {
+    std::fprintf(stderr,
+                 "usage: jitgate-cutoff --pid PID --until EPOCH --grace S --fd N "
+                 "[--cgroup DIR --owned 0|1]\n");
     return 2;
   }
   // Keep nothing the PAM host had open (a listening socket held by a root
@@ -98,27 +120,52 @@ int main(int argc, char** argv) {
   if (c < 0) ::_exit(1);
   if (c > 0) ::_exit(0);
   ::openlog("jitgate-cutoff", LOG_PID, LOG_AUTHPRIV);
+  auto done = [&]() {
+    if (owned) {
+      jitgate::pam::removeCgroup(cgroup);
+      // The ".../jitgate" parent too, once no session is left in it (it
+      // fails while one is: that is fine).
+      ::rmdir(cgroup.substr(0, cgroup.rfind('/')).c_str());
+    }
+    return 0;
+  };
+  bool sessionClosed = false;
   for (;;) {
     time_t now = ::time(nullptr);
     if (now >= until) break;
+    if (sessionClosed) {
+      // What the login detached stays until the window's end, no longer.
+      if (!othersLeft(cgroup)) return done();
+      ::usleep(static_cast<useconds_t>(std::min<long long>(until - now, 1) * 1000000));
+      continue;
+    }
     // Wake at least once a minute: the deadline is wall-clock time.
     long long wait = std::min<long long>(until - now, 60) * 1000;
     pollfd p{static_cast<int>(fd), POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(wait));
     if (r > 0) {
       char b;
-      if (::read(static_cast<int>(fd), &b, 1) <= 0) return 0;  // session closed
+      if (::read(static_cast<int>(fd), &b, 1) <= 0) {
+        if (cgroup.empty()) return 0;  // session closed; nothing else to watch
+        sessionClosed = true;
+      }
     } else if (r < 0 && errno != EINTR) {
       return 1;
     }
   }
   ::syslog(LOG_NOTICE, "session %lld: certificate window ended, cutting it off", pid);
-  signalTree(static_cast<pid_t>(pid), SIGTERM);
+  // The session's process tree only while it is open: once closed, its pid
+  // may be another process's.
+  if (!sessionClosed) signalTree(static_cast<pid_t>(pid), SIGTERM);
+  jitgate::pam::signalCgroup(cgroup, SIGTERM);
   for (long long i = 0; i < grace * 10; ++i) {
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && tree(static_cast<pid_t>(pid)).size() <= 1)
-      return 0;
+    bool treeGone = sessionClosed || (::kill(static_cast<pid_t>(pid), 0) != 0 &&
+                                      tree(static_cast<pid_t>(pid)).size() <= 1);
+    if (treeGone && !othersLeft(cgroup)) return done();
     ::usleep(100000);
   }
-  signalTree(static_cast<pid_t>(pid), SIGKILL);
-  return 0;
+  if (!sessionClosed) signalTree(static_cast<pid_t>(pid), SIGKILL);
+  if (!cgroup.empty() && !jitgate::pam::killCgroup(cgroup, 5000))
+    ::syslog(LOG_ERR, "session %lld: processes left in %s after SIGKILL", pid, cgroup.c_str());
+  return done();
 }

@@ -90,6 +90,10 @@ Result<ModuleArgs> parseArgs(const std::vector<std::string>& argv) {
     } else if (key == "unreachable") {
       if (value != "deny" && value != "allow") return invalid(key, "must be deny or allow");
       a.failOpen = value == "allow";
+    } else if (key == "cgroup") {
+      if (value != "required" && value != "optional")
+        return invalid(key, "must be required or optional");
+      a.cgroupRequired = value == "required";
     } else if (key == "account") {
       if (value != "defer") return invalid(key, "the only value is defer");
       a.deferAccount = true;
@@ -100,8 +104,9 @@ Result<ModuleArgs> parseArgs(const std::vector<std::string>& argv) {
     }
   }
   if (a.caKeysFile.empty()) return invalid("ca", "is required");
-  if (!a.onlineSocket.empty() && a.target.empty())
-    return invalid("target", "is required with online=");
+  // The certificate must name this target: without it a certificate for any
+  // target of the fleet would pass here.
+  if (a.target.empty()) return invalid("target", "is required (this host's jitgate target name)");
   return a;
 }
 
@@ -127,6 +132,7 @@ Verdict checkCertificate(const ModuleArgs& args, const std::string& user, const 
   if (!addr) return deny("PAM_RHOST '" + rhost.substr(0, 64) + "' is not an IP address");
   CertExpectations x;
   x.principal = user;
+  x.target = args.target;
   x.source = *addr;
   x.now = static_cast<uint64_t>(now);
   auto keys = parseTrustedCaKeys(*ca);
@@ -160,20 +166,30 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
   limits.bodyLimit = 64 * 1024;
   auto reply = callApi(args.onlineSocket, boost::beast::http::verb::get, std::string(u.buffer()),
                        "", limits);
+  // Only a transport failure (nothing listening, no answer in time) may
+  // let in with unreachable=allow: any answer, an error status or a garbled
+  // one included, is definite, and only "allowed": true admits.
   auto unreachable = [&](const std::string& why) {
     if (args.failOpen)
       return Verdict{true, "jitgated unreachable (" + why + "); unreachable=allow", 0};
     return deny("jitgated unreachable (" + why + "); failing closed");
   };
-  if (!reply) return unreachable(reply.refusal().message);
+  auto definite = [&](const std::string& why) {
+    return deny("jitgated answered " + why + "; denied" +
+                (args.failOpen ? " (unreachable=allow covers no answer only)" : ""));
+  };
+  if (!reply) {
+    if (reply.refusal().field == kNotAnAnswer) return definite(reply.refusal().message);
+    return unreachable(reply.refusal().message);
+  }
   if (reply->status != 200)
-    return unreachable("HTTP " + std::to_string(reply->status) + ": " +
-                       apiRefusal(*reply).describe());
+    return definite("HTTP " + std::to_string(reply->status) + ": " +
+                    printable(apiRefusal(*reply).describe(), 200));
   boost::system::error_code ec;
   auto v = boost::json::parse(reply->body, ec);
   const boost::json::object* o = ec ? nullptr : v.if_object();
   const boost::json::value* allowed = o ? o->if_contains("allowed") : nullptr;
-  if (!allowed || !allowed->is_bool()) return unreachable("malformed answer");
+  if (!allowed || !allowed->is_bool()) return definite("HTTP 200 without a decision");
   if (allowed->as_bool()) {
     const auto* g = o->if_contains("grant");
     return Verdict{true, "grant " + (g && g->is_string() ? std::string(g->as_string()) : "?"), 0};
@@ -183,7 +199,8 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
               (m && m->is_string() ? printable(std::string(m->as_string()), 200) : "?"));
 }
 
-Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore) {
+Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
+                           const std::string& cgroupDir, bool ownedCgroup) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return invalid("cutoff", std::strerror(errno));
   UniqueFd readEnd(fds[0]), writeEnd(fds[1]);
@@ -204,8 +221,15 @@ Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t va
                           const_cast<char*>("--grace"),
                           grace.data(),
                           const_cast<char*>("--fd"),
-                          const_cast<char*>("3"),
-                          nullptr};
+                          const_cast<char*>("3")};
+  std::string owned = ownedCgroup ? "1" : "0";
+  if (!cgroupDir.empty()) {
+    argv.push_back(const_cast<char*>("--cgroup"));
+    argv.push_back(const_cast<char*>(cgroupDir.c_str()));
+    argv.push_back(const_cast<char*>("--owned"));
+    argv.push_back(owned.data());
+  }
+  argv.push_back(nullptr);
   char* envp[] = {nullptr};
   pid_t child = 0;
   // posix_spawn, not fork: safe in a multi-threaded host. The helper

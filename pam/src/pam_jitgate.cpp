@@ -11,12 +11,22 @@
 #include <vector>
 
 #include "jitgate/pam/module.hpp"
+#include "jitgate/pam/session_cgroup.hpp"
 
 namespace {
 
 using jitgate::pam::ModuleArgs;
+using jitgate::pam::SessionCgroup;
 
 constexpr const char* kCutoffData = "jitgate_cutoff_fd";
+
+// What an open session holds: the watchdog's pipe, and the cgroup the
+// session process was put in.
+struct Cutoff {
+  jitgate::UniqueFd fd;
+  pid_t sessionPid = 0;
+  SessionCgroup cgroup;
+};
 
 const char* item(pam_handle_t* h, int type) {
   const void* v = nullptr;
@@ -45,9 +55,19 @@ const char* user(pam_handle_t* h) {
   return u;
 }
 
-void closeCutoff(pam_handle_t*, void* data, int) {
-  // Closing the pipe's write end tells the watchdog the session is over.
-  delete static_cast<jitgate::UniqueFd*>(data);
+void closeCutoff(pam_handle_t* h, void* data, int) {
+  auto* c = static_cast<Cutoff*>(data);
+  if (!c) return;
+  // The session process leaves the login's cgroup (only in the process that
+  // put it there, not in a forked copy of the handle): what stays behind
+  // is what the login detached, and the watchdog ends it at the window's
+  // end. Then closing the pipe tells the watchdog the session is over.
+  if (c->sessionPid == ::getpid()) {
+    std::string why;
+    if (!jitgate::pam::leaveSessionCgroup(c->cgroup, c->sessionPid, why) && h)
+      pam_syslog(h, LOG_ERR, "cannot leave the session cgroup: %s", why.c_str());
+  }
+  delete c;  // closes the pipe's write end
 }
 
 int openSession(pam_handle_t* h, int argc, const char** argv) {
@@ -63,14 +83,39 @@ int openSession(pam_handle_t* h, int argc, const char** argv) {
                verdict.reason.c_str());
     return PAM_PERM_DENIED;
   }
-  auto fd = jitgate::pam::armCutoff(a, ::getpid(), verdict.validBefore);
+  // Every process of the login goes in one cgroup (inherited, and only
+  // root can move a process out), so that the cutoff reaches what setsid
+  // and a double fork took out of the session's process tree.
+  SessionCgroup cgroup;
+  std::string why;
+  bool inCgroup = jitgate::pam::prepareSessionCgroup(::getpid(), cgroup, why);
+  if (!inCgroup) {
+    if (a.cgroupRequired) {
+      pam_syslog(h, LOG_ERR, "denied %s: no cgroup for the session (cgroup=required): %s", user,
+                 why.c_str());
+      return PAM_SESSION_ERR;
+    }
+    pam_syslog(h, LOG_WARNING,
+               "session for %s without a cgroup (cgroup=optional): %s; processes detached "
+               "from the session are not cut off",
+               user, why.c_str());
+  }
+  // The watchdog starts outside the cgroup it will empty.
+  auto fd = jitgate::pam::armCutoff(a, ::getpid(), verdict.validBefore, inCgroup ? cgroup.path : "",
+                                    inCgroup && cgroup.ours);
   if (!fd) {
     // A session we cannot end on time is not opened.
+    if (inCgroup && cgroup.ours) jitgate::pam::removeCgroup(cgroup.path);
     pam_syslog(h, LOG_ERR, "denied %s: cannot arm the cutoff: %s", user,
                fd.refusal().describe().c_str());
     return PAM_SESSION_ERR;
   }
-  auto* stored = new jitgate::UniqueFd(std::move(*fd));
+  auto* stored = new Cutoff{std::move(*fd), ::getpid(), inCgroup ? cgroup : SessionCgroup{}};
+  if (inCgroup && !jitgate::pam::enterSessionCgroup(cgroup, ::getpid(), why)) {
+    closeCutoff(h, stored, 0);  // the watchdog removes the empty cgroup
+    pam_syslog(h, LOG_ERR, "denied %s: cannot enter the session cgroup: %s", user, why.c_str());
+    return PAM_SESSION_ERR;
+  }
   if (pam_set_data(h, kCutoffData, stored, closeCutoff) != PAM_SUCCESS) {
     closeCutoff(h, stored, 0);
     pam_syslog(h, LOG_ERR, "denied %s: cannot keep the cutoff handle", user);

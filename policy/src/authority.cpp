@@ -239,7 +239,9 @@ Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& a
 
   SshCertRequest req;
   req.subjectKey = blob;
-  req.principals = {g->user};
+  // Scoped to the grant's target: another target's sshd (its
+  // AuthorizedPrincipalsCommand names itself) and pam_jitgate refuse it.
+  req.principals = {targetPrincipal(g->user, g->target)};
   req.validAfter = g->start - options_.clockSkew;
   req.validBefore = g->end;
   // Omitted only for a grant from anywhere at all ("*" or ::/0); a
@@ -250,7 +252,8 @@ Result<SshCertificateIssued> CertificateAuthority::issueSsh(const std::string& a
   // part of a JIT window.
   req.extensions = {"permit-pty"};
   return signSsh(std::move(req), actor, *g, key->fingerprint,
-                 "jitgate grant=" + g->id + " user=" + g->user, "jitgate-" + g->id);
+                 "jitgate grant=" + g->id + " user=" + g->user + " target=" + g->target,
+                 "jitgate-" + g->id);
 }
 
 Result<SshCertificateIssued> CertificateAuthority::signSsh(SshCertRequest req,
@@ -273,6 +276,7 @@ Result<SshCertificateIssued> CertificateAuthority::signSsh(SshCertRequest req,
     req.serial = serial;
     req.keyId = keyIdPrefix + " serial=" + std::to_string(serial);
     rec.keyId = req.keyId;
+    out.principal = req.principals.front();
     auto cert = issueSshCertificate(*sshKey_, req);
     if (!cert) return cert.refusal();
     out.line = sshCertificateLine(*cert, comment);
@@ -300,7 +304,7 @@ Result<SshCertificateIssued> CertificateAuthority::issueHop(const std::string& g
     return Refusal{RefusalCode::Conflict, "grant", "grant " + grantId + " has not started yet"};
   SshCertRequest req;
   req.subjectKey = subjectKey;
-  req.principals = {login};
+  req.principals = {targetPrincipal(login, g->target)};
   req.validAfter = now - options_.clockSkew;
   req.validBefore = g->end;
   auto bits = bastionAddress.isV4() ? "/32" : "/128";
@@ -309,7 +313,8 @@ Result<SshCertificateIssued> CertificateAuthority::issueHop(const std::string& g
   req.sourceAddresses = {*source};
   req.extensions = {"permit-pty"};
   return signSsh(std::move(req), "jitgated", *g, subjectFingerprint,
-                 "jitgate hop grant=" + g->id + " user=" + g->user + " login=" + login,
+                 "jitgate hop grant=" + g->id + " user=" + g->user + " target=" + g->target +
+                     " login=" + login,
                  "jitgate-hop-" + g->id);
 }
 
@@ -334,6 +339,7 @@ Result<X509CertificateIssued> CertificateAuthority::issueX509(const std::string&
     spec.user = g->user;
     spec.upnDomain = options_.upnDomain;
     spec.grantId = g->id;
+    spec.target = g->target;
     spec.serial = serial;
     spec.notBefore = rec.validAfter;
     spec.notAfter = rec.validBefore;

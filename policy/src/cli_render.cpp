@@ -156,9 +156,12 @@ void printRules(std::ostream& out, const json::value& policy) {
 }  // namespace
 
 int renderPolicy(std::ostream& out, const json::value& p) {
-  printFields(out, {{"target", text(p, "target")},
-                    {"require approval", isTrue(p, "requireApproval") ? "yes" : "no"},
-                    {"updated", text(p, "updatedUtc") + " by " + text(p, "updatedBy")}});
+  printFields(out,
+              {{"target", text(p, "target")},
+               {"require approval", isTrue(p, "requireApproval") ? "yes" : "no"},
+               {"request sources", "at least /" + text(p, "minRequestPrefixV4") + " (IPv4), /" +
+                                       text(p, "minRequestPrefixV6") + " (IPv6)"},
+               {"updated", text(p, "updatedUtc") + " by " + text(p, "updatedBy")}});
   printRules(out, p);
   return 0;
 }

@@ -8,6 +8,22 @@
 namespace jitgate {
 namespace {
 
+// Moves a field's value into `out`, or gives the field's refusal.
+template <class T, class U>
+std::optional<Refusal> take(Result<T> field, U& out) {
+  if (!field) return field.refusal();
+  out = std::move(*field);
+  return std::nullopt;
+}
+
+// The same for an optional field, with `fallback` when it is absent.
+template <class T, class U, class V>
+std::optional<Refusal> takeOr(Result<std::optional<T>> field, U& out, V&& fallback) {
+  if (!field) return field.refusal();
+  out = std::move(*field).value_or(std::forward<V>(fallback));
+  return std::nullopt;
+}
+
 namespace json = boost::json;
 
 Result<RequestedPort> decodeRequestedPort(ObjectReader& r, bool numberKeyIsPort) {
@@ -27,13 +43,9 @@ Result<RequestedPort> decodeRequestedPort(ObjectReader& r, bool numberKeyIsPort)
   if (duration->has_value() == end->has_value())
     return invalid(r.field("duration"), "give exactly one of duration and endTimeUtc");
   if (*duration) {
-    auto d = parseDuration(**duration, r.field("duration"));
-    if (!d) return d.refusal();
-    p.duration = *d;
+    if (auto no = take(parseDuration(**duration, r.field("duration")), p.duration)) return *no;
   } else {
-    auto t = parseTimestamp(**end, r.field("endTimeUtc"));
-    if (!t) return t.refusal();
-    p.endTime = *t;
+    if (auto no = take(parseTimestamp(**end, r.field("endTimeUtc")), p.endTime)) return *no;
   }
   return p;
 }
@@ -43,17 +55,11 @@ Result<RequestedPort> decodeRequestedPort(ObjectReader& r, bool numberKeyIsPort)
 Result<Target> decodeTarget(const json::object& o) {
   ObjectReader r(o);
   Target t;
-  auto name = r.requiredString("name", 64);
-  if (!name) return name.refusal();
-  t.name = *name;
-  auto address = r.requiredString("address", 253);
-  if (!address) return address.refusal();
-  t.address = *address;
+  if (auto no = take(r.requiredString("name", 64), t.name)) return *no;
+  if (auto no = take(r.requiredString("address", 253), t.address)) return *no;
   auto os = r.requiredString("os", 16);
   if (!os) return os.refusal();
-  auto parsedOs = parseTargetOs(*os);
-  if (!parsedOs) return parsedOs.refusal();
-  t.os = *parsedOs;
+  if (auto no = take(parseTargetOs(*os), t.os)) return *no;
   auto ssh = r.optionalInt("sshPort", 1, 65535);
   if (!ssh) return ssh.refusal();
   if (*ssh) t.sshPort = static_cast<uint16_t>(**ssh);
@@ -73,9 +79,13 @@ Result<Policy> decodePolicy(const json::object& o, const std::string& target) {
   ObjectReader r(o);
   Policy p;
   p.target = target;
-  auto approval = r.optionalBool("requireApproval");
-  if (!approval) return approval.refusal();
-  p.requireApproval = approval->value_or(false);
+  if (auto no = takeOr(r.optionalBool("requireApproval"), p.requireApproval, false)) return *no;
+  if (auto no = takeOr(r.optionalInt("minRequestPrefixV4", 0, 32), p.minRequestPrefixV4,
+                       kDefaultMinRequestPrefixV4))
+    return *no;
+  if (auto no = takeOr(r.optionalInt("minRequestPrefixV6", 0, 128), p.minRequestPrefixV6,
+                       kDefaultMinRequestPrefixV6))
+    return *no;
   auto ports = r.optionalObjects("ports", 64);
   if (!ports) return ports.refusal();
   if (*ports) {
@@ -85,9 +95,7 @@ Result<Policy> decodePolicy(const json::object& o, const std::string& target) {
       auto number = pr.requiredInt("number", 1, 65535);
       if (!number) return number.refusal();
       rule.number = static_cast<uint16_t>(*number);
-      auto protocol = pr.optionalString("protocol", 16);
-      if (!protocol) return protocol.refusal();
-      rule.protocol = protocol->value_or("tcp");
+      if (auto no = takeOr(pr.optionalString("protocol", 16), rule.protocol, "tcp")) return *no;
       if (rule.protocol != "tcp")
         return invalid(pr.field("protocol"),
                        "'" + rule.protocol + "' is not supported: the bastion relays TCP only");
@@ -109,9 +117,9 @@ Result<Policy> decodePolicy(const json::object& o, const std::string& target) {
       auto max = pr.optionalString("maxRequestAccessDuration", 32);
       if (!max) return max.refusal();
       if (*max) {
-        auto d = parseDuration(**max, pr.field("maxRequestAccessDuration"));
-        if (!d) return d.refusal();
-        rule.maxDuration = *d;
+        if (auto no =
+                take(parseDuration(**max, pr.field("maxRequestAccessDuration")), rule.maxDuration))
+          return *no;
       }
       if (auto st = pr.finish(); !st) return st.refusal();
       p.ports.push_back(std::move(rule));
@@ -125,21 +133,11 @@ Result<Policy> decodePolicy(const json::object& o, const std::string& target) {
 Result<GrantInput> decodeGrantInput(const json::object& o) {
   ObjectReader r(o);
   GrantInput in;
-  auto user = r.requiredString("user", 64);
-  if (!user) return user.refusal();
-  in.user = *user;
-  auto target = r.requiredString("target", 64);
-  if (!target) return target.refusal();
-  in.target = *target;
-  auto port = decodeRequestedPort(r, true);
-  if (!port) return port.refusal();
-  in.port = *port;
-  auto just = r.optionalString("justification", 512);
-  if (!just) return just.refusal();
-  in.justification = just->value_or("");
-  auto any = r.optionalBool("allowAnySource");
-  if (!any) return any.refusal();
-  in.allowAnySource = any->value_or(false);
+  if (auto no = take(r.requiredString("user", 64), in.user)) return *no;
+  if (auto no = take(r.requiredString("target", 64), in.target)) return *no;
+  if (auto no = take(decodeRequestedPort(r, true), in.port)) return *no;
+  if (auto no = takeOr(r.optionalString("justification", 512), in.justification, "")) return *no;
+  if (auto no = takeOr(r.optionalBool("allowAnySource"), in.allowAnySource, false)) return *no;
   if (auto st = r.finish(); !st) return st.refusal();
   if (auto st = validateName(in.user, "user"); !st) return st.refusal();
   if (auto st = validateName(in.target, "target"); !st) return st.refusal();
@@ -149,9 +147,7 @@ Result<GrantInput> decodeGrantInput(const json::object& o) {
 Result<RequestInput> decodeRequestInput(const json::object& o) {
   ObjectReader r(o);
   RequestInput in;
-  auto target = r.requiredString("target", 64);
-  if (!target) return target.refusal();
-  in.target = *target;
+  if (auto no = take(r.requiredString("target", 64), in.target)) return *no;
   auto ports = r.optionalObjects("ports", 64);
   if (!ports) return ports.refusal();
   if (!*ports || (*ports)->empty()) return invalid("ports", "at least one port is needed");
@@ -162,9 +158,7 @@ Result<RequestInput> decodeRequestInput(const json::object& o) {
     if (auto st = pr.finish(); !st) return st.refusal();
     in.ports.push_back(*p);
   }
-  auto just = r.requiredString("justification", 512);
-  if (!just) return just.refusal();
-  in.justification = *just;
+  if (auto no = take(r.requiredString("justification", 512), in.justification)) return *no;
   if (auto st = r.finish(); !st) return st.refusal();
   if (auto st = validateName(in.target, "target"); !st) return st.refusal();
   if (auto st = validateText(in.justification, "justification", 512, true); !st)
@@ -175,9 +169,7 @@ Result<RequestInput> decodeRequestInput(const json::object& o) {
 Result<User> decodeUser(const json::object& o) {
   ObjectReader r(o);
   User u;
-  auto name = r.requiredString("name", 64);
-  if (!name) return name.refusal();
-  u.name = *name;
+  if (auto no = take(r.requiredString("name", 64), u.name)) return *no;
   auto keys = r.optionalStrings("keys", 32, 16384);
   if (!keys) return keys.refusal();
   if (!*keys || (*keys)->empty()) return invalid("keys", "at least one public key is needed");
@@ -228,6 +220,8 @@ json::object encode(const Policy& p) {
   return {{"target", p.target},
           {"ports", std::move(ports)},
           {"requireApproval", p.requireApproval},
+          {"minRequestPrefixV4", p.minRequestPrefixV4},
+          {"minRequestPrefixV6", p.minRequestPrefixV6},
           {"updatedUtc", formatTimestamp(p.updatedAt)},
           {"updatedBy", p.updatedBy}};
 }

@@ -23,6 +23,11 @@ Refusal unreachable(std::string message) {
   return Refusal{RefusalCode::Unavailable, "", std::move(message)};
 }
 
+// Something answered, but not with a reply we can use.
+Refusal notAnAnswer(std::string message) {
+  return Refusal{RefusalCode::Unavailable, kNotAnAnswer, std::move(message)};
+}
+
 // What the person at the keyboard can do about a failed connect.
 std::string connectHint(const beast::error_code& ec) {
   if (ec == errc_t::permission_denied || ec == errc_t::operation_not_permitted)
@@ -132,12 +137,12 @@ Result<HttpReply> callApi(const std::string& socketPath, http::verb method,
       return unreachable("no answer from " + socketPath + " within " +
                          std::to_string(limits.timeout.count()) + " ms");
     if (readEc == http::error::body_limit)
-      return unreachable("the answer from " + socketPath + " is larger than " +
+      return notAnAnswer("the answer from " + socketPath + " is larger than " +
                          std::to_string(limits.bodyLimit / (1024 * 1024)) +
                          " MiB; narrow it (e.g. --since, --limit)");
     if (readEc.category() == beast::error_code(http::error::bad_version).category() ||
         readEc == http::error::partial_message)
-      return unreachable("malformed HTTP answer from " + socketPath + ": " + readEc.message() +
+      return notAnAnswer("malformed HTTP answer from " + socketPath + ": " + readEc.message() +
                          " (is that jitgated's control socket?)");
     return unreachable("reading the answer from " + socketPath + ": " + readEc.message());
   }

@@ -301,7 +301,7 @@ ApiResponse issueSshCert(Call& c) {
   return jsonResponse(201, json::object{{"certificate", issued->line},
                                         {"serial", std::to_string(r.serial)},
                                         {"keyId", r.keyId},
-                                        {"principal", r.user},
+                                        {"principal", issued->principal},
                                         {"validAfterUtc", formatTimestamp(r.validAfter)},
                                         {"validBeforeUtc", formatTimestamp(r.validBefore)}});
 }

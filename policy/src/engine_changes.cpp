@@ -219,9 +219,11 @@ Result<Policy> GrantEngine::setPolicy(const std::string& actor, Policy p) {
     return Refusal{RefusalCode::PolicyViolation, "target",
                    "target '" + p.target + "' is unsupported: " + *why};
   if (p.ports.empty()) {
-    bool approval = p.requireApproval;
+    Policy asked = p;
     p = defaultPolicy(**t);
-    p.requireApproval = approval;
+    p.requireApproval = asked.requireApproval;
+    p.minRequestPrefixV4 = asked.minRequestPrefixV4;
+    p.minRequestPrefixV6 = asked.minRequestPrefixV6;
   }
   std::sort(p.ports.begin(), p.ports.end(),
             [](const PortRule& a, const PortRule& b) { return a.number < b.number; });

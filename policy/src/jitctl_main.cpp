@@ -60,6 +60,7 @@ struct Args {
   std::vector<std::string> from;
   std::string max;
   bool requireApproval = false;
+  std::optional<int> minPrefixV4, minPrefixV6;
   // grant, request, check
   int port = 0;
   std::string source;
@@ -181,6 +182,8 @@ int addTarget(const Context& ctx, const Args& a) {
 int enablePolicy(const Context& ctx, const Args& a) {
   json::object o;
   if (a.requireApproval) o["requireApproval"] = true;
+  if (a.minPrefixV4) o["minRequestPrefixV4"] = *a.minPrefixV4;
+  if (a.minPrefixV6) o["minRequestPrefixV6"] = *a.minPrefixV6;
   if (a.ports.empty() && (!a.from.empty() || !a.max.empty()))
     return usage("policy enable: --from and --max apply to the ports given with --port");
   if (!a.ports.empty()) {
@@ -451,6 +454,14 @@ int run(int argc, char** argv) {
                        "allowed source prefix for every --port (repeatable; default any)");
     enable->add_option("--max", a.max, "longest window for every --port (default PT3H)");
     enable->add_flag("--require-approval", a.requireApproval, "requests wait for an admin");
+    enable
+        ->add_option("--min-request-prefix-v4", a.minPrefixV4,
+                     "the widest IPv4 source a request may ask for, as a prefix length (24)")
+        ->check(CLI::Range(0, 32));
+    enable
+        ->add_option("--min-request-prefix-v6", a.minPrefixV6,
+                     "the widest IPv6 source a request may ask for, as a prefix length (64)")
+        ->check(CLI::Range(0, 128));
     on(enable, [&] { return enablePolicy(ctx, a); });
 
     auto* show = policy->add_subcommand("show", "show a target's policy");

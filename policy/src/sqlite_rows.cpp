@@ -9,7 +9,8 @@ namespace json = boost::json;
 const std::string kTargetSelect =
     "SELECT name,address,os,ssh_port,winrm_http_port,winrm_https_port,created_at FROM targets";
 const std::string kPolicySelect =
-    "SELECT target,rules,require_approval,updated_at,updated_by FROM policies";
+    "SELECT target,rules,require_approval,updated_at,updated_by,min_request_prefix_v4,"
+    "min_request_prefix_v6 FROM policies";
 const std::string kGrantSelect =
     "SELECT id,user,target,port,source,start_at,end_at,requested_by,approved_by,"
     "justification,request_id,state,revoked_at,revoked_by FROM grants";
@@ -129,97 +130,80 @@ std::string stringsToJson(const std::vector<std::string>& v) {
 
 Target readTarget(const Stmt& s) {
   Target t;
-  t.name = s.text(0);
-  t.address = s.text(1);
-  t.os = s.text(2) == "windows" ? TargetOs::Windows : TargetOs::Linux;
-  t.sshPort = static_cast<uint16_t>(s.i64(3));
-  t.winrmHttpPort = static_cast<uint16_t>(s.i64(4));
-  t.winrmHttpsPort = static_cast<uint16_t>(s.i64(5));
-  t.createdAt = fromEpoch(s.i64(6));
+  std::string os;
+  s.columns(t.name, t.address, os, t.sshPort, t.winrmHttpPort, t.winrmHttpsPort, t.createdAt);
+  t.os = os == "windows" ? TargetOs::Windows : TargetOs::Linux;
   return t;
 }
+
 Result<Policy> readPolicy(const Stmt& s) {
   Policy p;
-  p.target = s.text(0);
-  auto rules = rulesFromJson(s.text(1));
-  if (!rules) return rules.refusal();
-  p.ports = std::move(*rules);
-  p.requireApproval = s.i64(2) != 0;
-  p.updatedAt = fromEpoch(s.i64(3));
-  p.updatedBy = s.text(4);
+  std::string rules;
+  int64_t minV4 = 0, minV6 = 0;
+  s.columns(p.target, rules, p.requireApproval, p.updatedAt, p.updatedBy, minV4, minV6);
+  if (minV4 < 0 || minV4 > 32 || minV6 < 0 || minV6 > 128)
+    return Refusal{RefusalCode::Unavailable, "", "store: corrupt policy " + p.target};
+  p.minRequestPrefixV4 = static_cast<int>(minV4);
+  p.minRequestPrefixV6 = static_cast<int>(minV6);
+  auto ports = rulesFromJson(rules);
+  if (!ports) return ports.refusal();
+  p.ports = std::move(*ports);
   return p;
 }
+
 Result<Grant> readGrant(const Stmt& s) {
   Grant g;
-  g.id = s.text(0);
-  g.user = s.text(1);
-  g.target = s.text(2);
-  g.port = static_cast<uint16_t>(s.i64(3));
-  auto src = Cidr::parse(s.text(4));
+  std::string source, state;
+  s.columns(g.id, g.user, g.target, g.port, source, g.start, g.end, g.requestedBy, g.approvedBy,
+            g.justification, g.requestId, state, g.revokedAt, g.revokedBy);
+  auto src = Cidr::parse(source);
   if (!src) return Refusal{RefusalCode::Unavailable, "", "store: corrupt grant source " + g.id};
   g.source = *src;
-  g.start = fromEpoch(s.i64(5));
-  g.end = fromEpoch(s.i64(6));
-  g.requestedBy = s.text(7);
-  g.approvedBy = s.text(8);
-  g.justification = s.text(9);
-  g.requestId = s.text(10);
-  auto st = parseGrantState(s.text(11));
+  auto st = parseGrantState(state);
   if (!st) return Refusal{RefusalCode::Unavailable, "", "store: corrupt grant state " + g.id};
   g.state = *st;
-  if (!s.isNull(12)) g.revokedAt = fromEpoch(s.i64(12));
-  g.revokedBy = s.text(13);
   return g;
 }
+
 Result<AccessRequest> readRequest(const Stmt& s) {
   AccessRequest r;
-  r.id = s.text(0);
-  r.requester = s.text(1);
-  r.target = s.text(2);
-  auto ports = portsFromJson(s.text(3));
-  if (!ports) return ports.refusal();
-  r.ports = std::move(*ports);
-  r.justification = s.text(4);
-  auto st = parseRequestState(s.text(5));
+  std::string ports, state, grantIds;
+  s.columns(r.id, r.requester, r.target, ports, r.justification, state, r.createdAt, r.decidedBy,
+            r.decidedAt, r.reason, grantIds);
+  auto parsed = portsFromJson(ports);
+  if (!parsed) return parsed.refusal();
+  r.ports = std::move(*parsed);
+  auto st = parseRequestState(state);
   if (!st) return Refusal{RefusalCode::Unavailable, "", "store: corrupt request state " + r.id};
   r.state = *st;
-  r.createdAt = fromEpoch(s.i64(6));
-  r.decidedBy = s.text(7);
-  if (!s.isNull(8)) r.decidedAt = fromEpoch(s.i64(8));
-  r.reason = s.text(9);
-  r.grantIds = stringsFromJson(s.text(10));
+  r.grantIds = stringsFromJson(grantIds);
   return r;
 }
+
 std::string keysToJson(const std::vector<SshPublicKey>& keys) {
   std::vector<std::string> lines;
   for (const auto& k : keys) lines.push_back(k.line());
   return stringsToJson(lines);
 }
+
 User readUser(const Stmt& s) {
   User u;
-  u.name = s.text(0);
-  for (const auto& line : stringsFromJson(s.text(1))) {
+  std::string keys;
+  s.columns(u.name, keys, u.createdAt);
+  for (const auto& line : stringsFromJson(keys)) {
     // Keys were validated on the way in; one that no longer parses is
     // dropped rather than trusted.
     if (auto k = parseSshPublicKey(line)) u.keys.push_back(std::move(*k));
   }
-  u.createdAt = fromEpoch(s.i64(2));
   return u;
 }
+
 AuditEntry readAudit(const Stmt& s) {
   AuditEntry e;
-  e.seq = s.i64(0);
-  e.time = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(s.i64(1)));
-  e.actor = s.text(2);
-  e.action = s.text(3);
-  e.outcome = s.text(4);
-  e.target = s.text(5);
-  if (!s.isNull(6)) e.port = static_cast<uint16_t>(s.i64(6));
-  e.source = s.text(7);
-  e.user = s.text(8);
-  e.grantId = s.text(9);
-  e.requestId = s.text(10);
-  e.detail = s.text(11);
+  int64_t timeMs = 0;
+  s.columns(e.seq, timeMs, e.actor, e.action, e.outcome, e.target, e.port, e.source, e.user,
+            e.grantId, e.requestId, e.detail);
+  e.time = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(timeMs));
   return e;
 }
 

@@ -71,6 +71,13 @@ class Stmt {
   bool failed() const { return !prepared() || bindFailed_ || (rc_ != SQLITE_OK); }
   int code() const { return rc_; }
 
+  // Reads the row's columns, from the first, into `fields` by their types.
+  template <class... Fields>
+  void columns(Fields&... fields) const {
+    int col = 0;
+    (column(col++, fields), ...);
+  }
+
   int64_t i64(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
   bool isNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
   std::string text(int col) const {
@@ -80,6 +87,18 @@ class Stmt {
   }
 
  private:
+  void column(int col, std::string& v) const { v = text(col); }
+  void column(int col, int64_t& v) const { v = i64(col); }
+  void column(int col, uint16_t& v) const { v = static_cast<uint16_t>(i64(col)); }
+  void column(int col, bool& v) const { v = i64(col) != 0; }
+  void column(int col, SysTime& v) const { v = fromEpoch(i64(col)); }
+  template <class T>
+  void column(int col, std::optional<T>& v) const {
+    if (isNull(col)) return v.reset();
+    T t{};
+    column(col, t);
+    v = t;
+  }
   void check(int rc) {
     if (rc != SQLITE_OK) bindFailed_ = true;
   }

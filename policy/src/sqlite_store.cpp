@@ -124,6 +124,12 @@ CREATE TABLE certificates (
 CREATE INDEX certificates_grant ON certificates(grant_id);
 CREATE INDEX certificates_ca ON certificates(ca_key_id, valid_before);
 )sql",
+    // 4: the widest source a request may ask for, per policy (defaults as
+    // kDefaultMinRequestPrefixV4/V6).
+    R"sql(
+ALTER TABLE policies ADD COLUMN min_request_prefix_v4 INTEGER NOT NULL DEFAULT 24;
+ALTER TABLE policies ADD COLUMN min_request_prefix_v6 INTEGER NOT NULL DEFAULT 64;
+)sql",
 };
 
 class SqliteStore final : public Store {
@@ -222,15 +228,19 @@ class SqliteStore final : public Store {
 
   Status upsertPolicy(const Policy& p) override {
     Stmt s(db(),
-           "INSERT INTO policies(target,rules,require_approval,updated_at,updated_by) "
-           "VALUES(?,?,?,?,?) ON CONFLICT(target) DO UPDATE SET rules=excluded.rules,"
+           "INSERT INTO policies(target,rules,require_approval,updated_at,updated_by,"
+           "min_request_prefix_v4,min_request_prefix_v6) "
+           "VALUES(?,?,?,?,?,?,?) ON CONFLICT(target) DO UPDATE SET rules=excluded.rules,"
            "require_approval=excluded.require_approval,updated_at=excluded.updated_at,"
-           "updated_by=excluded.updated_by");
+           "updated_by=excluded.updated_by,min_request_prefix_v4=excluded.min_request_prefix_v4,"
+           "min_request_prefix_v6=excluded.min_request_prefix_v6");
     s.bind(p.target)
         .bind(json::serialize(rulesToJson(p.ports)))
         .bind(int64_t{p.requireApproval})
         .bind(toEpoch(p.updatedAt))
-        .bind(p.updatedBy);
+        .bind(p.updatedBy)
+        .bind(int64_t{p.minRequestPrefixV4})
+        .bind(int64_t{p.minRequestPrefixV6});
     return run(s, "write policy");
   }
   Status deletePolicy(const std::string& target) override {

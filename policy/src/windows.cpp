@@ -84,6 +84,10 @@ Status validatePolicy(const Policy& p) {
       return invalid(f + "maxRequestAccessDuration",
                      formatDurationIso(r.maxDuration) + " is outside PT5M..P1D");
   }
+  if (p.minRequestPrefixV4 < 0 || p.minRequestPrefixV4 > 32)
+    return invalid("minRequestPrefixV4", "must be 0..32");
+  if (p.minRequestPrefixV6 < 0 || p.minRequestPrefixV6 > 128)
+    return invalid("minRequestPrefixV6", "must be 0..128");
   return okStatus();
 }
 
@@ -122,6 +126,19 @@ Result<std::vector<Grant>> planWindows(const Policy* policy, const Target& targe
                      p.source.toString() +
                          " admits every address; only an admin may grant it, "
                          "and only with allowAnySource (jitctl --allow-any-source)"};
+    // A requester's source must be narrow (the policy's minimum prefix per
+    // family), so that wide requests cannot add up to everyone.
+    if (names == FieldNames::Request && !p.source.isAny()) {
+      bool v4 = p.source.base().isV4();
+      int min = v4 ? policy->minRequestPrefixV4 : policy->minRequestPrefixV6;
+      if (p.source.prefixLength() < min)
+        return Refusal{RefusalCode::PolicyViolation, field(i, "source"),
+                       p.source.toString() + " is wider than a request may ask for on '" +
+                           target.name + "': at least /" + std::to_string(min) + " for " +
+                           (v4 ? "IPv4" : "IPv6") + " (the policy's " +
+                           (v4 ? "minRequestPrefixV4" : "minRequestPrefixV6") +
+                           "; an admin can grant wider)"};
+    }
     if (!rule->allowsSource(p.source))
       return Refusal{RefusalCode::PolicyViolation, field(i, "source"),
                      p.source.toString() + " is not inside the allowed source prefixes of port " +

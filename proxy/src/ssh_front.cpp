@@ -412,7 +412,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       return SSH_AUTH_DENIED;
     }
     std::string why;
-    bool ok = keyBelongsTo(login->user, key, why);
+    bool ok = keyBelongsTo(login->user, login->target, key, why);
     why = printable(why, 256);  // may quote what an unauthenticated client sent
     if (state == SSH_PUBLICKEY_STATE_NONE) {
       // Audited once, when the connection ends without authenticating.
@@ -440,7 +440,11 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     return SSH_AUTH_SUCCESS;
   }
 
-  bool keyBelongsTo(const std::string& user, ssh_key key, std::string& why) {
+  // `target` is the one the login names; empty for a ProxyJump login, where
+  // a certificate for any of the user's targets proves who they are and the
+  // grants decide each channel.
+  bool keyBelongsTo(const std::string& user, const std::string& target, ssh_key key,
+                    std::string& why) {
     auto blob = keyBlob(key);
     if (!blob) {
       why = blob.refusal().message;
@@ -460,6 +464,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       CertExpectations expect;
       expect.trustedCaKeys = ids.caBlobs;
       expect.principal = user;
+      expect.target = target;
+      expect.anyTarget = target.empty();
       expect.source = sourceIp_;
       expect.now = static_cast<uint64_t>(
           std::chrono::floor<Seconds>(front_->engine.now()).time_since_epoch().count());

@@ -272,9 +272,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             std::string why;
             auto check = front_->authority.x509().check(bioString(bio.get()), front_->engine.now(),
                                                         *revoked, &v, &why);
-            if (check == X509Check::Ok)
+            if (check == X509Check::Ok) {
               certUser_ = v.user;
-            else
+              certTarget_ = v.target;
+            } else
               certRefusal_ = why.empty() ? std::string(toString(check)) : why;
           }
         }
@@ -366,6 +367,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     userForRefusal_ = !certUser_.empty() ? certUser_ : cred->user;  // who the audit names
     if (!certRefusal_.empty())
       return refuse(403, "certificate", "client certificate refused: " + certRefusal_);
+    // A certificate opens only its grant's target.
+    if (!certUser_.empty() && certTarget_ != target_->name)
+      return refuse(403, "certificate",
+                    "client certificate refused: wrong_target: it is for target '" + certTarget_ +
+                        "', not '" + target_->name + "'");
 
     std::string user = cred->user;
     if (!certUser_.empty()) {
@@ -776,6 +782,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   IpAddress source_;
   std::string sourceText_;
   std::string certUser_;     // from a verified client certificate
+  std::string certTarget_;   // the target that certificate is for
   std::string certRefusal_;  // why a presented certificate was refused
   std::optional<Target> target_;
   uint16_t port_ = 0;

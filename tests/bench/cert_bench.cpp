@@ -45,7 +45,7 @@ SshCertRequest sshRequest(uint64_t serial) {
   r.subjectKey = userKeyBlob();
   r.serial = serial;
   r.keyId = "jitgate grant g-0123456789abcdef user alice";
-  r.principals = {"alice"};
+  r.principals = {"alice@vm1"};
   r.validAfter = benchNow() - 60s;
   r.validBefore = benchNow() + 1h;
   r.sourceAddresses = {Cidr::parse("10.0.0.0/8").value()};
@@ -82,6 +82,7 @@ void BM_SshVerify(benchmark::State& state, KeyAlgorithm alg) {
   CertExpectations expect;
   expect.trustedCaKeys = {ca.publicBlob()};
   expect.principal = "alice";
+  expect.target = "vm1";
   expect.source = IpAddress::parse("10.1.2.3").value();
   expect.now = static_cast<uint64_t>(benchNow().time_since_epoch().count());
   // A few revoked serials, none of them ours, so the revocation lookup runs.

@@ -54,7 +54,7 @@ class SshCertTest : public ::testing::Test {
     r.subjectKey = userKey_;
     r.serial = 4242;
     r.keyId = "jitgate grant g-0123456789abcdef user alice";
-    r.principals = {"alice"};
+    r.principals = {"alice@vm1"};
     r.validAfter = now_ - 60s;
     r.validBefore = now_ + 1h;
     r.sourceAddresses = {Cidr::parse("127.0.0.1").value(), Cidr::parse("10.0.0.0/8").value()};
@@ -66,6 +66,7 @@ class SshCertTest : public ::testing::Test {
     CertExpectations x;
     x.trustedCaKeys = {ca.publicBlob()};
     x.principal = "alice";
+    x.target = "vm1";
     x.source = IpAddress::parse("127.0.0.1").value();
     x.now = static_cast<uint64_t>(now_.time_since_epoch().count());
     return x;
@@ -141,6 +142,30 @@ TEST_F(SshCertTest, EachRefusalHasItsOwnReason) {
   EXPECT_EQ(checkSshCertificate(cert, wrongUser, &why), CertCheck::WrongPrincipal);
   EXPECT_NE(why.find("bob"), std::string::npos);
 
+  // The same login on another target.
+  auto wrongTarget = x;
+  wrongTarget.target = "vm2";
+  EXPECT_EQ(checkSshCertificate(cert, wrongTarget, &why), CertCheck::WrongTarget);
+  EXPECT_EQ(why, "wrong_target: valid for target 'vm1', not 'vm2'");
+  // No target to check against: refused, never "any".
+  auto noTarget = x;
+  noTarget.target.clear();
+  EXPECT_EQ(checkSshCertificate(cert, noTarget, &why), CertCheck::WrongTarget);
+  EXPECT_NE(why.find("no target"), std::string::npos) << why;
+  // The bastion's ProxyJump identity check: any target of this login.
+  auto anyTarget = noTarget;
+  anyTarget.anyTarget = true;
+  EXPECT_EQ(checkSshCertificate(cert, anyTarget, &why), CertCheck::Ok) << why;
+  anyTarget.principal = "bob";
+  EXPECT_EQ(checkSshCertificate(cert, anyTarget, &why), CertCheck::WrongPrincipal);
+  // A certificate naming the bare login binds to no target.
+  auto bareReq = request();
+  bareReq.principals = {"alice"};
+  auto bare = parseSshCertificate(issueSshCertificate(ca, bareReq).value()).value();
+  EXPECT_EQ(checkSshCertificate(bare, x, &why), CertCheck::WrongPrincipal);
+  EXPECT_NE(why.find("binds it to no target"), std::string::npos) << why;
+  EXPECT_EQ(checkSshCertificate(bare, anyTarget, &why), CertCheck::WrongPrincipal);
+
   auto early = x;
   early.now = static_cast<uint64_t>((now_ - 2min).time_since_epoch().count());
   EXPECT_EQ(checkSshCertificate(cert, early, &why), CertCheck::NotYetValid);
@@ -215,6 +240,7 @@ class SshKeygenIssued : public SshCertTest {
     CertExpectations e;
     e.trustedCaKeys = {caBlob_};
     e.principal = "alice";
+    e.target = "vm1";
     e.source = IpAddress::parse("127.0.0.1").value();
     e.now = static_cast<uint64_t>(now_.time_since_epoch().count());
     return e;
@@ -227,17 +253,23 @@ TEST_F(SshKeygenIssued, AgreesWithSshKeygenOnATableOfCertificates) {
     std::vector<std::string> opts;
     CertCheck expected;
   } cases[] = {
-      {{"-n", "alice", "-V", "-5m:+1h"}, CertCheck::Ok},
-      {{"-n", "alice,bob", "-V", "-5m:+1h", "-O", "source-address=127.0.0.0/8"}, CertCheck::Ok},
-      {{"-n", "bob", "-V", "-5m:+1h"}, CertCheck::WrongPrincipal},
-      {{"-n", "alice", "-V", "20200101:20200102"}, CertCheck::Expired},
-      {{"-n", "alice", "-V", "+1h:+2h"}, CertCheck::NotYetValid},
-      {{"-n", "alice", "-V", "-5m:+1h", "-O", "source-address=127.0.0.2"},
+      {{"-n", "alice@vm1", "-V", "-5m:+1h"}, CertCheck::Ok},
+      {{"-n", "alice@vm1,bob@vm1", "-V", "-5m:+1h", "-O", "source-address=127.0.0.0/8"},
+       CertCheck::Ok},
+      {{"-n", "bob@vm1", "-V", "-5m:+1h"}, CertCheck::WrongPrincipal},
+      {{"-n", "alice@vm1", "-V", "20200101:20200102"}, CertCheck::Expired},
+      {{"-n", "alice@vm1", "-V", "+1h:+2h"}, CertCheck::NotYetValid},
+      {{"-n", "alice@vm1", "-V", "-5m:+1h", "-O", "source-address=127.0.0.2"},
        CertCheck::SourceNotAllowed},
-      {{"-n", "alice", "-V", "-5m:+1h", "-O", "force-command=/bin/true"},
+      {{"-n", "alice@vm1", "-V", "-5m:+1h", "-O", "force-command=/bin/true"},
        CertCheck::UnknownCriticalOption},
-      {{"-h", "-n", "alice", "-V", "-5m:+1h"}, CertCheck::NotUserCertificate},
+      {{"-h", "-n", "alice@vm1", "-V", "-5m:+1h"}, CertCheck::NotUserCertificate},
       {{"-V", "-5m:+1h"}, CertCheck::NoPrincipals},
+      {{"-n", "alice@vm2", "-V", "-5m:+1h"}, CertCheck::WrongTarget},
+      {{"-n", "alice@vm2,alice@vm1", "-V", "-5m:+1h"}, CertCheck::Ok},
+      {{"-n", "alice", "-V", "-5m:+1h"}, CertCheck::WrongPrincipal},
+      {{"-n", "alice@", "-V", "-5m:+1h"}, CertCheck::WrongPrincipal},
+      {{"-n", "alice@vm1@x", "-V", "-5m:+1h"}, CertCheck::WrongPrincipal},
   };
   for (const auto& c : cases) {
     std::string label;
@@ -252,7 +284,7 @@ TEST_F(SshKeygenIssued, AgreesWithSshKeygenOnATableOfCertificates) {
 }
 
 TEST_F(SshKeygenIssued, ReadsKrlsFromSshKeygenAndSshKeygenReadsOurs) {
-  auto cert = sign({"-n", "alice", "-V", "-5m:+1h"});
+  auto cert = sign({"-n", "alice@vm1", "-V", "-5m:+1h"});
   ASSERT_TRUE(cert.ok());
   // ssh-keygen's KRL, read by us.
   std::ofstream(dir_ / "spec") << "serial: 70-80\n";
@@ -358,6 +390,15 @@ TEST_F(SshCertTest, CAbiAnswersWithCodesAndNeverThrows) {
                                      sizeof why),
             JITGATE_CERT_WRONG_PRINCIPAL);
   EXPECT_EQ(std::string(why).rfind("wrong_principal", 0), 0u) << why;
+  {
+    auto req = request();
+    req.principals = {"alice@vm2"};
+    auto vm2 = sshCertificateLine(issueSshCertificate(ca, req).value(), "c");
+    EXPECT_EQ(jitgate_test_call_from_c(vm2.c_str(), caKeys.c_str(), "alice", "127.0.0.1", now, why,
+                                       sizeof why),
+              JITGATE_CERT_WRONG_TARGET);
+    EXPECT_EQ(std::string(why).rfind("wrong_target", 0), 0u) << why;
+  }
   EXPECT_EQ(jitgate_test_call_from_c(line.c_str(), caKeys.c_str(), "alice", "192.0.2.1", now, why,
                                      sizeof why),
             JITGATE_CERT_SOURCE_NOT_ALLOWED);
@@ -381,8 +422,12 @@ TEST_F(SshCertTest, CAbiAnswersWithCodesAndNeverThrows) {
   uint64_t vb = 0;
   const unsigned char junk[] = "not a krl";
   EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), junk, sizeof junk, "alice",
-                                          "127.0.0.1", now, &vb, why, sizeof why),
+                                          "vm1", "127.0.0.1", now, &vb, why, sizeof why),
             JITGATE_CERT_BAD_KRL);
+  // No target to check against: a bad argument, never "any target".
+  EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), nullptr, 0, "alice", "",
+                                          "127.0.0.1", now, &vb, why, sizeof why),
+            JITGATE_CERT_BAD_ARGUMENT);
 }
 
 }  // namespace
@@ -421,10 +466,10 @@ TEST_F(SshCertTest, RefusesToCertifyAKeyBlobWithExtraFields) {
   char why[64];
   auto line = sshCertificateLine(issueSshCertificate(ca, request()).value(), "");
   std::string caKeys = ca.publicLine("ca");
-  EXPECT_EQ(
-      jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), nullptr, 0, "", "127.0.0.1",
-                                    now_.time_since_epoch().count(), nullptr, why, sizeof why),
-      JITGATE_CERT_BAD_ARGUMENT);
+  EXPECT_EQ(jitgate_check_ssh_certificate(line.c_str(), caKeys.c_str(), nullptr, 0, "", "vm1",
+                                          "127.0.0.1", now_.time_since_epoch().count(), nullptr,
+                                          why, sizeof why),
+            JITGATE_CERT_BAD_ARGUMENT);
 }
 
 }  // namespace

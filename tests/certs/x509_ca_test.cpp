@@ -58,6 +58,7 @@ class X509CaTest : public ::testing::Test {
     s.user = "alice";
     s.upnDomain = "corp.example";
     s.grantId = "g-0123456789abcdef";
+    s.target = "vm1";
     s.serial = 4242;
     s.notBefore = now_ - 60s;
     s.notAfter = now_ + 1h;
@@ -183,6 +184,7 @@ TEST_F(X509CaTest, OpensslShowsTheFieldsWeSet) {
   EXPECT_TRUE(contains(out, "Issuer: CN = jitgate test CA")) << out;
   EXPECT_TRUE(contains(out, "othername: UPN::alice@corp.example")) << out;
   EXPECT_TRUE(contains(out, "URI:urn:jitgate:grant:g-0123456789abcdef")) << out;
+  EXPECT_TRUE(contains(out, "URI:urn:jitgate:target:vm1")) << out;
   EXPECT_TRUE(
       contains(out, "X509v3 Extended Key Usage: \n                TLS Web Client Authentication\n"))
       << out;
@@ -236,6 +238,7 @@ TEST_F(X509CaTest, AcceptsWhatItIssued) {
   ASSERT_TRUE(verified) << verified.refusal().describe();
   EXPECT_EQ(verified->user, "alice");
   EXPECT_EQ(verified->grantId, "g-0123456789abcdef");
+  EXPECT_EQ(verified->target, "vm1");
   EXPECT_EQ(verified->serial, 4242u);
   EXPECT_EQ(verified->notBefore, s.notBefore);
   EXPECT_EQ(verified->notAfter, s.notAfter);
@@ -342,7 +345,7 @@ TEST_F(X509CaTest, RefusesRevoked) {
 TEST_F(X509CaTest, RefusesACertificateWithoutClientAuth) {
   const std::string san =
       "subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@jitgate,"
-      "URI:urn:jitgate:grant:g1\n";
+      "URI:urn:jitgate:grant:g1,URI:urn:jitgate:target:vm1\n";
   auto server = opensslSigned("server", "alice", san + "extendedKeyUsage=serverAuth\n");
   std::string why;
   EXPECT_EQ(checkOf(server, cliNow(), {}, &why), X509Check::NotClientAuth);
@@ -367,6 +370,7 @@ TEST_F(X509CaTest, RefusesACertificateWithoutClientAuth) {
   X509Verified out;
   EXPECT_EQ(ca_->check(client, cliNow(), {}, &out, &why), X509Check::Ok) << why;
   EXPECT_EQ(out.grantId, "g1");
+  EXPECT_EQ(out.target, "vm1");
   EXPECT_EQ(out.serial, 77u);
 }
 
@@ -397,9 +401,32 @@ TEST_F(X509CaTest, RefusesACertificateWithoutAGrantId) {
   EXPECT_TRUE(contains(why, "more than one")) << why;
 }
 
+// A certificate opens only its grant's target: one that names none (or
+// two, or a bad name) is refused; the caller compares the one it names.
+TEST_F(X509CaTest, RefusesACertificateWithoutATarget) {
+  const std::string eku = "extendedKeyUsage=clientAuth\n";
+  const std::string san = eku +
+                          "subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:alice@jitgate,"
+                          "URI:urn:jitgate:grant:g1";
+  std::string why;
+  auto none = opensslSigned("notarget", "alice", san + "\n");
+  EXPECT_EQ(checkOf(none, cliNow(), {}, &why), X509Check::NoTarget);
+  EXPECT_EQ(why, "no_target: no urn:jitgate:target: URI");
+  auto two = opensslSigned("twotargets", "alice",
+                           san + ",URI:urn:jitgate:target:vm1,URI:urn:jitgate:target:vm2\n");
+  EXPECT_EQ(checkOf(two, cliNow(), {}, &why), X509Check::NoTarget);
+  EXPECT_TRUE(contains(why, "more than one target URI")) << why;
+  auto bad = opensslSigned("badtarget", "alice", san + ",URI:urn:jitgate:target:vm1/x\n");
+  EXPECT_EQ(checkOf(bad, cliNow(), {}, &why), X509Check::NoTarget);
+  auto one = opensslSigned("onetarget", "alice", san + ",URI:urn:jitgate:target:vm2\n");
+  X509Verified out;
+  EXPECT_EQ(ca_->check(one, cliNow(), {}, &out, &why), X509Check::Ok) << why;
+  EXPECT_EQ(out.target, "vm2");
+}
+
 TEST_F(X509CaTest, RefusesAUpnThatNamesSomeoneElse) {
   const std::string eku = "extendedKeyUsage=clientAuth\n";
-  const std::string uri = ",URI:urn:jitgate:grant:g1\n";
+  const std::string uri = ",URI:urn:jitgate:grant:g1,URI:urn:jitgate:target:vm1\n";
   std::string why;
   auto bob =
       opensslSigned("bob", "alice",
@@ -502,6 +529,11 @@ TEST_F(X509CaTest, IssuingRefusesBadSpecs) {
     auto s = spec();
     s.grantId = id;
     EXPECT_EQ(refusedField(s), "grantId") << id;
+  }
+  for (const char* target : {"", "a/b", "vm1@x", "a b"}) {
+    auto s = spec();
+    s.target = target;
+    EXPECT_EQ(refusedField(s), "target") << target;
   }
   for (uint64_t serial : {uint64_t{0}, uint64_t{1} << 63, ~uint64_t{0}}) {
     auto s = spec();

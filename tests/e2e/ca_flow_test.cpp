@@ -70,6 +70,7 @@ TEST_F(CaFlowTest, CertificateFromJitctlLogsInUntilTheGrantIsRevoked) {
                 .exitCode,
             0);
   testing::SshdOptions opts;
+  opts.jitgateTarget = "local";  // the target's own principals line
   opts.trustedUserCaKeys = out({"ca", "export", "--ssh"}) + "\n";
   ASSERT_EQ(jitctl({"ca", "krl", "-o", dir_ / "krl"}).exitCode, 0);
   opts.revokedKeys = testing::slurp(dir_ / "krl");
@@ -107,6 +108,7 @@ TEST_F(CaFlowTest, RotationKeepsOldCertificatesWorkingWithTheExport) {
                 .exitCode,
             0);
   testing::SshdOptions opts;
+  opts.jitgateTarget = "local";  // the target's own principals line
   opts.trustedUserCaKeys = out({"ca", "export", "--ssh"}) + "\n";
   testing::Sshd sshd(opts);
   EXPECT_EQ(login(sshd, dir_ / "old-cert.pub").exitCode, 0) << sshd.log();

@@ -396,6 +396,18 @@ TEST_F(ControlSocketTest, RolesFromPeerCredentialsOfRealUsers) {
                       req.as());
   ASSERT_EQ(asked.exitCode, 0) << asked.err;
   EXPECT_EQ(trim(asked.out).rfind("r-", 0), 0u);
+  // Two halves of IPv4 would add up to all of it: a requester's source must
+  // be at least the policy's minimum prefix (/24 by default).
+  for (const char* half : {"0.0.0.0/1", "128.0.0.0/1"}) {
+    auto wide = jitctl({"request", "vm1", "--port", "22", "--from", half, "--for", "30m",
+                        "--justification", "on call"},
+                       req.as());
+    EXPECT_EQ(wide.exitCode, 1) << half;
+    EXPECT_NE(wide.err.find(std::string(half) +
+                            " is wider than a request may ask for on 'vm1': at least /24 for IPv4"),
+              std::string::npos)
+        << wide.err;
+  }
   auto forbidden = jitctl(
       {"grant", requester, "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"}, req.as());
   EXPECT_EQ(forbidden.exitCode, 1);

@@ -70,7 +70,7 @@ class SshdCertTest : public ::testing::Test {
     r.subjectKey = userKey_;
     r.serial = kSerial;
     r.keyId = "jitgate e2e grant for " + user_->name();
-    r.principals = {user_->name()};
+    r.principals = {user_->name() + "@vm1"};  // as jitgate issues it for a grant on vm1
     r.validAfter = now_ - 60s;
     r.validBefore = now_ + 1h;
     r.sourceAddresses = {Cidr::parse("127.0.0.1/32").value()};
@@ -204,7 +204,8 @@ TEST_F(SshdCertTest, WrongPrincipalIsRefused) {
   req.principals = {"someone-else"};
   auto cert = issue(ca, req);
   Sshd sshd(trusting(ca));
-  expectRefused(login(sshd, cert), sshd, "Certificate invalid: name is not a listed principal");
+  // What sshd says when its AuthorizedPrincipalsCommand lists none of them.
+  expectRefused(login(sshd, cert), sshd, "Certificate does not contain an authorized principal");
 }
 
 TEST_F(SshdCertTest, SourceAddressElsewhereIsRefused) {
@@ -325,6 +326,11 @@ TEST_F(SshdCertTest, OurVerifierAgreesWithSshdOnATable) {
       {"good", [](SshCertRequest&) {}, &ca, false},
       {"wrong principal", [](SshCertRequest& r) { r.principals = {"somebody-else"}; }, &ca, false},
       {"two principals", [&](SshCertRequest& r) { r.principals.push_back("x"); }, &ca, false},
+      {"bare login", [&](SshCertRequest& r) { r.principals = {user_->name()}; }, &ca, false},
+      {"other target", [&](SshCertRequest& r) { r.principals = {user_->name() + "@vm2"}; }, &ca,
+       false},
+      {"other target too",
+       [&](SshCertRequest& r) { r.principals.push_back(user_->name() + "@vm2"); }, &ca, false},
       {"expired", [&](SshCertRequest& r) { r.validAfter = now_ - 2h, r.validBefore = now_ - 1h; },
        &ca, false},
       {"ends now", [&](SshCertRequest& r) { r.validBefore = now_; }, &ca, false},
@@ -359,6 +365,7 @@ TEST_F(SshdCertTest, OurVerifierAgreesWithSshdOnATable) {
   CertExpectations x;
   x.trustedCaKeys = {ca.publicBlob()};
   x.principal = user_->name();
+  x.target = "vm1";  // the sshd's AuthorizedPrincipalsCommand names vm1
   x.source = IpAddress::parse("127.0.0.1").value();
   x.now = static_cast<uint64_t>(
       std::chrono::floor<Seconds>(std::chrono::system_clock::now()).time_since_epoch().count());

@@ -656,17 +656,24 @@ TEST_F(WinrmTlsTest, ExpiredAndForeignClientCertificatesAreRefused) {
   ASSERT_FALSE(caKey.empty());
   auto ours = X509Authority::fromPem(caKey, caCert).value();
   auto now = std::chrono::floor<Seconds>(std::chrono::system_clock::now());
-  X509ClientSpec spec{"alice", "", g, 4242, now - 2h, now - 1h};
+  X509ClientSpec spec{"alice", "", g, "vm1", 4242, now - 2h, now - 1h};
   auto expired = ours.issueClient(spec).value();
   auto foreignCa = X509Authority::create("not jitgate", now).value();
   spec.notBefore = now - 1h;
   spec.notAfter = now + 1h;
   auto foreign = foreignCa.issueClient(spec).value();
+  // Valid in every other way, but for another target: a certificate opens
+  // only its grant's target.
+  spec.target = "vm2";
+  spec.serial = 4243;
+  auto elsewhere = ours.issueClient(spec).value();
   struct {
     const char* name;
     const X509Issued& cert;
     const char* reason;
-  } cases[] = {{"expired", expired, "expired"}, {"foreign", foreign, "untrusted"}};
+  } cases[] = {{"expired", expired, "expired"},
+               {"foreign", foreign, "untrusted"},
+               {"elsewhere", elsewhere, "wrong_target"}};
   for (const auto& c : cases) {
     std::ofstream(dir_ / (std::string(c.name) + ".crt")) << c.cert.certPem;
     std::ofstream(dir_ / (std::string(c.name) + ".key")) << c.cert.keyPem;
@@ -681,6 +688,9 @@ TEST_F(WinrmTlsTest, ExpiredAndForeignClientCertificatesAreRefused) {
   auto log = audit();
   EXPECT_NE(log.find("client certificate refused: expired"), std::string::npos) << log;
   EXPECT_NE(log.find("client certificate refused: untrusted"), std::string::npos) << log;
+  EXPECT_NE(log.find("client certificate refused: wrong_target: it is for target 'vm2', not 'vm1'"),
+            std::string::npos)
+      << log;
 }
 
 // A live session whose Receive is long-polling at the target: the cut must

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
   char why[128];
   uint64_t validBefore = 0;
-  int rc = jitgate_check_ssh_certificate(text.c_str(), caKeys.c_str(), nullptr, 0, "alice",
+  int rc = jitgate_check_ssh_certificate(text.c_str(), caKeys.c_str(), nullptr, 0, "alice", "vm1",
                                          "127.0.0.1", 1800000000, &validBefore, why, sizeof why);
   if (rc == JITGATE_CERT_OK) std::abort();
   return 0;

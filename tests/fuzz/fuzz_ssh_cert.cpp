@@ -18,6 +18,7 @@ const jitgate::CertExpectations& fixedCa() {
     if (!ca) std::abort();
     x.trustedCaKeys = {ca->publicBlob()};
     x.principal = "alice";
+    x.target = "vm1";
     x.source = jitgate::IpAddress::fromV4(0x0a000001);  // 10.0.0.1
     x.now = 1767225600;                                 // 2026-01-01T00:00:00Z
     return x;
@@ -34,7 +35,11 @@ void check(const jitgate::SshCertificate& cert) {
   // asserted about the verdict, only that reaching it is safe.
   jitgate::CertExpectations self;
   self.trustedCaKeys = {cert.signatureKey};
-  self.principal = cert.principals.empty() ? std::string("alice") : cert.principals.front();
+  // The first principal's login part, and any target (the bastion's
+  // ProxyJump check), so that the target-scoped comparison sees fuzzed data.
+  std::string first = cert.principals.empty() ? std::string("alice") : cert.principals.front();
+  self.principal = first.substr(0, first.find('@'));
+  self.anyTarget = true;
   self.source = jitgate::IpAddress::fromV4(0x0a000001);
   self.now = cert.validAfter;
   self.revoked[""] = {{cert.serial, cert.serial}};

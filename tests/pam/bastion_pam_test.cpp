@@ -57,9 +57,11 @@ class BastionPamTest : public ::testing::Test {
     o.usePam = true;
     o.pamService = "sshd-jgb" + std::to_string(::getpid());
     std::string module = PAM_MODULE_PATH;
-    o.pamConfig = "auth required " + module + " ca=" + (dir_ / "ca.pub") + "\n" +
-                  "account required " + module + " ca=" + (dir_ / "ca.pub") + " account=defer\n" +
-                  "session required " + module + " ca=" + (dir_ / "ca.pub") +
+    // vm1's lines as docs/PAM.md gives them (sshd's principals line is the
+    // default of SshdOptions).
+    std::string common = " ca=" + (dir_ / "ca.pub") + " target=vm1";
+    o.pamConfig = "auth required " + module + common + "\n" + "account required " + module +
+                  common + " account=defer\n" + "session required " + module + common +
                   " krl=" + (dir_ / "revoked.krl") + " cutoff=" + CUTOFF_PATH + " grace=1\n";
     sshd_ = std::make_unique<testing::Sshd>(o);
     std::string port = std::to_string(sshd_->port());

@@ -25,6 +25,7 @@
 #include "../support/process.hpp"
 #include "../support/test_support.hpp"
 #include "jitgate/pam/module.hpp"
+#include "jitgate/pam/session_cgroup.hpp"
 #include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_key.hpp"
 #include "pam_test_support.hpp"
@@ -91,7 +92,7 @@ class PamModuleTest : public ::testing::Test {
   }
   void configure(const std::string& type, const std::string& args) { configure({{type, args}}); }
 
-  std::string sessionArgs() const { return "ca=" + caFile_ + " cutoff=" + CUTOFF_PATH; }
+  std::string sessionArgs() const { return "ca=" + caFile_ + " target=web1 cutoff=" + CUTOFF_PATH; }
 
   // A grant's certificate for alice: a one-hour window that began a minute
   // ago, from 127.0.0.1 only.
@@ -100,7 +101,7 @@ class PamModuleTest : public ::testing::Test {
     r.subjectKey = userKey_.publicBlob();
     r.serial = kSerial;
     r.keyId = "jitgate pam test";
-    r.principals = {kUser};
+    r.principals = {std::string(kUser) + "@web1"};
     r.validAfter = now_ - 60s;
     r.validBefore = now_ + 1h;
     r.sourceAddresses = {Cidr::parse("127.0.0.1/32").value()};
@@ -217,6 +218,41 @@ TEST_F(PamModuleTest, GoodCertificateOpensSessionAndArmsTheCutoff) {
   EXPECT_LT(std::chrono::steady_clock::now() - closed, 2s);
 }
 
+// The session process goes into a cgroup of the login's own for the
+// session, and back where it was at close; the watchdog then removes it.
+TEST_F(PamModuleTest, TheSessionRunsInACgroupOfItsOwnUntilItCloses) {
+  std::string mount = pam::cgroup2Mount();
+  if (mount.empty()) GTEST_SKIP() << "no cgroup2 mounted here";
+  std::string before = pam::cgroupDirOf(::getpid(), mount);
+  ASSERT_FALSE(before.empty());
+  configure("session", sessionArgs());
+  PamHandle pam(confdir(), kService, kUser);
+  prepare(pam, with(request()));
+  ASSERT_EQ(pam.openSession(), PAM_SUCCESS);
+  std::string during = pam::cgroupDirOf(::getpid(), mount);
+  EXPECT_EQ(during.rfind(before + "/jitgate/session-" + std::to_string(::getpid()) + "-", 0), 0u)
+      << during;
+  auto dog = testing::waitForWatchdog(::getpid(), 2s);
+  ASSERT_TRUE(dog);
+  EXPECT_TRUE(contains(dog->cmdline, " --cgroup " + during + " --owned 1 ")) << dog->cmdline;
+  // The watchdog itself stays outside the cgroup it will empty.
+  EXPECT_EQ(pam::cgroupDirOf(dog->pid, mount), before);
+  EXPECT_EQ(pam.closeSession(), PAM_SUCCESS);
+  pam.end();
+  EXPECT_EQ(pam::cgroupDirOf(::getpid(), mount), before);
+  EXPECT_TRUE(testing::waitWatchdogsGone(::getpid(), 2s));
+  EXPECT_FALSE(std::filesystem::exists(during)) << during;
+}
+
+TEST(SessionCgroup, LogindScopesAreTheLoginsCgroup) {
+  EXPECT_TRUE(pam::isLogindScope("/sys/fs/cgroup/user.slice/user-1000.slice/session-4.scope"));
+  EXPECT_TRUE(pam::isLogindScope("/sys/fs/cgroup/user.slice/user-0.slice/session-c12.scope"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/system.slice/ssh.service"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/session-.scope"));
+  EXPECT_FALSE(pam::isLogindScope("/sys/fs/cgroup/session-4.scope/sub"));
+}
+
 TEST_F(PamModuleTest, PamEndWithoutCloseSessionStopsTheWatchdog) {
   configure("session", sessionArgs());
   {
@@ -270,6 +306,21 @@ TEST_F(PamModuleTest, OtherUserIsDenied) {
   auto a = with(request());
   a.user = "mallory";  // the PAM user is not the certificate's principal
   expectSessionDenied(a, "wrong_principal");
+}
+
+// A certificate opens only its grant's target: one for web2 on web1.
+TEST_F(PamModuleTest, CertificateForAnotherTargetIsDenied) {
+  auto req = request();
+  req.principals = {std::string(kUser) + "@web2"};
+  expectSessionDenied(with(req), "wrong_target: valid for target 'web2', not 'web1'");
+}
+
+// The bare login (what jitgate issued before certificates named targets)
+// binds a certificate to no target: refused.
+TEST_F(PamModuleTest, BareLoginCertificateIsDenied) {
+  auto req = request();
+  req.principals = {kUser};
+  expectSessionDenied(with(req), "wrong_principal: not valid for 'alice' on 'web1'");
 }
 
 TEST_F(PamModuleTest, RhostOutsideSourceAddressIsDenied) {
@@ -371,13 +422,13 @@ TEST_F(PamModuleTest, CaFileNotOwnedByRootIsDenied) {
 TEST_F(PamModuleTest, CaFileSymlinkIsDenied) {
   auto link = dir_ / "ca-link.pub";
   std::filesystem::create_symlink(caFile_, link);
-  configure("session", "ca=" + link + " cutoff=" + CUTOFF_PATH);
+  configure("session", "ca=" + link + " target=web1 cutoff=" + CUTOFF_PATH);
   EXPECT_EQ(openSession(with(request())), PAM_PERM_DENIED);
 }
 
 TEST_F(PamModuleTest, CutoffHelperMissingRefusesTheSession) {
   // A session that could not be ended on time is not opened.
-  configure("session", "ca=" + caFile_ + " cutoff=" + dir_ / "no-such-helper");
+  configure("session", "ca=" + caFile_ + " target=web1 cutoff=" + dir_ / "no-such-helper");
   EXPECT_EQ(openSession(with(request())), PAM_SESSION_ERR);
 }
 
@@ -391,15 +442,21 @@ TEST_F(PamModuleTest, MisconfigurationIsServiceError) {
       {"unknown argument", sessionArgs() + " bogus=1"},
       {"unknown flag", sessionArgs() + " nodebug"},
       {"missing ca=", std::string("cutoff=") + CUTOFF_PATH},
-      {"empty ca=", std::string("ca= cutoff=") + CUTOFF_PATH},
-      {"relative ca path", std::string("ca=ca.pub cutoff=") + CUTOFF_PATH},
+      {"empty ca=", std::string("ca= target=web1 cutoff=") + CUTOFF_PATH},
+      {"relative ca path", std::string("ca=ca.pub target=web1 cutoff=") + CUTOFF_PATH},
       {"relative krl path", sessionArgs() + " krl=revoked.krl"},
-      {"relative cutoff path", "ca=" + caFile_ + " cutoff=bin/jitgate-cutoff"},
-      {"online= without target=", sessionArgs() + " online=/run/jitgate/control.sock"},
+      {"relative cutoff path", "ca=" + caFile_ + " target=web1 cutoff=bin/jitgate-cutoff"},
+      {"missing target=", "ca=" + caFile_ + " cutoff=" + CUTOFF_PATH},
+      {"missing target= with online=",
+       "ca=" + caFile_ + " cutoff=" + CUTOFF_PATH + " online=/run/jitgate/control.sock"},
+      {"empty target=", "ca=" + caFile_ + " target= cutoff=" + CUTOFF_PATH},
+      {"target= not a name", "ca=" + caFile_ + " target=web1@x cutoff=" + CUTOFF_PATH},
       {"port out of range", sessionArgs() + " online=/x.sock target=web1 port=70000"},
       {"timeout not a number", sessionArgs() + " online=/x.sock target=web1 timeout=fast"},
       {"unreachable=maybe", sessionArgs() + " online=/x.sock target=web1 unreachable=maybe"},
       {"account=now", sessionArgs() + " account=now"},
+      {"cgroup=maybe", sessionArgs() + " cgroup=maybe"},
+      {"cgroup without a value", sessionArgs() + " cgroup"},
       {"grace negative", sessionArgs() + " grace=-1"},
   };
   for (const auto& c : cases) {
@@ -429,18 +486,18 @@ TEST_F(PamModuleTest, AuthStackRefuses) {
 TEST_F(PamModuleTest, AccountDeferredWithoutAuthInfoSucceeds) {
   // sshd's publickey logins reach the account phase with SSH_AUTH_INFO_0
   // empty: the session line decides.
-  configure("account", "ca=" + caFile_ + " account=defer");
+  configure("account", "ca=" + caFile_ + " target=web1 account=defer");
   EXPECT_EQ(account(Attempt{kUser, "127.0.0.1", std::nullopt}), PAM_SUCCESS);
   EXPECT_EQ(account(Attempt{kUser, "127.0.0.1", ""}), PAM_SUCCESS);
 }
 
 TEST_F(PamModuleTest, AccountWithNothingToCheckIsDenied) {
-  configure("account", "ca=" + caFile_);
+  configure("account", "ca=" + caFile_ + " target=web1");
   EXPECT_EQ(account(Attempt{kUser, "127.0.0.1", std::nullopt}), PAM_PERM_DENIED);
 }
 
 TEST_F(PamModuleTest, AccountChecksTheCertificateWhenPresent) {
-  configure("account", "ca=" + caFile_ + " account=defer");
+  configure("account", "ca=" + caFile_ + " target=web1 account=defer");
   EXPECT_EQ(account(with(request())), PAM_SUCCESS);
   auto expired = request();
   expired.validAfter = now_ - 2h;
@@ -476,6 +533,113 @@ class SilentSocket {
   int fd_ = -1;
   bool ok_ = false;
 };
+
+// A Unix socket server that gives every connection the same bytes after
+// reading the request head: a jitgated (or something else) whose answer the
+// test chooses.
+class CannedAnswer {
+ public:
+  CannedAnswer(const std::string& path, std::string answer) : answer_(std::move(answer)) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+    ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
+          ::listen(fd_, 8) == 0;
+    if (ok_) thread_ = std::thread([this] { serve(); });
+  }
+  ~CannedAnswer() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);  // wakes accept()
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  CannedAnswer(const CannedAnswer&) = delete;
+  CannedAnswer& operator=(const CannedAnswer&) = delete;
+  bool ok() const { return ok_; }
+
+  static std::string http(int status, const std::string& body) {
+    return "HTTP/1.1 " + std::to_string(status) +
+           " X\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+
+ private:
+  void serve() {
+    for (;;) {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      std::string head;
+      char buf[1024];
+      while (head.find("\r\n\r\n") == std::string::npos && head.size() < 65536) {
+        ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        head.append(buf, static_cast<size_t>(n));
+      }
+      size_t off = 0;
+      while (off < answer_.size()) {
+        ssize_t n = ::send(c, answer_.data() + off, answer_.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      ::close(c);
+    }
+  }
+
+  std::string answer_;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::thread thread_;
+};
+
+// unreachable=allow is for a jitgated that cannot be reached, never for one
+// that answered: every definite answer but "allowed": true denies, each with
+// its reason.
+TEST_F(PamModuleTest, OnlineDefiniteAnswersDenyEvenWithUnreachableAllow) {
+  const std::string error503 =
+      R"({"error":{"code":"unavailable","field":"","message":"store: database is locked"}})";
+  struct Case {
+    const char* name;
+    std::string answer;
+    const char* why;
+  } cases[] = {
+      {"503 (store down)", CannedAnswer::http(503, error503),
+       "jitgated answered HTTP 503: store: database is locked; denied "
+       "(unreachable=allow covers no answer only)"},
+      {"500", CannedAnswer::http(500, "{}"), "answered HTTP 500"},
+      {"403", CannedAnswer::http(403, R"({"error":{"code":"forbidden","message":"not root"}})"),
+       "answered HTTP 403"},
+      {"404", CannedAnswer::http(404, "no such thing"), "answered HTTP 404"},
+      {"400", CannedAnswer::http(400, "{}"), "answered HTTP 400"},
+      {"200 without a decision", CannedAnswer::http(200, R"({"grant":"g-1"})"),
+       "answered HTTP 200 without a decision"},
+      {"200 not JSON", CannedAnswer::http(200, "allowed"), "answered HTTP 200 without a decision"},
+      {"200 allowed not a bool", CannedAnswer::http(200, R"({"allowed":"yes"})"),
+       "answered HTTP 200 without a decision"},
+      {"not HTTP", "SSH-2.0-OpenSSH_9.2p1\r\n", "answered malformed HTTP answer"},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto path = dir_ / ("canned" + std::to_string(++n) + ".sock");
+    CannedAnswer server(path, c.answer);
+    ASSERT_TRUE(server.ok()) << std::strerror(errno);
+    std::string args = "ca=" + caFile_ + " online=" + path + " target=web1 unreachable=allow";
+    configure("account", args);
+    EXPECT_EQ(account(Attempt{}), PAM_PERM_DENIED);
+    auto v = pam::checkOnline(pam::parseArgs(splitArgs(args)).value(), kUser, "127.0.0.1");
+    EXPECT_FALSE(v.allowed);
+    EXPECT_TRUE(contains(v.reason, c.why)) << v.reason;
+  }
+  // The control: the same server with a yes lets in, so the refusals above
+  // are the answers' doing.
+  auto path = dir_ / "canned-yes.sock";
+  CannedAnswer yes(path, CannedAnswer::http(200, R"({"allowed":true,"grant":"g-1"})"));
+  ASSERT_TRUE(yes.ok());
+  configure("account", "ca=" + caFile_ + " online=" + path + " target=web1 unreachable=allow");
+  EXPECT_EQ(account(Attempt{}), PAM_SUCCESS);
+  configure("account", "ca=" + caFile_ + " online=" + path + " target=web1");
+  EXPECT_EQ(account(Attempt{}), PAM_SUCCESS);
+}
 
 TEST_F(PamModuleTest, OnlineUnreachableFailsClosedUnlessAllowed) {
   auto absent = dir_ / "absent.sock";

@@ -82,7 +82,9 @@ struct Watchdog {
   // pam_open_session returns, the intermediate processes (same argv) may
   // still be there. The watchdog proper is the grandchild, in the session
   // its parent made.
-  bool settled() const { return sid != pid && pgrp == sid && sid != ::getsid(0); }
+  // Just after posix_spawn, still in the dynamic loader, the helper is in
+  // its spawner's session, whose leader is its parent: not settled either.
+  bool settled() const { return sid != pid && pgrp == sid && sid != ::getsid(0) && ppid != sid; }
 };
 
 // Live (not zombie) processes of this build's jitgate-cutoff; with

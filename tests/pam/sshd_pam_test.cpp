@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -18,6 +20,7 @@
 #include "../support/process.hpp"
 #include "../support/sshd.hpp"
 #include "../support/test_support.hpp"
+#include "jitgate/pam/session_cgroup.hpp"
 #include "jitgate/ssh_cert.hpp"
 #include "jitgate/ssh_key.hpp"
 #include "jitgate/ssh_wire.hpp"
@@ -86,16 +89,21 @@ class SshdPamTest : public ::testing::Test {
   // the session, the session checked and armed with the cutoff. The module
   // in the auth stack answers pam_setcred (success) and would refuse
   // pam_authenticate, which a publickey login never calls.
-  SshdOptions options() const {
+  // `sshdTarget` goes into sshd's AuthorizedPrincipalsCommand line,
+  // `pamTarget` into the module's target= (both "vm1" on a well set-up vm1).
+  SshdOptions options(const std::string& sshdTarget = "vm1",
+                      const std::string& pamTarget = "vm1") const {
     static std::atomic<int> counter{0};
     SshdOptions o;
+    o.jitgateTarget = sshdTarget;
     o.trustedUserCaKeys = ca_.publicLine("jitgate-pam-ca") + "\n";
     o.usePam = true;
     o.pamService = "sshd-jgt" + std::to_string(::getpid()) + "x" + std::to_string(++counter);
     std::string module = PAM_MODULE_PATH;
-    o.pamConfig = "auth required " + module + " ca=" + caFile_ + "\n" + "account required " +
-                  module + " ca=" + caFile_ + " account=defer\n" + "session required " + module +
-                  " ca=" + caFile_ + " krl=" + krlFile_ + " cutoff=" + CUTOFF_PATH + " grace=1\n";
+    std::string common = " ca=" + caFile_ + " target=" + pamTarget;
+    o.pamConfig = "auth required " + module + common + "\n" + "account required " + module +
+                  common + " account=defer\n" + "session required " + module + common +
+                  " krl=" + krlFile_ + " cutoff=" + CUTOFF_PATH + " grace=1\n";
     return o;
   }
 
@@ -104,7 +112,7 @@ class SshdPamTest : public ::testing::Test {
     r.subjectKey = userKey_;
     r.serial = kSerial;
     r.keyId = "jitgate pam e2e for " + user_->name();
-    r.principals = {user_->name()};
+    r.principals = {user_->name() + "@vm1"};  // what jitgate issues for a grant on vm1
     r.validAfter = now_ - 60s;
     r.validBefore = now_ + 1h;
     r.sourceAddresses = {Cidr::parse("127.0.0.1/32").value()};
@@ -150,6 +158,40 @@ TEST_F(SshdPamTest, GoodCertificateLogsIn) {
   EXPECT_EQ(sshd.log().find("pam_open_session"), std::string::npos) << sshd.log();
 }
 
+// Two real targets, vm1 and vm2, each set up as docs/PAM.md says: the
+// certificate of a grant on vm1 logs in on vm1 only. vm2's sshd refuses it
+// (its AuthorizedPrincipalsCommand names vm2), and so does vm2's
+// pam_jitgate (target=vm2) where sshd was set up with vm1's line by mistake.
+TEST_F(SshdPamTest, ACertificateForVm1OpensVm1AndNotVm2) {
+  auto cert = issue(request());
+  Sshd vm1(options("vm1", "vm1"));
+  Sshd vm2(options("vm2", "vm2"));
+  Sshd vm2Misconfigured(options("vm1", "vm2"));
+
+  auto r = login(vm1, cert, "echo jitgate-ok");
+  EXPECT_EQ(r.exitCode, 0) << describe(r) << "\nsshd log:\n" << vm1.log();
+  EXPECT_EQ(r.out, "jitgate-ok\n") << describe(r);
+  EXPECT_TRUE(vm1.waitForLog("Accepted publickey for " + user_->name() + " from 127.0.0.1"))
+      << vm1.log();
+
+  // sshd on vm2: no listed principal, the login fails before any session.
+  r = login(vm2, cert, "echo jitgate-ok");
+  EXPECT_EQ(r.exitCode, 255) << describe(r);
+  EXPECT_NE(r.err.find("Permission denied (publickey)"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.out.find("jitgate-ok"), std::string::npos) << describe(r);
+  EXPECT_FALSE(vm2.waitForLog("Accepted publickey", 0, 500ms)) << vm2.log();
+
+  // pam_jitgate on vm2: sshd let the certificate through, the session
+  // stack refuses it (wrong_target), and the command never runs.
+  r = login(vm2Misconfigured, cert, "echo jitgate-ok");
+  EXPECT_TRUE(vm2Misconfigured.waitForLog("Accepted publickey for " + user_->name()))
+      << vm2Misconfigured.log();
+  EXPECT_TRUE(vm2Misconfigured.waitForLog("PAM: pam_open_session(): Permission denied"))
+      << vm2Misconfigured.log();
+  EXPECT_EQ(r.exitCode, 254) << describe(r);
+  EXPECT_EQ(r.out.find("jitgate-ok"), std::string::npos) << describe(r);
+}
+
 TEST_F(SshdPamTest, SessionIsCutAtValidBefore) {
   auto req = request();
   req.validBefore = now_ + 5s;  // 4 to 5 seconds from now
@@ -193,6 +235,74 @@ TEST_F(SshdPamTest, SessionIsCutAtValidBefore) {
   EXPECT_LE(ended, validBefore + 3) << describe(r) << "\nsshd log:\n" << sshd.log();
   EXPECT_TRUE(sshd.waitForLog("Accepted publickey for " + user_->name())) << sshd.log();
   EXPECT_EQ(sshd.log().find("pam_open_session"), std::string::npos) << sshd.log();
+}
+
+// A live process that is not a zombie.
+bool alive(pid_t pid) {
+  std::string stat = testing::slurp("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// Starts a process that leaves the session's process tree the way a user
+// would to outlive it (a double fork and setsid), prints its pid and runs
+// `rest`: the cut must still reach it (the login's cgroup).
+const std::string kDetach =
+    "( setsid sh -c 'echo detached $$ >&3; exec sleep 60 3>&-' 3>&1 </dev/null >/dev/null 2>&1 & "
+    "); ";
+
+pid_t detachedPid(const std::string& out) {
+  auto at = out.find("detached ");
+  if (at == std::string::npos) return 0;
+  return static_cast<pid_t>(std::atol(out.c_str() + at + 9));
+}
+
+TEST_F(SshdPamTest, ADetachedProcessIsGoneAtTheWindowsEnd) {
+  auto req = request();
+  req.validBefore = now_ + 5s;
+  double validBefore = static_cast<double>(req.validBefore.time_since_epoch().count());
+  auto cert = issue(req);
+  Sshd sshd(options());
+  auto r = login(sshd, cert, kDetach + "sleep 1; echo started; sleep 30; echo not-cut");
+  double ended = wallSeconds();
+  EXPECT_EQ(r.exitCode, 255) << describe(r) << "\nsshd log:\n" << sshd.log();
+  EXPECT_NE(r.out.find("started\n"), std::string::npos) << describe(r);
+  EXPECT_EQ(r.out.find("not-cut"), std::string::npos) << describe(r);
+  EXPECT_LE(ended, validBefore + 3) << describe(r);
+  pid_t detached = detachedPid(r.out);
+  ASSERT_GT(detached, 1) << describe(r);
+  // In its own session, outside sshd's tree: only the cgroup still holds it.
+  for (int i = 0; i < 100 && alive(detached); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(alive(detached)) << "pid " << detached << " outlived the window";
+}
+
+// A login that ends early leaves its detached process running, but only
+// until the window's end; then the watchdog empties and removes the cgroup.
+TEST_F(SshdPamTest, ADetachedProcessLeftBehindEndsWithTheWindowToo) {
+  auto req = request();
+  req.validBefore = now_ + 5s;
+  double validBefore = static_cast<double>(req.validBefore.time_since_epoch().count());
+  auto cert = issue(req);
+  Sshd sshd(options());
+  auto r = login(sshd, cert, kDetach + "sleep 1; echo bye");
+  EXPECT_EQ(r.exitCode, 0) << describe(r) << "\nsshd log:\n" << sshd.log();
+  pid_t detached = detachedPid(r.out);
+  ASSERT_GT(detached, 1) << describe(r);
+  EXPECT_TRUE(alive(detached));  // the session is over, the window is not
+  std::string cgroup = testing::slurp("/proc/" + std::to_string(detached) + "/cgroup");
+  EXPECT_NE(cgroup.find("/jitgate/session-"), std::string::npos) << cgroup;
+  while (wallSeconds() < validBefore - 1 && alive(detached)) std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(alive(detached)) << "ended before the window did";
+  for (int i = 0; i < 100 && alive(detached); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(alive(detached)) << "pid " << detached << " outlived the window";
+  EXPECT_LE(wallSeconds(), validBefore + 3);
+  // The watchdog went, and took the empty cgroup with it.
+  EXPECT_TRUE(testing::waitWatchdogsGone(std::nullopt, 5s));
+  auto nl = cgroup.find('\n', cgroup.find("0::"));
+  std::string path = cgroup.substr(cgroup.find("0::") + 3, nl - cgroup.find("0::") - 3);
+  std::string mount = pam::cgroup2Mount();
+  ASSERT_FALSE(mount.empty());
+  EXPECT_FALSE(std::filesystem::exists(mount + path)) << mount + path;
 }
 
 TEST_F(SshdPamTest, RevokedOnlyInTheModulesKrlIsRefusedAtSessionOpen) {

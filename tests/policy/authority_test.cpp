@@ -73,7 +73,7 @@ TEST_F(AuthorityTest, SshCertificateSaysWhatTheGrantSays) {
   auto issued = ca_->issueSsh("alice", false, g.id, kUserKey);
   ASSERT_TRUE(issued.ok()) << issued.refusal().describe();
   auto cert = parseSshCertificateLine(issued->line).value();
-  EXPECT_EQ(cert.principals, std::vector<std::string>{"alice"});
+  EXPECT_EQ(cert.principals, std::vector<std::string>{"alice@vm1"});
   EXPECT_EQ(cert.validBefore, static_cast<uint64_t>(g.end.time_since_epoch().count()));
   EXPECT_EQ(cert.validAfter, static_cast<uint64_t>((g.start - 60s).time_since_epoch().count()));
   ASSERT_EQ(cert.criticalOptions.size(), 1u);
@@ -92,6 +92,7 @@ TEST_F(AuthorityTest, SshCertificateSaysWhatTheGrantSays) {
       base64Decode(line.substr(line.find(' ') + 1, line.rfind(' ') - line.find(' ') - 1), caBlob));
   x.trustedCaKeys = {caBlob};
   x.principal = "alice";
+  x.target = "vm1";
   x.source = IpAddress::parse("10.1.2.3").value();
   x.now =
       static_cast<uint64_t>(std::chrono::floor<Seconds>(clock_.now()).time_since_epoch().count());

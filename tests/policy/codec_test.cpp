@@ -123,6 +123,23 @@ TEST(DecodePolicy, EmptyBodyMeansOsDefaults) {
   EXPECT_FALSE(p->requireApproval);
 }
 
+TEST(DecodePolicy, MinimumRequestPrefixes) {
+  auto p = decodePolicy(obj("{}"), "web1");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->minRequestPrefixV4, 24);
+  EXPECT_EQ(p->minRequestPrefixV6, 64);
+  p = decodePolicy(obj(R"({"minRequestPrefixV4": 16, "minRequestPrefixV6": 48})"), "web1");
+  ASSERT_TRUE(p.ok()) << p.refusal().describe();
+  EXPECT_EQ(p->minRequestPrefixV4, 16);
+  EXPECT_EQ(p->minRequestPrefixV6, 48);
+  EXPECT_TRUE(refused(decodePolicy(obj(R"({"minRequestPrefixV4": 33})"), "web1"),
+                      RefusalCode::InvalidArgument, "minRequestPrefixV4"));
+  EXPECT_TRUE(refused(decodePolicy(obj(R"({"minRequestPrefixV6": 129})"), "web1"),
+                      RefusalCode::InvalidArgument, "minRequestPrefixV6"));
+  EXPECT_TRUE(refused(decodePolicy(obj(R"({"minRequestPrefixV4": "24"})"), "web1"),
+                      RefusalCode::InvalidArgument, "minRequestPrefixV4"));
+}
+
 TEST(DecodePolicy, FullPolicyAndPerRuleDefaults) {
   auto p = decodePolicy(obj(R"({"requireApproval": true, "ports": [
       {"number": 22, "protocol": "tcp",
@@ -538,8 +555,11 @@ TEST(Encode, Policy) {
   p.updatedAt = at("2026-11-23T14:00:00Z");
   p.updatedBy = "root";
   auto o = encode(p);
-  EXPECT_EQ(keys(o), (std::set<std::string>{"target", "ports", "requireApproval", "updatedUtc",
-                                            "updatedBy"}));
+  EXPECT_EQ(keys(o),
+            (std::set<std::string>{"target", "ports", "requireApproval", "minRequestPrefixV4",
+                                   "minRequestPrefixV6", "updatedUtc", "updatedBy"}));
+  EXPECT_EQ(o.at("minRequestPrefixV4"), 24);
+  EXPECT_EQ(o.at("minRequestPrefixV6"), 64);
   EXPECT_EQ(o.at("target"), "web1");
   EXPECT_EQ(o.at("requireApproval"), true);
   EXPECT_EQ(o.at("updatedUtc"), "2026-11-23T14:00:00Z");

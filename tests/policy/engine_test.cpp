@@ -281,10 +281,24 @@ TEST_F(EngineTest, RequestsAreAutoApprovedWithinPolicy) {
   EXPECT_TRUE(engine_->decide("carol", "vm1", 22, ip("10.9.9.9")).allowed);
   EXPECT_FALSE(engine_->decide("carol", "vm1", 22, ip("10.9.9.8")).allowed);
 
-  // A requester can never ask for every address, even where the policy allows it.
+  // A requester asks for a narrow source: /24 by default, the policy's
+  // minRequestPrefixV4 otherwise.
   RequestInput wide = in;
   wide.ports[0].source = cidr("10.0.0.0/8");
+  auto tooWide = engine_->request("carol", wide);
+  ASSERT_FALSE(tooWide.ok());
+  EXPECT_EQ(tooWide.refusal().field, "ports[0].source");
+  EXPECT_NE(tooWide.refusal().message.find("at least /24 for IPv4"), std::string::npos)
+      << tooWide.refusal().message;
+  Policy loose;
+  loose.target = "vm1";
+  loose.ports = {PortRule{22, "tcp", {cidr("10.0.0.0/8")}, 3h}};
+  loose.minRequestPrefixV4 = 8;
+  ASSERT_TRUE(engine_->setPolicy("admin", loose).ok());
   EXPECT_TRUE(engine_->request("carol", wide).ok());
+  // Kept by the store.
+  EXPECT_EQ(store_->policy("vm1").value()->minRequestPrefixV4, 8);
+  EXPECT_EQ(store_->policy("vm1").value()->minRequestPrefixV6, kDefaultMinRequestPrefixV6);
   enable("vm1");  // policy "*"
   wide.ports[0].source = Cidr::any();
   auto any = engine_->request("carol", wide);

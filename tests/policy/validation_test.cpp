@@ -52,6 +52,20 @@ TEST(ValidatePolicy, AcceptsDefaultsAndTypicalPolicies) {
   EXPECT_TRUE(st.ok()) << st.refusal().describe();
 }
 
+TEST(ValidatePolicy, MinRequestPrefixMustFitItsFamily) {
+  Policy p = onePort(rule(22, {Cidr::any()}));
+  EXPECT_TRUE(validatePolicy(p).ok());
+  EXPECT_EQ(p.minRequestPrefixV4, 24);
+  EXPECT_EQ(p.minRequestPrefixV6, 64);
+  p.minRequestPrefixV4 = 33;
+  EXPECT_TRUE(refused(validatePolicy(p), kInvalid, "minRequestPrefixV4", "0..32"));
+  p.minRequestPrefixV4 = -1;
+  EXPECT_TRUE(refused(validatePolicy(p), kInvalid, "minRequestPrefixV4", "0..32"));
+  p.minRequestPrefixV4 = 32;
+  p.minRequestPrefixV6 = 129;
+  EXPECT_TRUE(refused(validatePolicy(p), kInvalid, "minRequestPrefixV6", "0..128"));
+}
+
 TEST(ValidatePolicy, RefusesNoPorts) {
   Policy p;
   p.target = "web1";
@@ -184,7 +198,7 @@ TEST_F(PlanWindows, DurationEqualToTheMaximumIsAllowed) {
 }
 
 TEST_F(PlanWindows, SeveralPortsGiveOneWindowEachInOrder) {
-  auto r = request({port(3389, "192.168.1.7", 30min), port(22, "2001:db8:1::/48", 3h)});
+  auto r = request({port(3389, "192.168.1.7", 30min), port(22, "2001:db8:1::/64", 3h)});
   ASSERT_TRUE(r.ok()) << r.refusal().describe();
   ASSERT_EQ(r->size(), 2u);
   EXPECT_EQ((*r)[0].port, 3389);
@@ -192,7 +206,7 @@ TEST_F(PlanWindows, SeveralPortsGiveOneWindowEachInOrder) {
   EXPECT_EQ((*r)[0].start, now_);
   EXPECT_EQ((*r)[0].end, now_ + 30min);
   EXPECT_EQ((*r)[1].port, 22);
-  EXPECT_EQ((*r)[1].source, cidr("2001:db8:1::/48"));
+  EXPECT_EQ((*r)[1].source, cidr("2001:db8:1::/64"));
   EXPECT_EQ((*r)[1].start, now_);
   EXPECT_EQ((*r)[1].end, now_ + 3h);
 }
@@ -268,6 +282,39 @@ TEST_F(PlanWindows, RefusesV6PrefixHoldingAllOfIpv4UnlessAnySourceAllowed) {
     EXPECT_TRUE(refused(plan({port(3389, wide, 1h)}), kViolation, "source")) << wide;
     EXPECT_TRUE(refused(request({port(3389, wide, 1h)}), kViolation, "ports[0].source")) << wide;
   }
+}
+
+// Two requests for 0.0.0.0/1 and 128.0.0.0/1 would add up to all of IPv4:
+// a request's source must be at least the policy's minimum prefix. An
+// admin's grant is not held to it.
+TEST_F(PlanWindows, RequestsMustAskForANarrowSource) {
+  for (const char* half : {"0.0.0.0/1", "128.0.0.0/1"}) {
+    EXPECT_TRUE(refused(request({port(3389, half, 1h)}), kViolation, "ports[0].source",
+                        std::string(half) +
+                            " is wider than a request may ask for on 'web1': at least /24 for "
+                            "IPv4 (the policy's minRequestPrefixV4; an admin can grant wider)"))
+        << half;
+    EXPECT_TRUE(plan({port(3389, half, 1h)}).ok()) << half;
+  }
+  EXPECT_TRUE(refused(request({port(22, "10.1.2.0/23", 1h)}), kViolation, "ports[0].source",
+                      "at least /24 for IPv4"));
+  EXPECT_TRUE(request({port(22, "10.1.2.0/24", 1h)}).ok());
+  EXPECT_TRUE(request({port(22, "10.1.2.3", 1h)}).ok());
+  // IPv4-mapped IPv6 prefixes are IPv4 prefixes.
+  EXPECT_TRUE(refused(request({port(3389, "::ffff:0.0.0.0/97", 1h)}), kViolation, "ports[0].source",
+                      "for IPv4"));
+  EXPECT_TRUE(refused(request({port(22, "2001:db8::/63", 1h)}), kViolation, "ports[0].source",
+                      "at least /64 for IPv6 (the policy's minRequestPrefixV6"));
+  EXPECT_TRUE(request({port(22, "2001:db8::/64", 1h)}).ok());
+  // The policy sets the minimum; 0 lifts it (every address still needs an admin).
+  policy_.minRequestPrefixV4 = 16;
+  EXPECT_TRUE(request({port(22, "10.1.0.0/16", 1h)}).ok());
+  EXPECT_TRUE(refused(request({port(22, "10.0.0.0/15", 1h)}), kViolation, "ports[0].source",
+                      "at least /16 for IPv4"));
+  policy_.minRequestPrefixV4 = 0;
+  EXPECT_TRUE(request({port(3389, "0.0.0.0/1", 1h)}).ok());
+  EXPECT_TRUE(refused(request({port(3389, "0.0.0.0/0", 1h)}), kViolation, "ports[0].source",
+                      "admits every address"));
 }
 
 TEST_F(PlanWindows, RefusesDurationOverTheMaximum) {

@@ -85,6 +85,11 @@ struct SshdOptions {
   // Contents of the RevokedKeys file (a KRL or public key lines); no
   // RevokedKeys line at all when unset. Rewritable with setRevokedKeys().
   std::optional<std::string> revokedKeys;
+  // The jitgate target this sshd is: jitgate's certificates name
+  // "<user>@<target>", accepted through the documented target-side line
+  // (docs/CERTIFICATES.md), `AuthorizedPrincipalsCommand /usr/bin/echo
+  // %u@<target>`. Empty: no principals line (sshd then wants the bare login).
+  std::string jitgateTarget = "vm1";
   // UsePAM yes runs sshd through a symlink named `pamService` (sshd 9.2 has
   // no PAMServiceName: the service is argv[0]'s basename), so that a private
   // /etc/pam.d/<pamService> is used instead of /etc/pam.d/sshd.
@@ -216,6 +221,10 @@ class Sshd {
     line("TrustedUserCAKeys " + trustedUserCaKeysPath());
     if (options_.revokedKeys) line("RevokedKeys " + revokedKeysPath());
     line("AuthorizedKeysFile none");
+    if (!options_.jitgateTarget.empty()) {
+      line("AuthorizedPrincipalsCommand /usr/bin/echo %u@" + options_.jitgateTarget);
+      line("AuthorizedPrincipalsCommandUser nobody");
+    }
     line("AuthorizedPrincipalsFile none");
     line("PubkeyAuthentication yes");
     line("PasswordAuthentication no");

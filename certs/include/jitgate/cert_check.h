@@ -26,6 +26,7 @@ enum jitgate_cert_check {
   JITGATE_CERT_UNKNOWN_CRITICAL_OPTION = 10,
   JITGATE_CERT_SOURCE_NOT_ALLOWED = 11,
   JITGATE_CERT_REVOKED = 12,
+  JITGATE_CERT_WRONG_TARGET = 13,
   /* Inputs the check itself could not use: fail closed. */
   JITGATE_CERT_BAD_CA_KEYS = 100,
   JITGATE_CERT_BAD_KRL = 101,
@@ -39,14 +40,17 @@ enum jitgate_cert_check {
  *   ca_keys:    the text of a TrustedUserCAKeys file (one key per line; '#'
  *               comments and blank lines allowed); must hold at least one key;
  *   krl/krl_len: the bytes of a KRL file, or NULL/0 for none;
- *   principal:  the login; source: the client's IP address as text;
+ *   principal:  the login; target: the target this check runs for (the
+ *               certificate must list "<login>@<target>"; never empty);
+ *   source:     the client's IP address as text;
  *   now:        seconds since the epoch (UTC);
  *   why/why_len: receives a NUL-terminated reason (may be NULL/0).
  * Returns JITGATE_CERT_OK only when every check passed; on OK,
  * *valid_before (if not NULL) receives the certificate's end. */
 int jitgate_check_ssh_certificate(const char* cert, const char* ca_keys, const unsigned char* krl,
-                                  size_t krl_len, const char* principal, const char* source,
-                                  int64_t now, uint64_t* valid_before, char* why, size_t why_len);
+                                  size_t krl_len, const char* principal, const char* target,
+                                  const char* source, int64_t now, uint64_t* valid_before,
+                                  char* why, size_t why_len);
 
 #ifdef __cplusplus
 }

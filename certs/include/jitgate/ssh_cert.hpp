@@ -80,6 +80,7 @@ enum class CertCheck {
   UnknownCriticalOption,
   SourceNotAllowed,
   Revoked,
+  WrongTarget,
 };
 std::string_view toString(CertCheck c);
 
@@ -90,11 +91,24 @@ bool isRevoked(const RevokedSerials& revoked, const std::string& caKey, uint64_t
 struct CertExpectations {
   std::vector<std::string> trustedCaKeys;  // CA public key blobs
   std::string principal;                   // the login
-  IpAddress source;                        // where the connection comes from
-  uint64_t now = 0;                        // seconds since the epoch, UTC
+  // The target this check runs for: the certificate must list the
+  // target-scoped principal "<login>@<target>" (targetPrincipal()). Empty
+  // refuses every certificate, unless anyTarget is set: the bastion's own
+  // identity check for a ProxyJump login, whose target is decided per
+  // channel by the grants.
+  std::string target;
+  bool anyTarget = false;
+  IpAddress source;  // where the connection comes from
+  uint64_t now = 0;  // seconds since the epoch, UTC
   // Revoked serials per CA key blob ("" holds those revoked for any CA).
   RevokedSerials revoked;
 };
+
+// The principal jitgate puts in a certificate for `login` on `target`: a
+// target's sshd accepts it only through its AuthorizedPrincipalsCommand (or
+// File) line naming that target (docs/CERTIFICATES.md). Names hold no '@',
+// so the split is unambiguous.
+std::string targetPrincipal(std::string_view login, std::string_view target);
 
 CertCheck checkSshCertificate(const SshCertificate& cert, const CertExpectations& expect,
                               std::string* why);

@@ -23,6 +23,7 @@ struct X509ClientSpec {
   std::string user;             // subject CN: 1..64 of [A-Za-z0-9._-]
   std::string upnDomain;        // UPN SAN = user@upnDomain; empty means "jitgate"
   std::string grantId;          // SAN URI urn:jitgate:grant:<id>, id 1..64 of [A-Za-z0-9._-]
+  std::string target;           // SAN URI urn:jitgate:target:<name>: the grant's target
   uint64_t serial = 0;          // nonzero, < 2^63
   SysTime notBefore, notAfter;  // notAfter > notBefore; the certificate is valid in
                                 // [notBefore, notAfter), as OpenSSL's verifier reads it
@@ -47,6 +48,7 @@ struct X509Issued {
 struct X509Verified {
   std::string user;
   std::string grantId;
+  std::string target;  // the one target the certificate is for
   uint64_t serial = 0;
   SysTime notBefore, notAfter;
 };
@@ -63,6 +65,7 @@ enum class X509Check {
   Expired,
   NotClientAuth,
   NoGrantId,
+  NoTarget,
   Revoked,
   Unavailable,
 };
@@ -101,8 +104,9 @@ class X509Authority {
 
   // Checks a PEM client certificate at `now`: it chains to this CA (and to
   // nothing else), carries EKU clientAuth, is inside its validity, its
-  // serial is not in `revoked`, and it names its user (CN, matching the UPN)
-  // and its grant. A refusal's message starts with toString(check), e.g.
+  // serial is not in `revoked`, and it names its user (CN, matching the UPN),
+  // its grant and its target (the caller compares that one with where the
+  // connection goes). A refusal's message starts with toString(check), e.g.
   // "expired: ...".
   Result<X509Verified> verify(std::string_view certPem, SysTime now,
                               const std::set<uint64_t>& revoked) const;

@@ -27,7 +27,8 @@ struct AuthorityOptions {
 };
 
 struct SshCertificateIssued {
-  std::string line;  // "ssh-ed25519-cert-v01@openssh.com AAAA... keyid"
+  std::string line;       // "ssh-ed25519-cert-v01@openssh.com AAAA... keyid"
+  std::string principal;  // the one principal: "<user>@<target>"
   IssuedCertificate record;
 };
 
@@ -47,14 +48,14 @@ class CertificateAuthority {
   ~CertificateAuthority();
 
   // For a grant's user (or an admin): an OpenSSH user certificate for
-  // `publicKeyLine`, principal = the grant's user, valid from the grant's
+  // `publicKeyLine`, principal = "<user>@<target>" (targetPrincipal), valid from the grant's
   // start (less the skew) to its end, source-address = the grant's source.
   // Only for grants on the target's SSH port.
   Result<SshCertificateIssued> issueSsh(const std::string& actor, bool actorIsAdmin,
                                         const std::string& grantId,
                                         const std::string& publicKeyLine);
   // The bastion's own hop to a target for a session under `grantId` (an
-  // active grant on the target's SSH port): principal = `login`, valid from
+  // active grant on the target's SSH port): principal = "<login>@<target>", valid from
   // now (less the skew) to the grant's end, source-address = the bastion's
   // address on that hop. `subjectKey` is the session's fresh key blob.
   Result<SshCertificateIssued> issueHop(const std::string& grantId, const std::string& login,

@@ -26,6 +26,10 @@ struct CallLimits {
 // Sends one request and returns the daemon's answer, whatever its status.
 // Refuses (Unavailable, with a message naming the socket path) only when no
 // well-formed answer came back: cannot connect, timeout, malformed HTTP.
+// The refusal's field tells the two apart: kNotAnAnswer when something did
+// answer, but not with an HTTP reply within the limits (garbled, too
+// large); empty when nothing answered at all (a transport failure).
+inline constexpr const char* kNotAnAnswer = "answer";
 Result<HttpReply> callApi(const std::string& socketPath, boost::beast::http::verb method,
                           const std::string& target, const std::string& jsonBody,
                           const CallLimits& limits = {});

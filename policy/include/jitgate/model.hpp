@@ -41,10 +41,19 @@ struct PortRule {
   bool allowsSource(const Cidr& source) const;
 };
 
+// The widest source a requester may ask for, per family: with /1 allowed,
+// two requests (0.0.0.0/1 and 128.0.0.0/1) would add up to all of IPv4.
+// /24 and /64 hold a site's NAT pool or one IPv6 subnet; "my IP" is a /32.
+inline constexpr int kDefaultMinRequestPrefixV4 = 24;
+inline constexpr int kDefaultMinRequestPrefixV6 = 64;
+
 struct Policy {
   std::string target;
   std::vector<PortRule> ports;  // sorted by number, unique
   bool requireApproval = false;
+  // Requests (not admins' grants) must ask for a prefix at least this long.
+  int minRequestPrefixV4 = kDefaultMinRequestPrefixV4;  // 0..32
+  int minRequestPrefixV6 = kDefaultMinRequestPrefixV6;  // 0..128
   SysTime updatedAt{};
   std::string updatedBy;
 

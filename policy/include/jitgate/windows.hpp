@@ -11,7 +11,9 @@
 
 namespace jitgate {
 
-// How refusals name fields: as in a grant body or as in a request body.
+// What is being planned: an admin's grant, or a request (which must also
+// keep to the policy's minimum source prefix); refusals name the fields as
+// in that body.
 enum class FieldNames { Grant, Request };
 
 // Why a request or grant cannot be had under a policy, or the windows it

@@ -20,13 +20,16 @@ struct ModuleArgs {
   std::string caKeysFile;    // ca=PATH: TrustedUserCAKeys-style file (required)
   std::string krlFile;       // krl=PATH: KRL; when given it must be readable
   std::string onlineSocket;  // online=PATH: jitgated control socket (account)
-  std::string target;        // target=NAME: this host's target name (with online)
+  std::string target;        // target=NAME: this host's target name (required)
   uint16_t port = 22;        // port=N: the port the grant must cover (with online)
   int timeoutMs = 2000;      // timeout=MS: for the online check
   bool failOpen = false;     // unreachable=allow: online check down lets in (default deny)
   int graceSeconds = 5;      // grace=N: SIGTERM at the end, SIGKILL N seconds later
   std::string cutoffHelper = JITGATE_CUTOFF_HELPER;  // cutoff=PATH
   bool deferAccount = false;  // account=defer: account without online leaves it to session
+  // cgroup=required (default): a session that cannot be put in a cgroup of
+  // its own is refused; cgroup=optional: it falls back to the process tree.
+  bool cgroupRequired = true;
   bool debug = false;
 };
 
@@ -39,7 +42,7 @@ struct Verdict {
 };
 
 // Session open: the certificate sshd took (SSH_AUTH_INFO_0) must verify
-// against the CA, name the user, cover the client address, be inside its
+// against the CA, name "<user>@<target>", cover the client address, be inside its
 // window and not be revoked.
 Verdict checkCertificate(const ModuleArgs& args, const std::string& user, const std::string& rhost,
                          const std::string& authInfo, int64_t now);
@@ -52,7 +55,12 @@ Verdict checkOnline(const ModuleArgs& args, const std::string& user, const std::
 // Starts the watchdog that ends the session at `validBefore`: the helper
 // runs as root, detached, and watches a pipe whose write end this process
 // keeps (close-on-exec). Closing it (close_session, or this process dying)
-// stops the watchdog. Returns the write end, or a refusal.
-Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore);
+// tells the watchdog the session is over. With `cgroupDir` it ends every
+// process in that cgroup at `validBefore` (those the login left behind
+// too), and removes the cgroup once empty when `ownedCgroup`; without, the
+// session process's tree, and it stops at once when the pipe closes.
+// Returns the write end, or a refusal.
+Result<UniqueFd> armCutoff(const ModuleArgs& args, pid_t sessionPid, uint64_t validBefore,
+                           const std::string& cgroupDir = "", bool ownedCgroup = false);
 
 }  // namespace jitgate::pam
