@@ -166,8 +166,8 @@ chmod 644 "$demo/trusted_user_ca_keys" "$demo/revoked.krl"
 if [ ! -f "$pam_file" ] || grep -q "written by jitgate's demo.sh" "$pam_file"; then
   cat >"$pam_file" <<EOF
 # written by jitgate's demo.sh for its demo target; ./scripts/demo.sh --clean removes it
-account  required  $pam_module ca=$demo/trusted_user_ca_keys krl=$demo/revoked.krl account=defer
-session  required  $pam_module ca=$demo/trusted_user_ca_keys krl=$demo/revoked.krl cutoff=$cutoff grace=2
+account  required  $pam_module ca=$demo/trusted_user_ca_keys krl=$demo/revoked.krl target=demo account=defer
+session  required  $pam_module ca=$demo/trusted_user_ca_keys krl=$demo/revoked.krl target=demo cutoff=$cutoff grace=2
 EOF
   pam_made=1
 else
@@ -180,6 +180,8 @@ HostKey $demo/host_ed25519
 PidFile $demo/sshd.pid
 TrustedUserCAKeys $demo/trusted_user_ca_keys
 RevokedKeys $demo/revoked.krl
+AuthorizedPrincipalsCommand /usr/bin/echo %u@demo
+AuthorizedPrincipalsCommandUser nobody
 AuthorizedKeysFile none
 AuthenticationMethods publickey
 PasswordAuthentication no
