@@ -10,6 +10,7 @@ pkgs=(
   openssh-client openssh-server python3-winrm python3-paramiko curl
   libbenchmark-dev clang-14 libclang-rt-14-dev clang-format ccache
   libsystemd-dev prometheus-cpp-dev prometheus lintian
+  libpq-dev postgresql
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -19,6 +19,8 @@ std::string_view refusalCodeName(RefusalCode code) {
       return "conflict";
     case RefusalCode::Unavailable:
       return "unavailable";
+    case RefusalCode::StoreUnavailable:
+      return "store_unavailable";
   }
   return "unknown";
 }

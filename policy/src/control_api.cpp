@@ -85,6 +85,7 @@ unsigned httpStatus(RefusalCode c) {
     case RefusalCode::PolicyViolation:
       return 422;
     case RefusalCode::Unavailable:
+    case RefusalCode::StoreUnavailable:
       return 503;
   }
   return 500;
@@ -94,7 +95,8 @@ ApiResponse Call::refuse(const Refusal& r) {
   AuditEntry e;
   e.actor = caller.name;
   e.action = std::string(op.action);
-  e.outcome = r.code == RefusalCode::Unavailable ? "error" : "denied";
+  bool failed = r.code == RefusalCode::Unavailable || r.code == RefusalCode::StoreUnavailable;
+  e.outcome = failed ? "error" : "denied";
   e.target = auditTarget;
   // The path argument is named only once it is known to be a well-formed name.
   if (op.arg != ArgKind::None && validateName(arg, "path").ok()) {

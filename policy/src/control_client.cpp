@@ -50,7 +50,7 @@ beast::error_code runOne(asio::io_context& io, Start start) {
 RefusalCode codeFromName(std::string_view name, unsigned status) {
   for (auto c : {RefusalCode::InvalidArgument, RefusalCode::NotFound, RefusalCode::AlreadyExists,
                  RefusalCode::Forbidden, RefusalCode::PolicyViolation, RefusalCode::Conflict,
-                 RefusalCode::Unavailable}) {
+                 RefusalCode::Unavailable, RefusalCode::StoreUnavailable}) {
     if (refusalCodeName(c) == name) return c;
   }
   switch (status) {

@@ -1,25 +1,23 @@
-// SQLite store. WAL + synchronous=FULL so that a commit that returned survives
-// kill -9 and power loss; schema versions in PRAGMA user_version.
+// The SQLite backend of the store (one node's file). WAL + synchronous=FULL
+// so that a commit that returned survives kill -9 and power loss; schema
+// versions in PRAGMA user_version.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 
+#include "jitgate/handle.hpp"
 #include "jitgate/store.hpp"
-#include "sqlite_rows.hpp"
+#include "sql_store.hpp"
 
 namespace jitgate {
 namespace {
 
-namespace json = boost::json;
-
-using namespace sqlite;
+using namespace sql;
 
 // Each entry moves the schema one version up; never edit a released one.
 constexpr const char* kMigrations[] = {
@@ -132,414 +130,103 @@ ALTER TABLE policies ADD COLUMN min_request_prefix_v6 INTEGER NOT NULL DEFAULT 6
 )sql",
 };
 
-class SqliteStore final : public Store {
+using SqliteDbPtr = CHandle<sqlite3, sqlite3_close_v2>;
+using SqliteStmtPtr = CHandle<sqlite3_stmt, sqlite3_finalize>;
+
+Refusal dbError(sqlite3* db, const std::string& what) {
+  return Refusal{RefusalCode::Unavailable, "",
+                 "store: " + what + ": " + (db ? sqlite3_errmsg(db) : "no database")};
+}
+
+// The current row of a stepped statement.
+class SqliteRow final : public SqlRow {
  public:
-  explicit SqliteStore(SqliteDbPtr db) : db_(std::move(db)) {}
+  explicit SqliteRow(sqlite3_stmt* s) : s_(s) {}
+  bool isNull(int col) const override { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  int64_t i64(int col) const override { return sqlite3_column_int64(s_, col); }
+  std::string text(int col) const override {
+    auto p = sqlite3_column_text(s_, col);
+    int n = sqlite3_column_bytes(s_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+class SqliteBackend final : public SqlBackend {
+ public:
+  explicit SqliteBackend(SqliteDbPtr db) : db_(std::move(db)) {}
+
+  Result<int64_t> run(const Query& q, const std::string& what, const RowFn& onRow) override {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(db(), q.sql.c_str(), -1, &raw, nullptr) != SQLITE_OK)
+      return dbError(db(), what);
+    SqliteStmtPtr stmt(raw);
+    int idx = 0;
+    for (const auto& v : q.params) {
+      ++idx;
+      int rc = SQLITE_OK;
+      if (const auto* i = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(raw, idx, *i);
+      } else if (const auto* t = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text(raw, idx, t->data(), static_cast<int>(t->size()), SQLITE_TRANSIENT);
+      } else {
+        rc = sqlite3_bind_null(raw, idx);
+      }
+      if (rc != SQLITE_OK) return dbError(db(), what);
+    }
+    SqliteRow row(raw);
+    int rc;
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+      if (!onRow) continue;
+      if (auto st = onRow(row); !st) return st.refusal();
+    }
+    if (rc == SQLITE_CONSTRAINT) return Refusal{RefusalCode::AlreadyExists, "", "already exists"};
+    if (rc != SQLITE_DONE) return dbError(db(), what);
+    return static_cast<int64_t>(sqlite3_changes(db()));
+  }
+
+  Status begin() override { return exec("BEGIN IMMEDIATE"); }
+  Status commit() override { return exec("COMMIT"); }
+  void rollback() override { (void)exec("ROLLBACK"); }
+  // One node's file: nobody else to tell.
+  Status changed(std::string_view, const std::string&) override { return okStatus(); }
 
   Status init() {
     const char* pragmas =
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
         "PRAGMA busy_timeout=5000;";
     if (auto st = exec(pragmas); !st) return st;
-    {
-      // journal_mode answers with a row; make sure WAL took.
-      Stmt mode(db(), "PRAGMA journal_mode");
-      if (!mode.step() || mode.text(0) != "wal") return dbError(db(), "cannot enable WAL");
-    }
+    std::string mode;
     int64_t version = 0;
-    {
-      Stmt ver(db(), "PRAGMA user_version");
-      if (!ver.step()) return dbError(db(), "read schema version");
-      version = ver.i64(0);
-    }
+    // journal_mode answers with a row; make sure WAL took.
+    auto m = run(Query("PRAGMA journal_mode"), "read journal mode", [&](const SqlRow& r) {
+      mode = r.text(0);
+      return okStatus();
+    });
+    if (!m || mode != "wal") return dbError(db(), "cannot enable WAL");
+    auto v = run(Query("PRAGMA user_version"), "read schema version", [&](const SqlRow& r) {
+      version = r.i64(0);
+      return okStatus();
+    });
+    if (!v) return v.refusal();
     constexpr int64_t latest = std::size(kMigrations);
     if (version > latest)
       return Refusal{RefusalCode::Unavailable, "",
                      "store: schema version " + std::to_string(version) +
                          " is newer than this jitgated knows (" + std::to_string(latest) + ")"};
-    for (int64_t v = version; v < latest; ++v) {
-      auto st = transaction([&]() -> Status {
-        if (auto s = exec(kMigrations[v]); !s) return s;
-        return exec("PRAGMA user_version=" + std::to_string(v + 1));
-      });
-      if (!st) return st;
+    for (int64_t at = version; at < latest; ++at) {
+      if (auto st = begin(); !st) return st;
+      auto st = exec(kMigrations[at]);
+      if (st) st = exec("PRAGMA user_version=" + std::to_string(at + 1));
+      if (st) st = commit();
+      if (!st) {
+        rollback();
+        return st;
+      }
     }
     return okStatus();
-  }
-
-  Status transaction(const std::function<Status()>& body) override {
-    if (inTransaction_) return body();  // nested: part of the outer one
-    if (auto st = exec("BEGIN IMMEDIATE"); !st) return st;
-    inTransaction_ = true;
-    Status st = okStatus();
-    try {
-      st = body();
-    } catch (...) {
-      // Never leave a transaction open: later writes would look nested and
-      // never commit.
-      inTransaction_ = false;
-      (void)exec("ROLLBACK");
-      throw;
-    }
-    inTransaction_ = false;
-    if (!st) {
-      (void)exec("ROLLBACK");
-      return st;
-    }
-    if (auto c = exec("COMMIT"); !c) {
-      (void)exec("ROLLBACK");
-      return c;
-    }
-    return okStatus();
-  }
-
-  Status insertTarget(const Target& t) override {
-    Stmt s(db(),
-           "INSERT INTO targets(name,address,os,ssh_port,winrm_http_port,winrm_https_port,"
-           "created_at) VALUES(?,?,?,?,?,?,?)");
-    s.bind(t.name)
-        .bind(t.address)
-        .bind(std::string(toString(t.os)))
-        .bind(t.sshPort)
-        .bind(t.winrmHttpPort)
-        .bind(t.winrmHttpsPort)
-        .bind(toEpoch(t.createdAt));
-    return run(s, "insert target");
-  }
-  Status deleteTarget(const std::string& name) override {
-    Stmt s(db(), "DELETE FROM targets WHERE name=?");
-    s.bind(name);
-    return run(s, "delete target");
-  }
-  Result<std::optional<Target>> target(const std::string& name) override {
-    Stmt s(db(), kTargetSelect + " WHERE name=?");
-    s.bind(name);
-    if (s.step()) return std::optional<Target>(readTarget(s));
-    if (s.failed()) return dbError(db(), "read target");
-    return std::optional<Target>();
-  }
-  Result<std::vector<Target>> targets() override {
-    Stmt s(db(), kTargetSelect + " ORDER BY name");
-    std::vector<Target> out;
-    while (s.step()) out.push_back(readTarget(s));
-    if (s.failed()) return dbError(db(), "list targets");
-    return out;
-  }
-
-  Status upsertPolicy(const Policy& p) override {
-    Stmt s(db(),
-           "INSERT INTO policies(target,rules,require_approval,updated_at,updated_by,"
-           "min_request_prefix_v4,min_request_prefix_v6) "
-           "VALUES(?,?,?,?,?,?,?) ON CONFLICT(target) DO UPDATE SET rules=excluded.rules,"
-           "require_approval=excluded.require_approval,updated_at=excluded.updated_at,"
-           "updated_by=excluded.updated_by,min_request_prefix_v4=excluded.min_request_prefix_v4,"
-           "min_request_prefix_v6=excluded.min_request_prefix_v6");
-    s.bind(p.target)
-        .bind(json::serialize(rulesToJson(p.ports)))
-        .bind(int64_t{p.requireApproval})
-        .bind(toEpoch(p.updatedAt))
-        .bind(p.updatedBy)
-        .bind(int64_t{p.minRequestPrefixV4})
-        .bind(int64_t{p.minRequestPrefixV6});
-    return run(s, "write policy");
-  }
-  Status deletePolicy(const std::string& target) override {
-    Stmt s(db(), "DELETE FROM policies WHERE target=?");
-    s.bind(target);
-    return run(s, "delete policy");
-  }
-  Result<std::optional<Policy>> policy(const std::string& target) override {
-    Stmt s(db(), kPolicySelect + " WHERE target=?");
-    s.bind(target);
-    if (s.step()) {
-      auto p = readPolicy(s);
-      if (!p) return p.refusal();
-      return std::optional<Policy>(std::move(*p));
-    }
-    if (s.failed()) return dbError(db(), "read policy");
-    return std::optional<Policy>();
-  }
-  Result<std::vector<Policy>> policies() override {
-    Stmt s(db(), kPolicySelect + " ORDER BY target");
-    std::vector<Policy> out;
-    while (s.step()) {
-      auto p = readPolicy(s);
-      if (!p) return p.refusal();
-      out.push_back(std::move(*p));
-    }
-    if (s.failed()) return dbError(db(), "list policies");
-    return out;
-  }
-
-  Status insertGrant(const Grant& g) override {
-    Stmt s(db(),
-           "INSERT INTO grants(id,user,target,port,source,start_at,end_at,requested_by,"
-           "approved_by,justification,request_id,state,revoked_at,revoked_by) "
-           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    s.bind(g.id)
-        .bind(g.user)
-        .bind(g.target)
-        .bind(g.port)
-        .bind(g.source.toString())
-        .bind(toEpoch(g.start))
-        .bind(toEpoch(g.end))
-        .bind(g.requestedBy)
-        .bind(g.approvedBy)
-        .bind(g.justification)
-        .bind(g.requestId)
-        .bind(std::string(toString(g.state)))
-        .bindOpt(g.revokedAt)
-        .bind(g.revokedBy);
-    return run(s, "insert grant");
-  }
-  Status updateGrant(const Grant& g) override {
-    // Only an active grant changes state: a revoked one never becomes
-    // expired, nor the other way round.
-    Stmt s(db(),
-           "UPDATE grants SET state=?,revoked_at=?,revoked_by=? WHERE id=? AND state='active'");
-    s.bind(std::string(toString(g.state))).bindOpt(g.revokedAt).bind(g.revokedBy).bind(g.id);
-    if (auto st = run(s, "update grant"); !st) return st;
-    if (sqlite3_changes(db()) != 1)
-      return Refusal{RefusalCode::Conflict, "grant", "grant " + g.id + " is no longer active"};
-    return okStatus();
-  }
-  Result<std::optional<Grant>> grant(const std::string& id) override {
-    Stmt s(db(), kGrantSelect + " WHERE id=?");
-    s.bind(id);
-    if (s.step()) {
-      auto g = readGrant(s);
-      if (!g) return g.refusal();
-      return std::optional<Grant>(std::move(*g));
-    }
-    if (s.failed()) return dbError(db(), "read grant");
-    return std::optional<Grant>();
-  }
-  Result<std::vector<Grant>> grants(bool activeOnly) override {
-    Stmt s(db(), activeOnly ? kGrantSelect + " WHERE state='active' ORDER BY start_at, id"
-                            : kGrantSelect + " ORDER BY start_at, id");
-    std::vector<Grant> out;
-    while (s.step()) {
-      auto g = readGrant(s);
-      if (!g) return g.refusal();
-      out.push_back(std::move(*g));
-    }
-    if (s.failed()) return dbError(db(), "list grants");
-    return out;
-  }
-  Result<int64_t> countGrantsCreatedSince(const std::string& target, SysTime since) override {
-    Stmt s(db(), "SELECT COUNT(*) FROM grants WHERE target=? AND start_at>=?");
-    s.bind(target).bind(toEpoch(since));
-    if (!s.step()) return dbError(db(), "count grants");
-    return s.i64(0);
-  }
-
-  Status insertRequest(const AccessRequest& r) override {
-    Stmt s(db(),
-           "INSERT INTO requests(id,requester,target,ports,justification,state,created_at,"
-           "decided_by,decided_at,reason,grant_ids) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-    s.bind(r.id)
-        .bind(r.requester)
-        .bind(r.target)
-        .bind(json::serialize(portsToJson(r.ports)))
-        .bind(r.justification)
-        .bind(std::string(toString(r.state)))
-        .bind(toEpoch(r.createdAt))
-        .bind(r.decidedBy)
-        .bindOpt(r.decidedAt)
-        .bind(r.reason)
-        .bind(stringsToJson(r.grantIds));
-    return run(s, "insert request");
-  }
-  Status updateRequest(const AccessRequest& r) override {
-    Stmt s(db(),
-           "UPDATE requests SET state=?,decided_by=?,decided_at=?,reason=?,grant_ids=? "
-           "WHERE id=?");
-    s.bind(std::string(toString(r.state)))
-        .bind(r.decidedBy)
-        .bindOpt(r.decidedAt)
-        .bind(r.reason)
-        .bind(stringsToJson(r.grantIds))
-        .bind(r.id);
-    return run(s, "update request");
-  }
-  Result<std::optional<AccessRequest>> request(const std::string& id) override {
-    Stmt s(db(), kRequestSelect + " WHERE id=?");
-    s.bind(id);
-    if (s.step()) {
-      auto r = readRequest(s);
-      if (!r) return r.refusal();
-      return std::optional<AccessRequest>(std::move(*r));
-    }
-    if (s.failed()) return dbError(db(), "read request");
-    return std::optional<AccessRequest>();
-  }
-  Result<std::vector<AccessRequest>> requests() override {
-    Stmt s(db(), kRequestSelect + " ORDER BY created_at, id");
-    std::vector<AccessRequest> out;
-    while (s.step()) {
-      auto r = readRequest(s);
-      if (!r) return r.refusal();
-      out.push_back(std::move(*r));
-    }
-    if (s.failed()) return dbError(db(), "list requests");
-    return out;
-  }
-
-  Status insertUser(const User& u) override {
-    Stmt s(db(), "INSERT INTO users(name,keys,created_at) VALUES(?,?,?)");
-    s.bind(u.name).bind(keysToJson(u.keys)).bind(toEpoch(u.createdAt));
-    return run(s, "insert user");
-  }
-  Status updateUser(const User& u) override {
-    Stmt s(db(), "UPDATE users SET keys=? WHERE name=?");
-    s.bind(keysToJson(u.keys)).bind(u.name);
-    return run(s, "update user");
-  }
-  Status deleteUser(const std::string& name) override {
-    Stmt s(db(), "DELETE FROM users WHERE name=?");
-    s.bind(name);
-    return run(s, "delete user");
-  }
-  Result<std::optional<User>> user(const std::string& name) override {
-    Stmt s(db(), "SELECT name,keys,created_at FROM users WHERE name=?");
-    s.bind(name);
-    if (s.step()) return std::optional<User>(readUser(s));
-    if (s.failed()) return dbError(db(), "read user");
-    return std::optional<User>();
-  }
-  Result<std::vector<User>> users() override {
-    Stmt s(db(), "SELECT name,keys,created_at FROM users ORDER BY name");
-    std::vector<User> out;
-    while (s.step()) out.push_back(readUser(s));
-    if (s.failed()) return dbError(db(), "list users");
-    return out;
-  }
-
-  Status insertCertificate(const IssuedCertificate& c) override {
-    Stmt s(db(),
-           "INSERT INTO certificates(serial,kind,grant_id,user,key_id,ca_key_id,valid_after,"
-           "valid_before,issued_at,issued_by,subject_fingerprint) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-    // Serials are below 2^63, so they fit SQLite's signed integer.
-    s.bind(static_cast<int64_t>(c.serial))
-        .bind(c.kind)
-        .bind(c.grantId)
-        .bind(c.user)
-        .bind(c.keyId)
-        .bind(c.caKeyId)
-        .bind(toEpoch(c.validAfter))
-        .bind(toEpoch(c.validBefore))
-        .bind(toEpoch(c.issuedAt))
-        .bind(c.issuedBy)
-        .bind(c.subjectFingerprint);
-    return run(s, "insert certificate");
-  }
-  Result<std::vector<IssuedCertificate>> revokedCertificates(const std::string& kind,
-                                                             SysTime now) override {
-    Stmt s(db(),
-           "SELECT c.serial,c.kind,c.grant_id,c.user,c.key_id,c.ca_key_id,c.valid_after,"
-           "c.valid_before,c.issued_at,c.issued_by,c.subject_fingerprint FROM certificates c "
-           "JOIN grants g ON g.id=c.grant_id WHERE g.state='revoked' AND c.kind=? AND "
-           "c.valid_before>? ORDER BY c.serial");
-    s.bind(kind).bind(toEpoch(now));
-    std::vector<IssuedCertificate> out;
-    while (s.step()) {
-      IssuedCertificate c;
-      c.serial = static_cast<uint64_t>(s.i64(0));
-      c.kind = s.text(1);
-      c.grantId = s.text(2);
-      c.user = s.text(3);
-      c.keyId = s.text(4);
-      c.caKeyId = s.i64(5);
-      c.validAfter = fromEpoch(s.i64(6));
-      c.validBefore = fromEpoch(s.i64(7));
-      c.issuedAt = fromEpoch(s.i64(8));
-      c.issuedBy = s.text(9);
-      c.subjectFingerprint = s.text(10);
-      out.push_back(std::move(c));
-    }
-    if (s.failed()) return dbError(db(), "list revoked certificates");
-    return out;
-  }
-  Result<std::optional<SysTime>> lastValidBefore(int64_t caKeyId) override {
-    Stmt s(db(), "SELECT MAX(valid_before) FROM certificates WHERE ca_key_id=?");
-    s.bind(caKeyId);
-    if (!s.step()) return dbError(db(), "read certificates");
-    if (s.isNull(0)) return std::optional<SysTime>();
-    return std::optional<SysTime>(fromEpoch(s.i64(0)));
-  }
-  Result<int64_t> insertCaKey(const CaKeyRecord& k) override {
-    Stmt s(db(),
-           "INSERT INTO ca_keys(kind,algorithm,public_key,file,created_at) VALUES(?,?,?,?,?)");
-    s.bind(k.kind).bind(k.algorithm).bind(k.publicKey).bind(k.file).bind(toEpoch(k.createdAt));
-    if (auto st = run(s, "insert CA key"); !st) return st.refusal();
-    return static_cast<int64_t>(sqlite3_last_insert_rowid(db()));
-  }
-  Status retireCaKey(int64_t id, SysTime at) override {
-    Stmt s(db(), "UPDATE ca_keys SET retired_at=? WHERE id=? AND retired_at IS NULL");
-    s.bind(toEpoch(at)).bind(id);
-    return run(s, "retire CA key");
-  }
-  Result<std::vector<CaKeyRecord>> caKeys(const std::string& kind) override {
-    Stmt s(db(),
-           "SELECT id,kind,algorithm,public_key,file,created_at,retired_at FROM ca_keys "
-           "WHERE kind=? ORDER BY id");
-    s.bind(kind);
-    std::vector<CaKeyRecord> out;
-    while (s.step()) {
-      CaKeyRecord k;
-      k.id = s.i64(0);
-      k.kind = s.text(1);
-      k.algorithm = s.text(2);
-      k.publicKey = s.text(3);
-      k.file = s.text(4);
-      k.createdAt = fromEpoch(s.i64(5));
-      if (!s.isNull(6)) k.retiredAt = fromEpoch(s.i64(6));
-      out.push_back(std::move(k));
-    }
-    if (s.failed()) return dbError(db(), "list CA keys");
-    return out;
-  }
-
-  Result<int64_t> appendAudit(const AuditEntry& e) override {
-    Stmt s(db(),
-           "INSERT INTO audit(time_ms,actor,action,outcome,target,port,source,user,grant_id,"
-           "request_id,detail) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
-    s.bind(static_cast<int64_t>(e.time.time_since_epoch().count()))
-        .bind(e.actor)
-        .bind(e.action)
-        .bind(e.outcome)
-        .bind(e.target)
-        .bindOpt(e.port)
-        .bind(e.source)
-        .bind(e.user)
-        .bind(e.grantId)
-        .bind(e.requestId)
-        .bind(e.detail);
-    if (auto st = run(s, "append audit"); !st) return st.refusal();
-    return static_cast<int64_t>(sqlite3_last_insert_rowid(db()));
-  }
-  Result<std::vector<AuditEntry>> audit(const AuditQuery& q) override {
-    std::string sql = kAuditSelect + " WHERE 1=1";
-    if (!q.target.empty()) sql += " AND target=?";
-    if (q.since) sql += " AND time_ms>=?";
-    sql += " ORDER BY seq DESC";
-    if (q.limit) sql += " LIMIT " + std::to_string(q.limit);
-    Stmt s(db(), sql);
-    if (!q.target.empty()) s.bind(q.target);
-    if (q.since) s.bind(toEpoch(*q.since) * 1000);
-    std::vector<AuditEntry> out;
-    while (s.step()) out.push_back(readAudit(s));
-    if (s.failed()) return dbError(db(), "read audit");
-    std::reverse(out.begin(), out.end());
-    return out;
-  }
-  Result<std::optional<AuditEntry>> lastAudit(const std::string& target,
-                                              const std::string& action) override {
-    Stmt s(db(), kAuditSelect + " WHERE target=? AND action=? ORDER BY seq DESC LIMIT 1");
-    s.bind(target).bind(action);
-    if (s.step()) return std::optional<AuditEntry>(readAudit(s));
-    if (s.failed()) return dbError(db(), "read audit");
-    return std::optional<AuditEntry>();
   }
 
  private:
@@ -554,18 +241,7 @@ class SqliteStore final : public Store {
     return okStatus();
   }
 
-  Status run(Stmt& s, const std::string& what) {
-    s.step();
-    if (s.failed()) {
-      if (s.code() == SQLITE_CONSTRAINT)
-        return Refusal{RefusalCode::AlreadyExists, "", "already exists"};
-      return dbError(db(), what);
-    }
-    return okStatus();
-  }
-
   SqliteDbPtr db_;
-  bool inTransaction_ = false;
 };
 
 }  // namespace
@@ -588,9 +264,9 @@ Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path) {
                            nullptr);
   SqliteDbPtr db(raw);
   if (rc != SQLITE_OK) return dbError(db.get(), "open " + path);
-  auto store = std::make_unique<SqliteStore>(std::move(db));
-  if (auto st = store->init(); !st) return st.refusal();
-  return std::unique_ptr<Store>(std::move(store));
+  auto backend = std::make_unique<SqliteBackend>(std::move(db));
+  if (auto st = backend->init(); !st) return st.refusal();
+  return std::unique_ptr<Store>(std::make_unique<SqlStore>(std::move(backend)));
 }
 
 }  // namespace jitgate

@@ -10,6 +10,7 @@
 
 #include "jitgate/model.hpp"
 #include "jitgate/net.hpp"
+#include "jitgate/store.hpp"
 #include "jitgate/timefmt.hpp"
 
 namespace jitgate {
@@ -144,7 +145,7 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   }
   if (auto st = checkKeys(root, "",
                           {"state_dir", "control_socket", "control_socket_group", "log_level",
-                           "roles", "ca", "ssh", "winrm", "metrics"});
+                           "roles", "ca", "ssh", "winrm", "metrics", "store"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -269,6 +270,18 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     if (!t) return configError("metrics", "must be a table");
     if (auto st = checkKeys(*t, "metrics.", {"listen"}); !st) return st.refusal();
     if (auto st = readListen(*t, "metrics.", "listen", c.metrics.listen); !st) return st.refusal();
+  }
+  if (const auto* n = root.get("store")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("store", "must be a table");
+    if (auto st = checkKeys(*t, "store.", {"url", "grace"}); !st) return st.refusal();
+    if (auto st = readString(*t, "store.", "url", c.store.url); !st) return st.refusal();
+    if (!c.store.url.empty())
+      if (auto st = checkPostgresUrl(c.store.url, "store.url"); !st) return st.refusal();
+    if (auto st = readSeconds(*t, "store.", "grace", c.store.grace, std::chrono::seconds(0),
+                              std::chrono::seconds(86400));
+        !st)
+      return st.refusal();
   }
   return c;
 }

@@ -55,7 +55,7 @@ Status ensureDir(const std::string& dir, mode_t mode, const char* what) {
 int run(int argc, char** argv) {
   CLI::App app{"jitgated: the jitgate daemon (grant engine, CA, audit, control socket)"};
   std::string configPath, checkConfigPath, stateDir, controlSocket, logLevel, sshListen,
-      winrmHttpListen, winrmHttpsListen, metricsListen;
+      winrmHttpListen, winrmHttpsListen, metricsListen, storeUrl;
   app.add_option("--config", configPath, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--check-config", checkConfigPath,
                  "validate FILE, print the effective settings (with the other flags) and exit");
@@ -66,6 +66,9 @@ int run(int argc, char** argv) {
   app.add_option("--winrm-http-listen", winrmHttpListen, "WinRM HTTP front: ADDR:PORT or off");
   app.add_option("--winrm-https-listen", winrmHttpsListen, "WinRM HTTPS front: ADDR:PORT or off");
   app.add_option("--metrics-listen", metricsListen, "Prometheus endpoint: ADDR:PORT or off");
+  app.add_option("--store", storeUrl,
+                 "PostgreSQL store: a postgresql:// URI or libpq connection string "
+                 "(default: SQLite in the state directory)");
   app.set_version_flag("--version", std::string("jitgated ") + JITGATE_VERSION);
   try {
     app.parse(argc, argv);
@@ -96,6 +99,10 @@ int run(int argc, char** argv) {
     if (!stateDir.empty()) c.stateDir = stateDir;
     if (!controlSocket.empty()) c.controlSocket = controlSocket;
     if (!logLevel.empty()) c.logLevel = logLevel;
+    if (!storeUrl.empty()) {
+      if (auto st = checkPostgresUrl(storeUrl, "--store"); !st) return st.refusal();
+      c.store.url = storeUrl;
+    }
     struct {
       const std::string& flag;
       const char* name;
@@ -161,12 +168,13 @@ int run(int argc, char** argv) {
   sockOpts.path = config.controlSocket;
   sockOpts.group = controlSocketGid(config).value();  // checked by readConfig
 
-  auto sqlite = openSqliteStore(config.stateDir + "/jitgate.db");
-  if (!sqlite) {
-    spdlog::error("{}", sqlite.refusal().describe());
+  auto opened = config.store.url.empty() ? openSqliteStore(config.stateDir + "/jitgate.db")
+                                         : openPostgresStore(config.store.url);
+  if (!opened) {
+    spdlog::error("{}", opened.refusal().describe());
     return 1;
   }
-  ObservedStore store(std::move(*sqlite));
+  ObservedStore store(std::move(*opened));
   std::optional<JournalAudit> journal;
   if (stderrIsJournal()) journal.emplace(store);
   boost::asio::io_context io;

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "jitgate/store.hpp"
+
 namespace jitgate {
 namespace {
 
@@ -80,6 +82,9 @@ std::vector<Setting> effectiveSettings(const DaemonConfig& c) {
       {"winrm.max_body_bytes", std::to_string(w.maxBodyBytes)},
       {"winrm.max_connections", std::to_string(w.maxConnections)},
       {"metrics.listen", listen(c.metrics.listen)},
+      // Never the password: this is printed and logged.
+      {"store.url", quoted(redactPostgresUrl(c.store.url))},
+      {"store.grace", seconds(c.store.grace)},
   };
 }
 

@@ -7,7 +7,8 @@ namespace jitgate {
 
 template <class R>
 R ObservedStore::answered(R r) {
-  bool reachable = r.ok() || r.refusal().code != RefusalCode::Unavailable;
+  bool reachable = r.ok() || (r.refusal().code != RefusalCode::Unavailable &&
+                              r.refusal().code != RefusalCode::StoreUnavailable);
   for (auto* o : observers_) o->storeAnswered(reachable);
   return r;
 }
@@ -147,5 +148,11 @@ Result<std::optional<AuditEntry>> ObservedStore::lastAudit(const std::string& ta
                                                            const std::string& action) {
   return answered(inner_->lastAudit(target, action));
 }
+
+Result<std::vector<StoreChange>> ObservedStore::changesSince(int64_t seq, size_t limit) {
+  return answered(inner_->changesSince(seq, limit));
+}
+
+Result<int64_t> ObservedStore::lastChange() { return answered(inner_->lastChange()); }
 
 }  // namespace jitgate

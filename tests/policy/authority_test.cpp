@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "../support/postgres.hpp"
 #include "../support/process.hpp"
 #include "../support/test_support.hpp"
 #include "jitgate/ssh_cert.hpp"
@@ -40,7 +41,7 @@ class AuthorityTest : public ::testing::Test {
     ca_.reset();
     engine_.reset();
     store_.reset();
-    store_ = openSqliteStore(dir_ / "state/db").value();
+    store_ = testing::openTestStore(dir_, "state/db");
     engine_ = std::make_unique<GrantEngine>(*store_, clock_, io_);
     ASSERT_TRUE(engine_->start().ok());
     AuthorityOptions o;

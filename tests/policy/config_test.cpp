@@ -288,5 +288,33 @@ TEST_F(LoadConfig, WinrmRefusals) {
   EXPECT_TRUE(refused(load("[winrm]\nmax_connections = 0\n"), kInvalid, "winrm.max_connections"));
 }
 
+TEST_F(LoadConfig, StoreSettings) {
+  auto d = load("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->store.url, "") << "SQLite by default";
+  EXPECT_EQ(d->store.grace, std::chrono::seconds(60));
+  auto c = load(R"([store]
+url = "postgresql://jitgate:pw@db.example.org:5432/jitgate?sslmode=require"
+grace = "90s"
+)");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  EXPECT_EQ(c->store.url, "postgresql://jitgate:pw@db.example.org:5432/jitgate?sslmode=require");
+  EXPECT_EQ(c->store.grace, std::chrono::seconds(90));
+  auto kv = load(R"([store]
+url = "host=db.example.org dbname=jitgate"
+)");
+  EXPECT_TRUE(kv.ok()) << kv.refusal().describe();
+}
+
+TEST_F(LoadConfig, StoreRefusals) {
+  EXPECT_TRUE(refused(load("[store]\nurl = \"/var/lib/jitgate/jitgate.db\"\n"), kInvalid,
+                      "store.url", "postgresql://"));
+  auto bad = load("[store]\nurl = \"postgresql://u:hunter2@h/db?bogus=1\"\n");
+  EXPECT_TRUE(refused(bad, kInvalid, "store.url", "not a valid"));
+  EXPECT_EQ(bad.refusal().message.find("hunter2"), std::string::npos) << bad.refusal().message;
+  EXPECT_TRUE(refused(load("[store]\ngrace = \"2d\"\n"), kInvalid, "store.grace"));
+  EXPECT_TRUE(refused(load("[store]\nhost = \"db\"\n"), kInvalid, "store.host"));
+}
+
 }  // namespace
 }  // namespace jitgate

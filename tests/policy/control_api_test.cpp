@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include "../support/postgres.hpp"
 #include "../support/test_support.hpp"
 
 namespace jitgate {
@@ -27,7 +28,7 @@ Caller make(const std::string& name, Roles roles) {
 class ControlApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = openSqliteStore(dir_ / "db").value();
+    store_ = testing::openTestStore(dir_);
     engine_ = std::make_unique<GrantEngine>(*store_, clock_, io_);
     ASSERT_TRUE(engine_->start().ok());
     api_ = std::make_unique<ControlApi>(*engine_, "test");

@@ -1,4 +1,5 @@
-// The grant engine against a real SQLite store and an injected clock:
+// The grant engine against a real store (SQLite, or PostgreSQL with
+// JITGATE_TEST_STORE=postgres) and an injected clock:
 // decisions, windows, revocation, expiry, restart, requests and approvals.
 #include "jitgate/engine.hpp"
 
@@ -7,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <set>
 
+#include "../support/postgres.hpp"
 #include "../support/test_support.hpp"
 
 namespace jitgate {
@@ -25,7 +27,8 @@ class EngineTest : public ::testing::Test {
 
   void open() {
     engine_.reset();
-    store_ = openSqliteStore(dir_ / "db").value();
+    store_.reset();
+    store_ = testing::openTestStore(dir_);
     engine_ = std::make_unique<GrantEngine>(*store_, clock_, io_);
     ASSERT_TRUE(engine_->start().ok());
     engine_->subscribe([this](const GrantEnded& e) { ended_.push_back(e); });

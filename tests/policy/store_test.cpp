@@ -1,5 +1,5 @@
-// The SQLite store: round trips, schema versions, file safety, and
-// durability of committed writes across SIGKILL.
+// The store: round trips (on both backends), and for the SQLite file schema
+// versions, file safety, and durability of committed writes across SIGKILL.
 #include "jitgate/store.hpp"
 
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 
 #include <set>
 
+#include "../support/postgres.hpp"
 #include "../support/test_support.hpp"
 
 namespace jitgate {
@@ -48,9 +49,11 @@ int64_t pragma(const std::string& path, const char* name) {
   return v;
 }
 
+// RoundTrips and Transaction run against both backends (policy_tests and
+// policy_tests.postgres); the rest are about the SQLite file.
 TEST(StoreTest, RoundTripsEveryKind) {
   TempDir dir;
-  auto store = openSqliteStore(dir / "db").value();
+  auto store = testing::openTestStore(dir);
   Target t;
   t.name = "vm1";
   t.address = "vm1.example.org";
@@ -130,7 +133,7 @@ TEST(StoreTest, RoundTripsEveryKind) {
 
 TEST(StoreTest, TransactionRollsBackOnRefusal) {
   TempDir dir;
-  auto store = openSqliteStore(dir / "db").value();
+  auto store = testing::openTestStore(dir);
   auto st = store->transaction([&]() -> Status {
     EXPECT_TRUE(store->insertGrant(sampleGrant("g-1")).ok());
     return invalid("x", "changed my mind");

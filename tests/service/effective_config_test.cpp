@@ -55,6 +55,20 @@ TEST(EffectiveConfig, ChangedSettingsSurviveTheRoundTrip) {
   EXPECT_EQ(effectiveConfigToml(back), toml);
 }
 
+TEST(EffectiveConfig, TheStoreUrlIsShownWithoutItsPassword) {
+  TempDir dir;
+  DaemonConfig c;
+  c.store.url = "postgresql://jitgate:hunter2@db.example.org/jitgate";
+  c.store.grace = std::chrono::seconds(30);
+  auto toml = effectiveConfigToml(c);
+  EXPECT_EQ(toml.find("hunter2"), std::string::npos) << toml;
+  EXPECT_NE(toml.find("[store]\nurl = \"postgresql://jitgate:***@db.example.org/jitgate\"\n"
+                      "grace = \"30s\""),
+            std::string::npos)
+      << toml;
+  EXPECT_EQ(readBack(dir, toml).store.grace, std::chrono::seconds(30));
+}
+
 TEST(EffectiveConfig, EveryKeyOnce) {
   auto settings = effectiveSettings(DaemonConfig{});
   std::set<std::string> keys;

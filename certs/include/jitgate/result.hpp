@@ -17,6 +17,8 @@ enum class RefusalCode {
   PolicyViolation,  // well-formed but outside what the policy allows
   Conflict,         // state does not allow this (e.g. approving a denied request)
   Unavailable,      // store or dependency failed: deny
+  // The store cannot be reached (PostgreSQL down): deny until it is back.
+  StoreUnavailable,
 };
 
 std::string_view refusalCodeName(RefusalCode code);

@@ -1,5 +1,5 @@
 // The store: where every committed target, policy, request, grant, user and
-// audit entry lives. An interface because PostgreSQL will join SQLite.
+// audit entry lives. SQLite for one node, PostgreSQL for several (docs/STORE.md).
 #pragma once
 
 #include <functional>
@@ -17,6 +17,22 @@ struct AuditQuery {
   std::string target;            // empty: any
   std::optional<SysTime> since;  // inclusive
   size_t limit = 0;              // 0: no limit; otherwise the newest `limit`, oldest first
+};
+
+// A change committed to a store shared by several nodes, in commit order.
+struct StoreChange {
+  int64_t seq = 0;   // monotonic: a node catches up from the last one it saw
+  std::string kind;  // grant, target, policy, request, user, ca
+  std::string key;   // the object's id or name
+};
+
+// Whether the store answers: for `jitctl status` and to fail closed.
+struct StoreHealth {
+  std::string backend;  // sqlite | postgresql
+  bool reachable = true;
+  std::string where;   // the file, or the server without its password
+  std::string detail;  // the last failure, while unreachable
+  std::optional<SysTime> unreachableSince;
 };
 
 class Store {
@@ -69,10 +85,40 @@ class Store {
   virtual Result<std::vector<AuditEntry>> audit(const AuditQuery& q) = 0;
   virtual Result<std::optional<AuditEntry>> lastAudit(const std::string& target,
                                                       const std::string& action) = 0;
+
+  // --- Several nodes on one store. A store of one node's (SQLite) has no
+  // changes from others and answers whenever its file does.
+  virtual Result<std::vector<StoreChange>> changesSince(int64_t seq, size_t limit) {
+    return std::vector<StoreChange>{};
+  }
+  virtual Result<int64_t> lastChange() { return int64_t{0}; }
+  // `wake` is called, on the store's own thread, when other nodes may have
+  // committed changes (a notification) and when the store is reachable
+  // again after a failure. Callers still poll: a notification can be lost.
+  virtual void watch(std::function<void()> wake) {}
+  virtual StoreHealth health() const {
+    StoreHealth h;
+    h.backend = "sqlite";
+    return h;
+  }
 };
 
 // SQLite in WAL mode with synchronous=FULL: a commit that returned is on disk.
 // Creates the file (mode 0600) and applies schema migrations.
 Result<std::unique_ptr<Store>> openSqliteStore(const std::string& path);
+
+// PostgreSQL through libpq: `url` is a postgresql:// URI or a key=value
+// connection string, and libpq's PG* environment variables fill in what it
+// leaves out. Applies the schema migrations under an advisory lock (one node
+// at a time) and refuses a schema newer than this build knows. Commits are
+// synchronous. When the server cannot be reached, calls are refused with
+// StoreUnavailable and the store reconnects in the background with backoff.
+Result<std::unique_ptr<Store>> openPostgresStore(const std::string& url);
+
+// Whether libpq can parse `url` as a connection string (`field` names it in
+// the refusal). The message never repeats a password.
+Status checkPostgresUrl(const std::string& url, const std::string& field);
+// `url` with any password replaced by "***", for logs and status.
+std::string redactPostgresUrl(const std::string& url);
 
 }  // namespace jitgate

@@ -56,6 +56,13 @@ struct MetricsConfig {
   std::optional<ListenAddress> listen = ListenAddress{"127.0.0.1", 9620};
 };
 
+// Where the store is: empty url = SQLite in the state directory; else a
+// PostgreSQL connection string (docs/STORE.md).
+struct StoreConfig {
+  std::string url;
+  std::chrono::seconds grace{60};  // store_grace: live sessions outlast an unreachable store
+};
+
 struct DaemonConfig {
   std::string stateDir = "/var/lib/jitgate";
   std::string controlSocket = "/run/jitgate/control.sock";
@@ -68,6 +75,7 @@ struct DaemonConfig {
   SshFrontConfig ssh;
   WinrmFrontConfig winrm;
   MetricsConfig metrics;
+  StoreConfig store;
 };
 
 // Reads a TOML file. Unknown keys and wrong types are refused (a typo in a

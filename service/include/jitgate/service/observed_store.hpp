@@ -68,6 +68,10 @@ class ObservedStore final : public Store {
   Result<std::vector<AuditEntry>> audit(const AuditQuery& q) override;
   Result<std::optional<AuditEntry>> lastAudit(const std::string& target,
                                               const std::string& action) override;
+  Result<std::vector<StoreChange>> changesSince(int64_t seq, size_t limit) override;
+  Result<int64_t> lastChange() override;
+  void watch(std::function<void()> wake) override { inner_->watch(std::move(wake)); }
+  StoreHealth health() const override { return inner_->health(); }
 
  private:
   // Tells observers whether the store answered; passes the result through.

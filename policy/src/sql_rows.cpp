@@ -1,8 +1,8 @@
-// The SQLite store's rows: SELECT column lists, row readers and the JSON
-// columns (sqlite_rows.hpp).
-#include "sqlite_rows.hpp"
+// The store's rows: SELECT column lists, row readers and the JSON columns
+// (sql_rows.hpp).
+#include "sql_rows.hpp"
 
-namespace jitgate::sqlite {
+namespace jitgate::sql {
 
 namespace json = boost::json;
 
@@ -12,14 +12,20 @@ const std::string kPolicySelect =
     "SELECT target,rules,require_approval,updated_at,updated_by,min_request_prefix_v4,"
     "min_request_prefix_v6 FROM policies";
 const std::string kGrantSelect =
-    "SELECT id,user,target,port,source,start_at,end_at,requested_by,approved_by,"
+    "SELECT id,\"user\",target,port,source,start_at,end_at,requested_by,approved_by,"
     "justification,request_id,state,revoked_at,revoked_by FROM grants";
 const std::string kRequestSelect =
     "SELECT id,requester,target,ports,justification,state,created_at,decided_by,decided_at,"
     "reason,grant_ids FROM requests";
 const std::string kAuditSelect =
-    "SELECT seq,time_ms,actor,action,outcome,target,port,source,user,grant_id,request_id,"
+    "SELECT seq,time_ms,actor,action,outcome,target,port,source,\"user\",grant_id,request_id,"
     "detail FROM audit";
+const std::string kUserSelect = "SELECT name,keys,created_at FROM users";
+const std::string kCertificateSelect =
+    "SELECT c.serial,c.kind,c.grant_id,c.\"user\",c.key_id,c.ca_key_id,c.valid_after,"
+    "c.valid_before,c.issued_at,c.issued_by,c.subject_fingerprint FROM certificates c";
+const std::string kCaKeySelect =
+    "SELECT id,kind,algorithm,public_key,file,created_at,retired_at FROM ca_keys";
 
 namespace {
 
@@ -128,7 +134,7 @@ std::string stringsToJson(const std::vector<std::string>& v) {
   return json::serialize(a);
 }
 
-Target readTarget(const Stmt& s) {
+Target readTarget(const SqlRow& s) {
   Target t;
   std::string os;
   s.columns(t.name, t.address, os, t.sshPort, t.winrmHttpPort, t.winrmHttpsPort, t.createdAt);
@@ -136,7 +142,7 @@ Target readTarget(const Stmt& s) {
   return t;
 }
 
-Result<Policy> readPolicy(const Stmt& s) {
+Result<Policy> readPolicy(const SqlRow& s) {
   Policy p;
   std::string rules;
   int64_t minV4 = 0, minV6 = 0;
@@ -151,7 +157,7 @@ Result<Policy> readPolicy(const Stmt& s) {
   return p;
 }
 
-Result<Grant> readGrant(const Stmt& s) {
+Result<Grant> readGrant(const SqlRow& s) {
   Grant g;
   std::string source, state;
   s.columns(g.id, g.user, g.target, g.port, source, g.start, g.end, g.requestedBy, g.approvedBy,
@@ -165,7 +171,7 @@ Result<Grant> readGrant(const Stmt& s) {
   return g;
 }
 
-Result<AccessRequest> readRequest(const Stmt& s) {
+Result<AccessRequest> readRequest(const SqlRow& s) {
   AccessRequest r;
   std::string ports, state, grantIds;
   s.columns(r.id, r.requester, r.target, ports, r.justification, state, r.createdAt, r.decidedBy,
@@ -186,7 +192,7 @@ std::string keysToJson(const std::vector<SshPublicKey>& keys) {
   return stringsToJson(lines);
 }
 
-User readUser(const Stmt& s) {
+User readUser(const SqlRow& s) {
   User u;
   std::string keys;
   s.columns(u.name, keys, u.createdAt);
@@ -198,7 +204,7 @@ User readUser(const Stmt& s) {
   return u;
 }
 
-AuditEntry readAudit(const Stmt& s) {
+AuditEntry readAudit(const SqlRow& s) {
   AuditEntry e;
   int64_t timeMs = 0;
   s.columns(e.seq, timeMs, e.actor, e.action, e.outcome, e.target, e.port, e.source, e.user,
@@ -207,4 +213,20 @@ AuditEntry readAudit(const Stmt& s) {
   return e;
 }
 
-}  // namespace jitgate::sqlite
+IssuedCertificate readCertificate(const SqlRow& s) {
+  IssuedCertificate c;
+  int64_t serial = 0;
+  s.columns(serial, c.kind, c.grantId, c.user, c.keyId, c.caKeyId, c.validAfter, c.validBefore,
+            c.issuedAt, c.issuedBy, c.subjectFingerprint);
+  // Serials are below 2^63 (certs), so they fit a signed 64-bit column.
+  c.serial = static_cast<uint64_t>(serial);
+  return c;
+}
+
+CaKeyRecord readCaKey(const SqlRow& s) {
+  CaKeyRecord k;
+  s.columns(k.id, k.kind, k.algorithm, k.publicKey, k.file, k.createdAt, k.retiredAt);
+  return k;
+}
+
+}  // namespace jitgate::sql
