@@ -24,6 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "grant_binding.hpp"
 #include "jitgate/files.hpp"
 #include "jitgate/handle.hpp"
 #include "jitgate/proxy/ssh_login.hpp"
@@ -59,11 +60,6 @@ constexpr uint64_t kMaxUnsent = 4 << 20;  // bytes libssh may hold for one clien
 bool hasPendingInput(int fd) {
   int n = 0;
   return fd >= 0 && ::ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
-// Deadlines run on the monotonic clock; the grant's end is a wall-clock time.
-SteadyClock::time_point steadyAt(SysTime end, SysTime now) {
-  return SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(end - now);
 }
 
 Result<std::string> keyBlob(ssh_key key) {
@@ -220,19 +216,6 @@ struct SshFront::Shared : std::enable_shared_from_this<SshFront::Shared> {
 
 namespace {
 
-// A session or forwarded channel held open by a grant: the audit record, the
-// registry entry that brings revokes, and the timers for the warning and the
-// end of the window.
-struct Binding {
-  explicit Binding(asio::io_context& io) : deadline(io), warning(io) {}
-  SessionRecord record;
-  SessionRegistry::Id regId = 0;
-  SysTime end{};
-  asio::steady_timer deadline;
-  asio::steady_timer warning;
-  bool active = false;
-};
-
 // One client session channel in terminating mode and its twin on the hop.
 struct SessionChannel {
   SshConnection* conn = nullptr;
@@ -266,14 +249,15 @@ struct SessionChannel {
 
 // One direct-tcpip channel and its TCP connection to the target.
 struct ForwardChannel {
-  ForwardChannel(asio::io_context& io) : socket(io), resolver(io), connectTimer(io), binding(io) {}
+  ForwardChannel(asio::io_context& io, GrantEngine& engine, SessionRegistry& registry)
+      : socket(io), resolver(io), connectTimer(io), binding(io, engine, registry) {}
   SshConnection* conn = nullptr;
   SshChannelPtr ch;
   ssh_channel_callbacks_struct cb{};
   tcp::socket socket;
   tcp::resolver resolver;
   asio::steady_timer connectTimer;
-  Binding binding;
+  GrantBinding binding;
   std::string host;
   uint16_t port = 0;
   bool connected = false;
@@ -315,7 +299,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         sourceIp_(sourceIp),
         clientFd_(io_),
         grace_(io_),
-        binding_(io_) {}
+        binding_(io_, front_->engine, front_->registry) {}
 
   ~SshConnection() { teardown(); }
 
@@ -507,7 +491,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       return nullptr;
     }
     if (sessions_.size() >= 10) return nullptr;
-    if (!targetName_.empty() && (!binding_.active || !pendingRefusal_.empty())) return nullptr;
+    if (!targetName_.empty() && (!binding_.active() || !pendingRefusal_.empty())) return nullptr;
     auto sc = std::make_unique<SessionChannel>();
     sc->conn = this;
     sc->forwardOnly = targetName_.empty();
@@ -693,10 +677,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   // moves it on later. Nothing is taken while older bytes wait.
   int onClientData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
     if (s.forwardOnly) return static_cast<int>(len);  // nothing goes anywhere
-    if (!s.opened || !s.ops.empty() || s.closedUp || !binding_.active || !s.pendingUp.empty())
+    if (!s.opened || !s.ops.empty() || s.closedUp || !binding_.active() || !s.pendingUp.empty())
       return 0;
     uint32_t n = writeSome(s.up.get(), data, len, false);
-    binding_.record.bytesToTarget += n;
+    binding_.record().bytesToTarget += n;
     return static_cast<int>(n);
   }
 
@@ -714,9 +698,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
 
   int onUpData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
     std::string& pending = isStderr ? s.pendingDownErr : s.pendingDown;
-    if (s.closedClient || !binding_.active || !pending.empty() || clientBacklogged()) return 0;
+    if (s.closedClient || !binding_.active() || !pending.empty() || clientBacklogged()) return 0;
     uint32_t n = writeSome(s.client.get(), data, len, isStderr != 0);
-    binding_.record.bytesFromTarget += n;
+    binding_.record().bytesFromTarget += n;
     unsentToClient_ += n;
     return static_cast<int>(n);
   }
@@ -772,7 +756,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       }
     }
     if (s.opened && s.ops.empty() && !s.closedUp) {
-      binding_.record.bytesToTarget += drain(s.client.get(), s.up.get(), 0, false, s.pendingUp);
+      binding_.record().bytesToTarget += drain(s.client.get(), s.up.get(), 0, false, s.pendingUp);
       if (s.clientEof && !s.eofSentUp && s.pendingUp.empty() &&
           ssh_channel_poll(s.client.get(), 0) <= 0) {
         ssh_channel_send_eof(s.up.get());
@@ -786,7 +770,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (s.opened && !s.closedClient && !clientBacklogged()) {
       uint64_t moved = drain(s.up.get(), s.client.get(), 0, false, s.pendingDown) +
                        drain(s.up.get(), s.client.get(), 1, true, s.pendingDownErr);
-      binding_.record.bytesFromTarget += moved;
+      binding_.record().bytesFromTarget += moved;
       unsentToClient_ += moved;
     }
     bool upDrained =
@@ -880,7 +864,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                     "at most 64 forwarded channels at once");
     ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
     if (!ch) return;
-    auto f = std::make_shared<ForwardChannel>(io_);
+    auto f = std::make_shared<ForwardChannel>(io_, front_->engine, front_->registry);
     f->conn = this;
     f->ch.reset(ch);
     f->host = target->address;
@@ -944,7 +928,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                                 f->socket.non_blocking(true, opt);
                                 if (!opt) f->socket.set_option(tcp::no_delay(true), opt);
                                 if (opt) return self->forwardFailed(*f, "socket: " + opt.message());
-                                self->front_->record(connectEntry(f->binding.record));
+                                self->front_->record(connectEntry(f->binding.record()));
                                 self->pump();
                               });
         });
@@ -966,7 +950,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       endForward(f, EndReason::TargetClosed, "", "");
       return 0;
     }
-    f.binding.record.bytesToTarget += n;
+    f.binding.record().bytesToTarget += n;
     if (n < len) waitForwardWritable(f);
     return static_cast<int>(n);
   }
@@ -1006,7 +990,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         break;
       }
       if (ec) return endForward(f, EndReason::TargetClosed, "", "");
-      f.binding.record.bytesToTarget += w;
+      f.binding.record().bytesToTarget += w;
       f.outPending.erase(f.outPending.begin(), f.outPending.begin() + static_cast<long>(w));
       if (!f.outPending.empty()) {
         waitForwardWritable(f);
@@ -1025,7 +1009,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       if (!f.inPending.empty()) {
         uint32_t w = writeSome(f.ch.get(), f.inPending.data(), f.inPending.size(), false);
         f.inPending.erase(0, w);
-        f.binding.record.bytesFromTarget += w;
+        f.binding.record().bytesFromTarget += w;
         unsentToClient_ += w;
         budget -= std::min<size_t>(budget, w);
         if (!f.inPending.empty()) break;  // resumes when the window opens again
@@ -1163,7 +1147,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     hop_->key.reset(raw);
     auto blob = keyBlob(raw);
     if (!blob) return hopFailed(SessionRefusal::InternalError, "cannot read the session key");
-    auto issued = front_->authority.issueHop(binding_.record.grantId, user_, *bastionIp, *blob,
+    auto issued = front_->authority.issueHop(binding_.record().grantId, user_, *bastionIp, *blob,
                                              sshFingerprint(*blob));
     if (!issued) return hopFailed(SessionRefusal::CertificateRefused, issued.refusal().message);
     auto sp1 = issued->line.find(' ');
@@ -1252,9 +1236,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       hop_->state = Hop::State::Ready;
       ssh_event_add_session(event_.get(), s);
       hop_->inEvent = true;
-      front_->record(connectEntry(binding_.record));
+      front_->record(connectEntry(binding_.record()));
       spdlog::info("ssh: {} from {} connected to {} (grant {})", user_, source_, target_->name,
-                   binding_.record.grantId);
+                   binding_.record().grantId);
     }
   }
 
@@ -1273,81 +1257,43 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     spdlog::warn("ssh: {} to {}: {}", user_, targetName_, message);
     std::string text = "jitgate: cannot open " + targetName_ + ": " + message;
     AuditEntry e =
-        refusalEntry("ssh", user_, targetName_, binding_.record.port, source_, reason, message);
-    e.grantId = binding_.record.grantId;
-    binding_.active = false;  // never connected: no disconnect record
-    front_->registry.remove(binding_.regId);
-    binding_.deadline.cancel();
-    binding_.warning.cancel();
+        refusalEntry("ssh", user_, targetName_, binding_.record().port, source_, reason, message);
+    e.grantId = binding_.record().grantId;
+    binding_.unbind();  // never connected: no disconnect record
     front_->record(std::move(e));
     closeAll(EndReason::Error, text);
   }
 
-  // --- Grants: binding, rechecks, warnings, cutoff -------------------------
+  // --- Grants: binding, warnings, cutoff --------------------------------------
   // `f` is the forwarded channel the binding belongs to, or null for the
-  // terminating session. Handlers hold it weakly: a channel may be gone by
-  // the time a timer that was already due runs.
-  void bind(Binding& b, const SessionRecord& rec, const Decision& d,
+  // terminating session (the one that is warned). Handlers hold both weakly:
+  // a channel may be gone by the time an event that was already due runs.
+  void bind(GrantBinding& b, const SessionRecord& rec, const Decision& d,
             const std::shared_ptr<ForwardChannel>& f) {
-    b.record = rec;
-    b.end = d.end;
-    b.active = true;
     std::weak_ptr<SshConnection> weak = weak_from_this();
     std::weak_ptr<ForwardChannel> wf = f;
     bool forward = f != nullptr;
-    b.regId = front_->registry.add(d.grantId, [weak, wf, forward](const GrantEnded& ev) {
+    GrantBinding::Events events;
+    if (!forward)
+      events.warn = [weak](SysTime end) {
+        if (auto self = weak.lock()) self->warn(end);
+      };
+    events.ended = [weak, wf, forward](EndReason why, SysTime at) {
       auto self = weak.lock();
       auto fc = wf.lock();
       if (!self || (forward && !fc)) return;
-      self->recheck(fc.get(),
-                    ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired);
-    });
-    armTimers(b, f);
+      self->cut(fc.get(), why, at);
+    };
+    b.bind(rec, sourceIp_, d, forward ? std::chrono::seconds(0) : front_->options.warnBefore,
+           std::move(events));
   }
 
-  void armTimers(Binding& b, const std::shared_ptr<ForwardChannel>& f) {
-    auto now = front_->engine.now();
-    std::weak_ptr<SshConnection> weak = weak_from_this();
-    std::weak_ptr<ForwardChannel> wf = f;
-    bool forward = f != nullptr;
-    b.deadline.expires_at(steadyAt(b.end, now));
-    b.deadline.async_wait([weak, wf, forward](const boost::system::error_code& ec) {
-      if (ec) return;
-      auto self = weak.lock();
-      auto fc = wf.lock();
-      if (!self || (forward && !fc)) return;
-      self->recheck(fc.get(), EndReason::Expired);
-    });
-    auto warnAt = b.end - front_->options.warnBefore;
-    if (f == nullptr && front_->options.warnBefore.count() > 0 && warnAt > now) {
-      b.warning.expires_at(steadyAt(warnAt, now));
-      b.warning.async_wait([weak](const boost::system::error_code& ec) {
-        if (ec) return;
-        if (auto self = weak.lock()) self->warn();
-      });
-    }
-  }
-
-  // The grant behind a session ended: another may still cover it.
-  void recheck(ForwardChannel* f, EndReason why) {
+  // No grant covers the session (or the channel `f`) any more.
+  void cut(ForwardChannel* f, EndReason why, SysTime at) {
     if (closed_) return;
-    Binding& b = f ? f->binding : binding_;
-    if (!b.active || (f && f->done)) return;
-    auto d = front_->engine.decide(b.record.user, b.record.target, b.record.port, sourceIp_);
-    if (d.allowed) {
-      if (d.grantId != b.record.grantId) {
-        spdlog::info("ssh: session of {} on {} now held by grant {}", b.record.user,
-                     b.record.target, d.grantId);
-        b.record.grantId = d.grantId;
-        front_->registry.rebind(b.regId, d.grantId);
-      }
-      b.end = d.end;
-      armTimers(b, f ? sharedForward(*f) : std::shared_ptr<ForwardChannel>());
-      return;
-    }
-    auto message = endMessage(b.record.target, front_->engine.now(), why);
-    spdlog::info("ssh: cutting {} on {} from {}: {}", b.record.user, b.record.target, source_,
-                 message);
+    const auto& rec = f ? f->binding.record() : binding_.record();
+    auto message = endMessage(rec.target, at, why);
+    spdlog::info("ssh: cutting {} on {} from {}: {}", rec.user, rec.target, source_, message);
     if (f) {
       endForward(*f, why, "", message);
       if (liveForwards() == 0 && sessions_.empty())
@@ -1359,12 +1305,11 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     closeAll(why, message);
   }
 
-  void warn() {
-    if (closed_ || !binding_.active) return;
-    auto remaining =
-        std::chrono::duration_cast<std::chrono::seconds>(binding_.end - front_->engine.now());
-    std::string text = "\r\njitgate: access to " + binding_.record.target + " ends at " +
-                       formatTimestamp(binding_.end) + " (in " +
+  void warn(SysTime end) {
+    if (closed_ || !binding_.active()) return;
+    auto remaining = std::chrono::duration_cast<std::chrono::seconds>(end - front_->engine.now());
+    std::string text = "\r\njitgate: access to " + binding_.record().target + " ends at " +
+                       formatTimestamp(end) + " (in " +
                        std::to_string((remaining.count() + 59) / 60) + " min)\r\n";
     for (auto& s : sessions_)
       if (!s->done && !s->closedClient)
@@ -1372,13 +1317,11 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     pump();
   }
 
-  void unbind(Binding& b, EndReason why, const std::string& note, bool connected) {
-    if (!b.active) return;
-    b.active = false;
-    b.deadline.cancel();
-    b.warning.cancel();
-    front_->registry.remove(b.regId);
-    if (connected) front_->record(disconnectEntry(b.record, why, note));
+  // Ends a binding; a session that was connected gets its disconnect record.
+  void unbind(GrantBinding& b, EndReason why, const std::string& note, bool connected) {
+    if (!b.active()) return;
+    b.unbind();
+    if (connected) front_->record(disconnectEntry(b.record(), why, note));
   }
 
   // --- Refusals ------------------------------------------------------------
@@ -1541,8 +1484,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     closed_ = true;  // callbacks libssh still runs from here on refuse everything
     if (client_) ssh_set_message_callback(client_.get(), nullptr, nullptr);
     grace_.cancel();
-    binding_.deadline.cancel();
-    binding_.warning.cancel();
+    binding_.unbind();
     boost::system::error_code ec;
     for (auto& f : forwards_) {
       f->connectTimer.cancel();
@@ -1654,7 +1596,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   bool pendingPreAuth_ = false;
   std::string user_, targetName_;
   std::optional<Target> target_;
-  Binding binding_;  // terminating mode
+  GrantBinding binding_;  // terminating mode
   // Shared with the hop's pending resolve and connect: Asio's composed
   // connect keeps using the socket until its handler has run.
   std::shared_ptr<Hop> hop_;
