@@ -24,6 +24,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "grant_binding.hpp"
 #include "jitgate/files.hpp"
 #include "jitgate/handle.hpp"
 #include "jitgate/proxy/ssh_login.hpp"
@@ -59,11 +60,6 @@ constexpr uint64_t kMaxUnsent = 4 << 20;  // bytes libssh may hold for one clien
 bool hasPendingInput(int fd) {
   int n = 0;
   return fd >= 0 && ::ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
-// Deadlines run on the monotonic clock; the grant's end is a wall-clock time.
-SteadyClock::time_point steadyAt(SysTime end, SysTime now) {
-  return SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(end - now);
 }
 
 Result<std::string> keyBlob(ssh_key key) {
@@ -220,19 +216,6 @@ struct SshFront::Shared : std::enable_shared_from_this<SshFront::Shared> {
 
 namespace {
 
-// A session or forwarded channel held open by a grant: the audit record, the
-// registry entry that brings revokes, and the timers for the warning and the
-// end of the window.
-struct Binding {
-  explicit Binding(asio::io_context& io) : deadline(io), warning(io) {}
-  SessionRecord record;
-  SessionRegistry::Id regId = 0;
-  SysTime end{};
-  asio::steady_timer deadline;
-  asio::steady_timer warning;
-  bool active = false;
-};
-
 // One client session channel in terminating mode and its twin on the hop.
 struct SessionChannel {
   SshConnection* conn = nullptr;
@@ -266,14 +249,15 @@ struct SessionChannel {
 
 // One direct-tcpip channel and its TCP connection to the target.
 struct ForwardChannel {
-  ForwardChannel(asio::io_context& io) : socket(io), resolver(io), connectTimer(io), binding(io) {}
+  ForwardChannel(asio::io_context& io, GrantEngine& engine, SessionRegistry& registry)
+      : socket(io), resolver(io), connectTimer(io), binding(io, engine, registry) {}
   SshConnection* conn = nullptr;
   SshChannelPtr ch;
   ssh_channel_callbacks_struct cb{};
   tcp::socket socket;
   tcp::resolver resolver;
   asio::steady_timer connectTimer;
-  Binding binding;
+  GrantBinding binding;
   std::string host;
   uint16_t port = 0;
   bool connected = false;
@@ -315,7 +299,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         sourceIp_(sourceIp),
         clientFd_(io_),
         grace_(io_),
-        binding_(io_) {}
+        binding_(io_, front_->engine, front_->registry) {}
 
   ~SshConnection() { teardown(); }
 
@@ -364,7 +348,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     grace_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       auto self = weak.lock();
       if (ec || !self || self->authenticated_ || self->closed_) return;
-      self->refuseUnauthenticated("login_grace_time",
+      self->refuseUnauthenticated(SessionRefusal::LoginGraceTime,
                                   "jitgate: authentication took too long; disconnecting");
     });
     pump();
@@ -397,8 +381,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (signedAttempt ? ++signedAttempts_ > front_->options.maxAuthAttempts
                       : ++offers_ > 4 * front_->options.maxAuthAttempts) {
       pendingRefusal_ = "jitgate: too many authentication attempts";
-      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_, "too_many_attempts",
-                                   "too many authentication attempts");
+      pendingAudit_ =
+          refusalEntry("ssh", "", "", std::nullopt, source_, SessionRefusal::TooManyAttempts,
+                       "too many authentication attempts");
       pendingPreAuth_ = true;
       return SSH_AUTH_DENIED;
     }
@@ -406,8 +391,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (!login) {
       // Nothing about this name is usable; refuse the connection with the reason.
       pendingRefusal_ = "jitgate: " + login.refusal().message;
-      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_, "malformed_user",
-                                   login.refusal().message);
+      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_,
+                                   SessionRefusal::MalformedUser, login.refusal().message);
       pendingPreAuth_ = true;
       return SSH_AUTH_DENIED;
     }
@@ -418,14 +403,14 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       // Audited once, when the connection ends without authenticating.
       if (!ok)
         unauditedFailure_ = refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
-                                         "authentication_failed", why);
+                                         SessionRefusal::AuthenticationFailed, why);
       return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
     }
     if (!signedAttempt) return SSH_AUTH_DENIED;  // a signature that did not verify
     if (!ok) {
       unauditedFailure_.reset();
       front_->recordPreAuth(refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
-                                         "authentication_failed", why));
+                                         SessionRefusal::AuthenticationFailed, why));
       return SSH_AUTH_DENIED;
     }
     unauditedFailure_.reset();
@@ -506,7 +491,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       return nullptr;
     }
     if (sessions_.size() >= 10) return nullptr;
-    if (!targetName_.empty() && (!binding_.active || !pendingRefusal_.empty())) return nullptr;
+    if (!targetName_.empty() && (!binding_.active() || !pendingRefusal_.empty())) return nullptr;
     auto sc = std::make_unique<SessionChannel>();
     sc->conn = this;
     sc->forwardOnly = targetName_.empty();
@@ -692,10 +677,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   // moves it on later. Nothing is taken while older bytes wait.
   int onClientData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
     if (s.forwardOnly) return static_cast<int>(len);  // nothing goes anywhere
-    if (!s.opened || !s.ops.empty() || s.closedUp || !binding_.active || !s.pendingUp.empty())
+    if (!s.opened || !s.ops.empty() || s.closedUp || !binding_.active() || !s.pendingUp.empty())
       return 0;
     uint32_t n = writeSome(s.up.get(), data, len, false);
-    binding_.record.bytesToTarget += n;
+    binding_.record().bytesToTarget += n;
     return static_cast<int>(n);
   }
 
@@ -713,9 +698,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
 
   int onUpData(SessionChannel& s, const char* data, uint32_t len, int isStderr) {
     std::string& pending = isStderr ? s.pendingDownErr : s.pendingDown;
-    if (s.closedClient || !binding_.active || !pending.empty() || clientBacklogged()) return 0;
+    if (s.closedClient || !binding_.active() || !pending.empty() || clientBacklogged()) return 0;
     uint32_t n = writeSome(s.client.get(), data, len, isStderr != 0);
-    binding_.record.bytesFromTarget += n;
+    binding_.record().bytesFromTarget += n;
     unsentToClient_ += n;
     return static_cast<int>(n);
   }
@@ -771,7 +756,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       }
     }
     if (s.opened && s.ops.empty() && !s.closedUp) {
-      binding_.record.bytesToTarget += drain(s.client.get(), s.up.get(), 0, false, s.pendingUp);
+      binding_.record().bytesToTarget += drain(s.client.get(), s.up.get(), 0, false, s.pendingUp);
       if (s.clientEof && !s.eofSentUp && s.pendingUp.empty() &&
           ssh_channel_poll(s.client.get(), 0) <= 0) {
         ssh_channel_send_eof(s.up.get());
@@ -785,7 +770,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (s.opened && !s.closedClient && !clientBacklogged()) {
       uint64_t moved = drain(s.up.get(), s.client.get(), 0, false, s.pendingDown) +
                        drain(s.up.get(), s.client.get(), 1, true, s.pendingDownErr);
-      binding_.record.bytesFromTarget += moved;
+      binding_.record().bytesFromTarget += moved;
       unsentToClient_ += moved;
     }
     bool upDrained =
@@ -843,7 +828,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     const char* dest = ssh_message_channel_request_open_destination(msg);
     int port = ssh_message_channel_request_open_destination_port(msg);
     std::string host = dest ? dest : "";
-    auto refuse = [&](const std::string& target, const std::string& reason,
+    auto refuse = [&](const std::string& target, SessionRefusal reason,
                       const std::string& message) {
       front_->record(
           refusalEntry("ssh-forward", user_, target,
@@ -863,22 +848,23 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       ssh_message_reply_default(msg);
     };
     if (!targetName_.empty()) {
-      refuse(targetName_, "forward_in_terminating_session",
+      refuse(targetName_, SessionRefusal::ForwardInTerminatingSession,
              "forwarding is for logins without a target (" + user_ + "@bastion)");
       return;
     }
-    if (port <= 0 || port > 65535) return refuse("", "bad_port", "port out of range");
+    if (port <= 0 || port > 65535) return refuse("", SessionRefusal::BadPort, "port out of range");
     auto target = front_->engine.findTarget(host);
     if (!target)
-      return refuse(printable(host, 64), "unknown_target",
+      return refuse(printable(host, 64), SessionRefusal::UnknownTarget,
                     "no enrolled target named or at '" + printable(host, 64) + "'");
     auto d = front_->engine.decide(user_, target->name, static_cast<uint16_t>(port), sourceIp_);
-    if (!d.allowed) return refuse(target->name, std::string(toString(d.reason)), d.message);
+    if (!d.allowed) return refuse(target->name, d.reason, d.message);
     if (liveForwards() >= 64)
-      return refuse(target->name, "too_many_channels", "at most 64 forwarded channels at once");
+      return refuse(target->name, SessionRefusal::TooManyChannels,
+                    "at most 64 forwarded channels at once");
     ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
     if (!ch) return;
-    auto f = std::make_shared<ForwardChannel>(io_);
+    auto f = std::make_shared<ForwardChannel>(io_, front_->engine, front_->registry);
     f->conn = this;
     f->ch.reset(ch);
     f->host = target->address;
@@ -942,7 +928,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                                 f->socket.non_blocking(true, opt);
                                 if (!opt) f->socket.set_option(tcp::no_delay(true), opt);
                                 if (opt) return self->forwardFailed(*f, "socket: " + opt.message());
-                                self->front_->record(connectEntry(f->binding.record));
+                                self->front_->record(connectEntry(f->binding.record()));
                                 self->pump();
                               });
         });
@@ -964,7 +950,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       endForward(f, EndReason::TargetClosed, "", "");
       return 0;
     }
-    f.binding.record.bytesToTarget += n;
+    f.binding.record().bytesToTarget += n;
     if (n < len) waitForwardWritable(f);
     return static_cast<int>(n);
   }
@@ -1004,7 +990,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         break;
       }
       if (ec) return endForward(f, EndReason::TargetClosed, "", "");
-      f.binding.record.bytesToTarget += w;
+      f.binding.record().bytesToTarget += w;
       f.outPending.erase(f.outPending.begin(), f.outPending.begin() + static_cast<long>(w));
       if (!f.outPending.empty()) {
         waitForwardWritable(f);
@@ -1023,7 +1009,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       if (!f.inPending.empty()) {
         uint32_t w = writeSome(f.ch.get(), f.inPending.data(), f.inPending.size(), false);
         f.inPending.erase(0, w);
-        f.binding.record.bytesFromTarget += w;
+        f.binding.record().bytesFromTarget += w;
         unsentToClient_ += w;
         budget -= std::min<size_t>(budget, w);
         if (!f.inPending.empty()) break;  // resumes when the window opens again
@@ -1099,14 +1085,13 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (closed_) return;
     auto target = front_->engine.findTarget(targetName_);
     if (!target || target->name != targetName_) {
-      return refuseAuthenticated(targetName_, std::nullopt, "unknown_target",
+      return refuseAuthenticated(targetName_, std::nullopt, SessionRefusal::UnknownTarget,
                                  "no enrolled target named '" + targetName_ + "'");
     }
     target_ = *target;
     auto d = front_->engine.decide(user_, target_->name, target_->sshPort, sourceIp_);
     if (!d.allowed)
-      return refuseAuthenticated(target_->name, target_->sshPort, std::string(toString(d.reason)),
-                                 d.message);
+      return refuseAuthenticated(target_->name, target_->sshPort, d.reason, d.message);
     SessionRecord rec;
     rec.front = "ssh";
     rec.user = user_;
@@ -1127,21 +1112,21 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       if (ec || !self->hop_ || self->hop_->state == Hop::State::Ready ||
           self->hop_->state == Hop::State::Failed)
         return;
-      self->hopFailed("target_unreachable", "timed out connecting to the target");
+      self->hopFailed(SessionRefusal::TargetUnreachable, "timed out connecting to the target");
     });
     hop_->resolver.async_resolve(
         target_->address, std::to_string(target_->sshPort),
         [self, hop](const boost::system::error_code& ec, tcp::resolver::results_type results) {
           if (self->hop_ != hop || self->closed_) return;
           if (ec)
-            return self->hopFailed("target_unreachable",
+            return self->hopFailed(SessionRefusal::TargetUnreachable,
                                    "cannot resolve the target: " + ec.message());
           asio::async_connect(
               hop->socket, results,
               [self, hop](const boost::system::error_code& ec, const tcp::endpoint&) {
                 if (self->hop_ != hop || self->closed_) return;
                 if (ec)
-                  return self->hopFailed("target_unreachable",
+                  return self->hopFailed(SessionRefusal::TargetUnreachable,
                                          "cannot connect to the target: " + ec.message());
                 self->hopConnected();
               });
@@ -1152,30 +1137,31 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     boost::system::error_code ec;
     hop_->socket.set_option(tcp::no_delay(true), ec);
     auto local = hop_->socket.local_endpoint(ec);
-    if (ec) return hopFailed("target_unreachable", "connection lost: " + ec.message());
+    if (ec) return hopFailed(SessionRefusal::TargetUnreachable, "connection lost: " + ec.message());
     auto bastionIp = IpAddress::parse(local.address().to_string());
-    if (!bastionIp) return hopFailed("error", "cannot read the bastion's own address");
+    if (!bastionIp)
+      return hopFailed(SessionRefusal::InternalError, "cannot read the bastion's own address");
     ssh_key raw = nullptr;
     if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK || !raw)
-      return hopFailed("error", "cannot make a session key");
+      return hopFailed(SessionRefusal::InternalError, "cannot make a session key");
     hop_->key.reset(raw);
     auto blob = keyBlob(raw);
-    if (!blob) return hopFailed("error", "cannot read the session key");
-    auto issued = front_->authority.issueHop(binding_.record.grantId, user_, *bastionIp, *blob,
+    if (!blob) return hopFailed(SessionRefusal::InternalError, "cannot read the session key");
+    auto issued = front_->authority.issueHop(binding_.record().grantId, user_, *bastionIp, *blob,
                                              sshFingerprint(*blob));
-    if (!issued) return hopFailed("certificate_refused", issued.refusal().message);
+    if (!issued) return hopFailed(SessionRefusal::CertificateRefused, issued.refusal().message);
     auto sp1 = issued->line.find(' ');
     auto sp2 = issued->line.find(' ', sp1 + 1);
     std::string certB64 = issued->line.substr(sp1 + 1, sp2 - sp1 - 1);
     ssh_key cert = nullptr;
     if (ssh_pki_import_cert_base64(certB64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert) != SSH_OK)
-      return hopFailed("error", "cannot load the session certificate");
+      return hopFailed(SessionRefusal::InternalError, "cannot load the session certificate");
     SshKeyPtr certOwned(cert);
     if (ssh_pki_copy_cert_to_privkey(cert, raw) != SSH_OK)
-      return hopFailed("error", "cannot attach the session certificate");
+      return hopFailed(SessionRefusal::InternalError, "cannot attach the session certificate");
 
     hop_->session.reset(ssh_new());
-    if (!hop_->session) return hopFailed("error", "out of memory");
+    if (!hop_->session) return hopFailed(SessionRefusal::InternalError, "out of memory");
     ssh_session s = hop_->session.get();
     int zero = 0;
     long timeout = static_cast<long>(front_->options.connectTimeout.count());
@@ -1194,7 +1180,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     int watch = ::dup(fd);
     if (watch < 0) {
       ::close(fd);
-      return hopFailed("error", std::string("dup: ") + std::strerror(errno));
+      return hopFailed(SessionRefusal::InternalError, std::string("dup: ") + std::strerror(errno));
     }
     ssh_options_set(s, SSH_OPTIONS_FD, &fd);
     hop_->fd.assign(watch);
@@ -1210,7 +1196,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       int rc = ssh_connect(s);
       if (rc == SSH_AGAIN) return;
       if (rc != SSH_OK)
-        return hopFailed("target_unreachable",
+        return hopFailed(SessionRefusal::TargetUnreachable,
                          std::string("SSH handshake with the target failed: ") +
                              printable(ssh_get_error(s), 200));
       switch (ssh_session_is_known_server(s)) {
@@ -1220,7 +1206,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         case SSH_KNOWN_HOSTS_UNKNOWN: {
           // Trust on first use, recorded: an admin can pre-seed known_hosts.
           if (ssh_session_update_known_hosts(s) != SSH_OK)
-            return hopFailed("error", "cannot record the target's host key");
+            return hopFailed(SessionRefusal::InternalError, "cannot record the target's host key");
           AuditEntry e;
           e.actor = "jitgated";
           e.action = "target.hostkey";
@@ -1232,7 +1218,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
           break;
         }
         default:
-          return hopFailed("target_hostkey_mismatch",
+          return hopFailed(SessionRefusal::TargetHostkeyMismatch,
                            "the target's host key " + hostKeyFingerprint(s) +
                                " does not match the one recorded in " + front_->options.stateDir +
                                "/known_hosts");
@@ -1243,16 +1229,16 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       int rc = ssh_userauth_publickey(s, nullptr, hop_->key.get());
       if (rc == SSH_AUTH_AGAIN) return;
       if (rc != SSH_AUTH_SUCCESS)
-        return hopFailed("target_refused_certificate",
+        return hopFailed(SessionRefusal::TargetRefusedCertificate,
                          "the target did not accept the bastion's certificate for " + user_ +
                              " (does its sshd trust jitgate's CA and know the user?)");
       hop_->timer.cancel();
       hop_->state = Hop::State::Ready;
       ssh_event_add_session(event_.get(), s);
       hop_->inEvent = true;
-      front_->record(connectEntry(binding_.record));
+      front_->record(connectEntry(binding_.record()));
       spdlog::info("ssh: {} from {} connected to {} (grant {})", user_, source_, target_->name,
-                   binding_.record.grantId);
+                   binding_.record().grantId);
     }
   }
 
@@ -1264,88 +1250,50 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     return blob ? sshFingerprint(*blob) : "(unknown)";
   }
 
-  void hopFailed(const std::string& reason, const std::string& message) {
+  void hopFailed(SessionRefusal reason, const std::string& message) {
     if (!hop_ || hop_->state == Hop::State::Failed) return;
     hop_->state = Hop::State::Failed;
     hop_->timer.cancel();
     spdlog::warn("ssh: {} to {}: {}", user_, targetName_, message);
     std::string text = "jitgate: cannot open " + targetName_ + ": " + message;
     AuditEntry e =
-        refusalEntry("ssh", user_, targetName_, binding_.record.port, source_, reason, message);
-    e.grantId = binding_.record.grantId;
-    binding_.active = false;  // never connected: no disconnect record
-    front_->registry.remove(binding_.regId);
-    binding_.deadline.cancel();
-    binding_.warning.cancel();
+        refusalEntry("ssh", user_, targetName_, binding_.record().port, source_, reason, message);
+    e.grantId = binding_.record().grantId;
+    binding_.unbind();  // never connected: no disconnect record
     front_->record(std::move(e));
     closeAll(EndReason::Error, text);
   }
 
-  // --- Grants: binding, rechecks, warnings, cutoff -------------------------
+  // --- Grants: binding, warnings, cutoff --------------------------------------
   // `f` is the forwarded channel the binding belongs to, or null for the
-  // terminating session. Handlers hold it weakly: a channel may be gone by
-  // the time a timer that was already due runs.
-  void bind(Binding& b, const SessionRecord& rec, const Decision& d,
+  // terminating session (the one that is warned). Handlers hold both weakly:
+  // a channel may be gone by the time an event that was already due runs.
+  void bind(GrantBinding& b, const SessionRecord& rec, const Decision& d,
             const std::shared_ptr<ForwardChannel>& f) {
-    b.record = rec;
-    b.end = d.end;
-    b.active = true;
     std::weak_ptr<SshConnection> weak = weak_from_this();
     std::weak_ptr<ForwardChannel> wf = f;
     bool forward = f != nullptr;
-    b.regId = front_->registry.add(d.grantId, [weak, wf, forward](const GrantEnded& ev) {
+    GrantBinding::Events events;
+    if (!forward)
+      events.warn = [weak](SysTime end) {
+        if (auto self = weak.lock()) self->warn(end);
+      };
+    events.ended = [weak, wf, forward](EndReason why, SysTime at) {
       auto self = weak.lock();
       auto fc = wf.lock();
       if (!self || (forward && !fc)) return;
-      self->recheck(fc.get(),
-                    ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired);
-    });
-    armTimers(b, f);
+      self->cut(fc.get(), why, at);
+    };
+    b.bind(rec, sourceIp_, d, forward ? std::chrono::seconds(0) : front_->options.warnBefore,
+           std::move(events));
   }
 
-  void armTimers(Binding& b, const std::shared_ptr<ForwardChannel>& f) {
-    auto now = front_->engine.now();
-    std::weak_ptr<SshConnection> weak = weak_from_this();
-    std::weak_ptr<ForwardChannel> wf = f;
-    bool forward = f != nullptr;
-    b.deadline.expires_at(steadyAt(b.end, now));
-    b.deadline.async_wait([weak, wf, forward](const boost::system::error_code& ec) {
-      if (ec) return;
-      auto self = weak.lock();
-      auto fc = wf.lock();
-      if (!self || (forward && !fc)) return;
-      self->recheck(fc.get(), EndReason::Expired);
-    });
-    auto warnAt = b.end - front_->options.warnBefore;
-    if (f == nullptr && front_->options.warnBefore.count() > 0 && warnAt > now) {
-      b.warning.expires_at(steadyAt(warnAt, now));
-      b.warning.async_wait([weak](const boost::system::error_code& ec) {
-        if (ec) return;
-        if (auto self = weak.lock()) self->warn();
-      });
-    }
-  }
-
-  // The grant behind a session ended: another may still cover it.
-  void recheck(ForwardChannel* f, EndReason why) {
+  // No grant covers the session (or the channel `f`) any more.
+  void cut(ForwardChannel* f, EndReason why, SysTime at) {
     if (closed_) return;
-    Binding& b = f ? f->binding : binding_;
-    if (!b.active || (f && f->done)) return;
-    auto d = front_->engine.decide(b.record.user, b.record.target, b.record.port, sourceIp_);
-    if (d.allowed) {
-      if (d.grantId != b.record.grantId) {
-        spdlog::info("ssh: session of {} on {} now held by grant {}", b.record.user,
-                     b.record.target, d.grantId);
-        b.record.grantId = d.grantId;
-        front_->registry.rebind(b.regId, d.grantId);
-      }
-      b.end = d.end;
-      armTimers(b, f ? sharedForward(*f) : std::shared_ptr<ForwardChannel>());
-      return;
-    }
-    auto message = endMessage(b.record.target, front_->engine.now(), why);
-    spdlog::info("ssh: cutting {} on {} from {}: {}", b.record.user, b.record.target, source_,
-                 message);
+    const auto& rec = f ? f->binding.record() : binding_.record();
+    auto message = endMessage(rec.target, at, why);
+    spdlog::info("ssh: cutting {} on {} from {}: {}", rec.user, rec.target, source_, message);
     if (f) {
       endForward(*f, why, "", message);
       if (liveForwards() == 0 && sessions_.empty())
@@ -1357,12 +1305,11 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     closeAll(why, message);
   }
 
-  void warn() {
-    if (closed_ || !binding_.active) return;
-    auto remaining =
-        std::chrono::duration_cast<std::chrono::seconds>(binding_.end - front_->engine.now());
-    std::string text = "\r\njitgate: access to " + binding_.record.target + " ends at " +
-                       formatTimestamp(binding_.end) + " (in " +
+  void warn(SysTime end) {
+    if (closed_ || !binding_.active()) return;
+    auto remaining = std::chrono::duration_cast<std::chrono::seconds>(end - front_->engine.now());
+    std::string text = "\r\njitgate: access to " + binding_.record().target + " ends at " +
+                       formatTimestamp(end) + " (in " +
                        std::to_string((remaining.count() + 59) / 60) + " min)\r\n";
     for (auto& s : sessions_)
       if (!s->done && !s->closedClient)
@@ -1370,34 +1317,32 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     pump();
   }
 
-  void unbind(Binding& b, EndReason why, const std::string& note, bool connected) {
-    if (!b.active) return;
-    b.active = false;
-    b.deadline.cancel();
-    b.warning.cancel();
-    front_->registry.remove(b.regId);
-    if (connected) front_->record(disconnectEntry(b.record, why, note));
+  // Ends a binding; a session that was connected gets its disconnect record.
+  void unbind(GrantBinding& b, EndReason why, const std::string& note, bool connected) {
+    if (!b.active()) return;
+    b.unbind();
+    if (connected) front_->record(disconnectEntry(b.record(), why, note));
   }
 
   // --- Refusals ------------------------------------------------------------
   // Called inside the authentication callback: step() ends the connection.
   void refuseAuthenticated(const std::string& target, std::optional<uint16_t> port,
-                           const std::string& reason, const std::string& message) {
+                           SessionRefusal reason, const std::string& message) {
     spdlog::info("ssh: {} from {} refused: {}", user_, source_, message);
     pendingAudit_ = refusalEntry("ssh", user_, target, port, source_, reason, message);
     pendingPreAuth_ = false;
     pendingRefusal_ = "jitgate: " + message;
   }
 
-  void refuseUnauthenticated(const std::string& reason, const std::string& message) {
+  void refuseUnauthenticated(SessionRefusal reason, const std::string& message) {
     front_->recordPreAuth(refusalEntry("ssh", "", "", std::nullopt, source_, reason, message));
     closeAll(EndReason::Error, message);
   }
 
   void protocolViolation(const std::string& what) {
     if (closed_) return;
-    front_->recordPreAuth(
-        refusalEntry("ssh", user_, "", std::nullopt, source_, "protocol_violation", what));
+    front_->recordPreAuth(refusalEntry("ssh", user_, "", std::nullopt, source_,
+                                       SessionRefusal::ProtocolViolation, what));
     violation_ = true;
   }
 
@@ -1539,8 +1484,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     closed_ = true;  // callbacks libssh still runs from here on refuse everything
     if (client_) ssh_set_message_callback(client_.get(), nullptr, nullptr);
     grace_.cancel();
-    binding_.deadline.cancel();
-    binding_.warning.cancel();
+    binding_.unbind();
     boost::system::error_code ec;
     for (auto& f : forwards_) {
       f->connectTimer.cancel();
@@ -1652,7 +1596,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   bool pendingPreAuth_ = false;
   std::string user_, targetName_;
   std::optional<Target> target_;
-  Binding binding_;  // terminating mode
+  GrantBinding binding_;  // terminating mode
   // Shared with the hop's pending resolve and connect: Asio's composed
   // connect keeps using the socket until its handler has run.
   std::shared_ptr<Hop> hop_;
@@ -1693,7 +1637,8 @@ void SshFront::Shared::onAccept(tcp::socket socket) {
           std::to_string(options.maxPerSource) + ")";
   if (!why.empty()) {
     if (unauthenticatedBySource[source] == 0) unauthenticatedBySource.erase(source);
-    recordPreAuth(refusalEntry("ssh", "", "", std::nullopt, source, "connection_limit", why));
+    recordPreAuth(
+        refusalEntry("ssh", "", "", std::nullopt, source, SessionRefusal::ConnectionLimit, why));
     socket.close(ec);
     return;
   }

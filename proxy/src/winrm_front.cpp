@@ -30,6 +30,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "grant_binding.hpp"
 #include "jitgate/files.hpp"
 #include "jitgate/handle.hpp"
 #include "jitgate/model.hpp"
@@ -213,9 +214,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         client_(makeClient(std::move(socket))),
         resolver_(front_->io),
         deadline_(front_->io),
-        cutTimer_(front_->io),
         source_(source),
-        sourceText_(source.toString()) {}
+        sourceText_(source.toString()),
+        binding_(front_->io, front_->engine, front_->registry) {}
 
   void run() {
     if constexpr (Tls) {
@@ -315,10 +316,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                                headBytes_, static_cast<size_t>(cfg_.maxHeaderBytes),
                                static_cast<size_t>(cfg_.maxBodyBytes));
       clientBuf_.consume(p.consumed);
-      if (p.state == HeadState::Refused) return refuse(p.refusal.status, "http", p.refusal.reason);
+      if (p.state == HeadState::Refused)
+        return refuse(p.refusal.status, SessionRefusal::Http, p.refusal.reason);
       if (p.state == HeadState::Done) return onHead();
       if (clientBuf_.size() > static_cast<size_t>(cfg_.maxHeaderBytes))
-        return refuse(431, "http",
+        return refuse(431, SessionRefusal::Http,
                       refusalFor(http::error::header_limit, cfg_.maxHeaderBytes, 0).reason);
     }
     client_.async_read_some(clientBuf_.prepare(16 * 1024),
@@ -351,25 +353,27 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (route) target = front_->engine.findTarget(route->target);
 
     if (req.method() != http::verb::post)
-      return refuse(405, "http", "only POST is relayed (WS-Man)");
-    if (!route) return refuse(400, "routing", route.refusal().message);
+      return refuse(405, SessionRefusal::Http, "only POST is relayed (WS-Man)");
+    if (!route) return refuse(400, SessionRefusal::Routing, route.refusal().message);
     if (!target)
-      return refuse(403, std::string(toString(DenyReason::UnknownTarget)),
+      return refuse(403, SessionRefusal::UnknownTarget,
                     "no target named '" + printable(route->target, 64) + "'");
     if (target_ && target_->name != target->name)
-      return refuse(400, "routing", "one connection serves one target (" + target_->name + ")");
+      return refuse(400, SessionRefusal::Routing,
+                    "one connection serves one target (" + target_->name + ")");
     if (!target_) {
       target_ = *target;
       port_ = Tls ? target_->winrmHttpsPort : target_->winrmHttpPort;
     }
     upstreamPath_ = route->upstreamPath;
-    if (!cred) return refuse(401, "identity", cred.refusal().message);
+    if (!cred) return refuse(401, SessionRefusal::Identity, cred.refusal().message);
     userForRefusal_ = !certUser_.empty() ? certUser_ : cred->user;  // who the audit names
     if (!certRefusal_.empty())
-      return refuse(403, "certificate", "client certificate refused: " + certRefusal_);
+      return refuse(403, SessionRefusal::Certificate,
+                    "client certificate refused: " + certRefusal_);
     // A certificate opens only its grant's target.
     if (!certUser_.empty() && certTarget_ != target_->name)
-      return refuse(403, "certificate",
+      return refuse(403, SessionRefusal::Certificate,
                     "client certificate refused: wrong_target: it is for target '" + certTarget_ +
                         "', not '" + target_->name + "'");
 
@@ -377,12 +381,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (!certUser_.empty()) {
       if (!user.empty() && user != certUser_)
         return refuse(
-            403, "identity",
+            403, SessionRefusal::Identity,
             "the credentials name " + user + " but the client certificate names " + certUser_);
       user = certUser_;
     }
     if (!user_.empty() && !user.empty() && user != user_)
-      return refuse(403, "identity",
+      return refuse(403, SessionRefusal::Identity,
                     "this connection belongs to " + user_ + "; use a new connection for " + user);
     if (user.empty()) user = user_;
 
@@ -394,21 +398,21 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         // goes to the target (without the request body) only when some
         // grant covers this target, port and source at all.
         auto d = front_->engine.decideAnyUser(target_->name, port_, source_);
-        if (!d.allowed) return refuse(403, std::string(toString(d.reason)), d.message);
+        if (!d.allowed) return refuse(403, d.reason, d.message);
         // One NEGOTIATE leg per connection, then the AUTHENTICATE message
         // that names the user: no unnamed requests beyond the handshake.
         if (++negotiateLegs_ > 1)
-          return refuse(401, "identity", "one NTLM negotiation per connection");
+          return refuse(401, SessionRefusal::Identity, "one NTLM negotiation per connection");
         handshakeLeg_ = true;
         parser_->body_limit(kUnnamedBodyLimit);
         return readBody();
       }
       if (cred->scheme == AuthScheme::CertificateMutual)
-        return refuse(401, "identity",
+        return refuse(401, SessionRefusal::Identity,
                       Tls ? "certificate authentication needs a jitgate client certificate"
                           : "certificate authentication needs the HTTPS front");
       if (++challenges_ > 3)
-        return refuse(401, "identity",
+        return refuse(401, SessionRefusal::Identity,
                       "no user name: send Basic or NTLM credentials or a jitgate client "
                       "certificate");
       challenge_ = true;
@@ -418,17 +422,15 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     auto d = front_->engine.decide(user, target_->name, port_, source_);
     if (!d.allowed) {
       userForRefusal_ = user;
-      return refuse(403, std::string(toString(d.reason)), d.message);
+      return refuse(403, d.reason, d.message);
     }
     if (!identified_) {
       mintUpstreamCert_ =
           Tls && !certUser_.empty() && !upstream_ &&
           (cred->scheme == AuthScheme::None || cred->scheme == AuthScheme::CertificateMutual);
       establish(user, d);
-    } else if (d.grantId != grantId_) {
-      grantId_ = d.grantId;
-      front_->registry.rebind(sessionId_, grantId_);
-      armCutoff(d.end);
+    } else {
+      binding_.moveTo(d);
     }
     readBody();
   }
@@ -436,56 +438,24 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void establish(const std::string& user, const Decision& d) {
     user_ = user;
     identified_ = true;
-    grantId_ = d.grantId;
-    record_.front = front_->name;
-    record_.user = user_;
-    record_.target = target_->name;
-    record_.port = port_;
-    record_.source = sourceText_;
-    record_.grantId = grantId_;
-    record_.started = std::chrono::steady_clock::now();
-    front_->audit(connectEntry(record_));
+    SessionRecord record;
+    record.front = front_->name;
+    record.user = user_;
+    record.target = target_->name;
+    record.port = port_;
+    record.source = sourceText_;
+    record.grantId = d.grantId;
+    front_->audit(connectEntry(record));
+    // Cut when no grant covers the session any more (revoke, expiry).
     std::weak_ptr<Connection> weak = this->shared_from_this();
-    sessionId_ = front_->registry.add(grantId_, [weak](const GrantEnded& ev) {
-      if (auto self = weak.lock()) self->onGrantEnded(ev);
-    });
-    registered_ = true;
-    armCutoff(d.end);
+    GrantBinding::Events events;
+    events.ended = [weak](EndReason why, SysTime at) {
+      if (auto self = weak.lock(); self && !self->closed_)
+        self->finish(why, endMessage(self->target_->name, at, why));
+    };
+    binding_.bind(std::move(record), source_, d, std::chrono::seconds(0), std::move(events));
     spdlog::info("{}: {} from {} to {} port {} under {}", front_->name, user_, sourceText_,
-                 target_->name, port_, grantId_);
-  }
-
-  // --- Cutoff: the registry (revoke, expiry) and our own timer at the end
-  void onGrantEnded(const GrantEnded& ev) {
-    if (closed_) return;
-    if (stillCovered()) return;
-    finish(ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired,
-           endMessage(target_->name,
-                      ev.why == WindowEnd::Revoked ? front_->engine.now() : ev.grant.end,
-                      ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired));
-  }
-
-  // Another grant may cover the session still: then it lives on under it.
-  bool stillCovered() {
-    auto d = front_->engine.decide(user_, target_->name, port_, source_);
-    if (!d.allowed) return false;
-    if (d.grantId != grantId_) {
-      grantId_ = d.grantId;
-      front_->registry.rebind(sessionId_, grantId_);
-    }
-    armCutoff(d.end);
-    return true;
-  }
-
-  void armCutoff(SysTime end) {
-    auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        end - std::chrono::system_clock::now());
-    cutTimer_.expires_after(wait + std::chrono::milliseconds(5));
-    cutTimer_.async_wait([self = this->shared_from_this(), end](beast::error_code ec) {
-      if (ec || self->closed_) return;
-      if (self->stillCovered()) return;
-      self->finish(EndReason::Expired, endMessage(self->target_->name, end, EndReason::Expired));
-    });
+                 target_->name, port_, d.grantId);
   }
 
   // --- The body, whole, within its limit
@@ -522,7 +492,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             return self->clientGone(ec);
           if (ec) {
             auto r = refusalFor(ec, self->cfg_.maxHeaderBytes, self->cfg_.maxBodyBytes);
-            return self->refuse(r.status, "http", r.reason);
+            return self->refuse(r.status, SessionRefusal::Http, r.reason);
           }
           self->onRequest();
         });
@@ -532,7 +502,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (fieldsAtLastChunk_ &&
         static_cast<size_t>(std::distance(parser_->get().begin(), parser_->get().end())) !=
             *fieldsAtLastChunk_)
-      return refuse(400, "http", "trailer fields are not relayed");
+      return refuse(400, SessionRefusal::Http, "trailer fields are not relayed");
     if (challenge_) return writeChallenge();
     auto req = parser_->release();
     parser_.reset();
@@ -593,7 +563,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       }
       if (!ok) return upstreamFailed({}, "TLS setup: " + opensslError());
       if (mintUpstreamCert_) {
-        auto issued = front_->authority.issueX509("jitgated", true, grantId_);
+        auto issued = front_->authority.issueX509("jitgated", true, binding_.grantId());
         if (!issued)
           return upstreamFailed({}, "no client certificate: " + issued.refusal().message);
         const auto& m = issued->material;
@@ -623,7 +593,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     lowest(*upstream_).expires_after(cfg_.responseTimeout);
     http::async_write(*upstream_, *outReq_,
                       [self = this->shared_from_this()](beast::error_code ec, size_t n) {
-                        self->record_.bytesToTarget += n;
+                        self->binding_.record().bytesToTarget += n;
                         if (self->closed_) return;
                         if (ec) return self->upstreamFailed(ec, "sending failed");
                         self->outReq_.reset();
@@ -638,7 +608,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     lowest(*upstream_).expires_after(cfg_.responseTimeout);
     http::async_read(*upstream_, upstreamBuf_, *resParser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t n) {
-                       self->record_.bytesFromTarget += n;
+                       self->binding_.record().bytesFromTarget += n;
                        if (self->closed_) return;
                        if (ec) return self->upstreamFailed(ec, "answered badly");
                        unsigned status = self->resParser_->get().result_int();
@@ -683,15 +653,16 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
   // --- Answers of our own
   // A refusal: audit entry, a one-line reason to the client, connection closed.
-  void refuse(unsigned status, const std::string& reason, const std::string& message) {
+  void refuse(unsigned status, SessionRefusal reason, const std::string& message) {
     if (closed_) return;
     std::string user = user_.empty() ? userForRefusal_ : user_;
     front_->audit(refusalEntry(front_->name, user, target_ ? target_->name : std::string(),
                                target_ ? std::optional<uint16_t>(port_) : std::nullopt, sourceText_,
                                reason, message));
     spdlog::info("{}: refused {} from {}: {} ({})", front_->name, user.empty() ? "-" : user,
-                 sourceText_, printable(message, 300), reason);
-    writeThenClose(status, "jitgate: " + message, EndReason::Error, "refused: " + reason);
+                 sourceText_, printable(message, 300), toString(reason));
+    writeThenClose(status, "jitgate: " + message, EndReason::Error,
+                   "refused: " + std::string(toString(reason)));
   }
 
   void writeThenClose(unsigned status, std::string text, EndReason why, std::string note) {
@@ -744,7 +715,6 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void finish(EndReason why, const std::string& note) {
     if (closed_) return;
     closed_ = true;
-    cutTimer_.cancel();
     deadline_.cancel();
     resolver_.cancel();
     beast::error_code ignored;
@@ -754,9 +724,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       lowest(*upstream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
       lowest(*upstream_).close();
     }
-    if (registered_) front_->registry.remove(sessionId_);
+    binding_.unbind();
     if (identified_) {
-      front_->audit(disconnectEntry(record_, why, note));
+      front_->audit(disconnectEntry(binding_.record(), why, note));
       spdlog::info("{}: {} to {} ended: {} {}", front_->name, user_, target_->name, toString(why),
                    note);
     }
@@ -770,7 +740,6 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   std::optional<Stream> upstream_;
   tcp::resolver resolver_;
   asio::steady_timer deadline_;
-  asio::steady_timer cutTimer_;
   beast::flat_buffer clientBuf_;
   beast::flat_buffer upstreamBuf_;
   std::optional<HttpRequestParser> parser_;
@@ -789,11 +758,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   std::string upstreamPath_;
   std::string user_;
   std::string userForRefusal_;
-  std::string grantId_;
   bool identified_ = false;
-  bool registered_ = false;
-  SessionRegistry::Id sessionId_ = 0;
-  SessionRecord record_;
+  GrantBinding binding_;  // once identified: the session's grant, its cutoff
   bool handshakeLeg_ = false;
   int negotiateLegs_ = 0;
   std::optional<size_t> fieldsAtLastChunk_;
