@@ -184,6 +184,11 @@ ControlApi::ControlApi(GrantEngine& engine, std::string version, CertificateAuth
       version_(std::move(version)),
       started_(std::chrono::steady_clock::now()) {}
 
+void ControlApi::audit(AuditEntry e) {
+  if (auto st = engine_.record(std::move(e)); !st)
+    spdlog::error("control socket: audit entry not written: {}", st.refusal().describe());
+}
+
 ApiResponse ControlApi::refuseMalformed(unsigned status, const std::string& why,
                                         const Caller& caller) {
   AuditEntry e;
