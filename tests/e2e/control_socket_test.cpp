@@ -46,19 +46,7 @@ class ControlSocketTest : public ::testing::Test {
     args.insert(args.begin(), {as ? reachableJitctl() : JITCTL_BIN, "--socket", socket_});
     return testing::run(args, dir_.path(), as);
   }
-  // Another user may not be able to reach the build tree (a clone under
-  // /root, mode 0700): it runs a copy in the test's own directory.
-  std::string reachableJitctl() {
-    std::filesystem::path copy = dir_ / "jitctl";
-    if (!std::filesystem::exists(copy)) {
-      std::filesystem::copy_file(JITCTL_BIN, copy);
-      std::filesystem::permissions(
-          copy, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
-                    std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
-                    std::filesystem::perms::others_exec);
-    }
-    return copy;
-  }
+  std::string reachableJitctl() { return testing::reachableCopy(JITCTL_BIN, dir_.path()); }
   json::value jitctlJson(std::vector<std::string> args) {
     args.insert(args.begin(), "--json");
     auto r = jitctl(args);

@@ -227,7 +227,9 @@ class ServiceTest : public ::testing::Test {
   }
 
   RunResult jitctl(std::vector<std::string> args, std::optional<testing::RunAs> as = {}) {
-    args.insert(args.begin(), {JITCTL_BIN, "--socket", socket_});
+    // As another user: a copy that user can reach (the clone may be under /root).
+    args.insert(args.begin(), {as ? testing::reachableCopy(JITCTL_BIN, dir_.path()) : JITCTL_BIN,
+                               "--socket", socket_});
     return testing::run(args, dir_.path(), as);
   }
   std::string out(std::vector<std::string> args) {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -182,5 +183,19 @@ class Daemon {
   pid_t pid_ = -1;
   int exitStatus_ = 0;
 };
+
+// Another user may not be able to reach the build tree (a clone under /root,
+// mode 0700): a program run as that user is copied into the test's own
+// directory (which the test makes reachable) and run from there.
+inline std::string reachableCopy(const std::string& program, const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  fs::path copy = dir / fs::path(program).filename();
+  if (!fs::exists(copy)) {
+    fs::copy_file(program, copy);
+    fs::permissions(copy, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  }
+  return copy;
+}
 
 }  // namespace jitgate::testing
