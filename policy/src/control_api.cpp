@@ -3,6 +3,8 @@
 // row says, audits every refusal, and calls the row's handler.
 #include "jitgate/control_api.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 

@@ -448,7 +448,7 @@ class ConnectionHolder {
         std::string code = "000";
         if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
           const char req[] = "GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n";
-          (void)!::write(fd, req, sizeof req - 1);
+          (void)!::send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
           timeval tv{5, 0};
           ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
           char buf[4096];
