@@ -43,11 +43,19 @@ std::optional<AuditEntry> AuditThrottle::pass(AuditEntry e, Clock::time_point no
     ++written_;
     return e;
   }
-  if (counted_ == 0) action_ = e.action;
+  if (counted_ == 0) {
+    action_ = e.action;
+    firstCounted_ = now;
+  }
+  lastCounted_ = now;
   ++counted_;
   ++byReason_[reasonKey(e)];
   ++bySource_[e.source.empty() ? "-" : e.source];
   return std::nullopt;
+}
+
+AuditThrottle::Clock::time_point AuditThrottle::summaryDue() const {
+  return std::min(lastCounted_ + std::chrono::seconds(1), firstCounted_ + std::chrono::minutes(1));
 }
 
 std::optional<AuditEntry> AuditThrottle::summary() {
@@ -86,14 +94,19 @@ void ThrottledAudit::record(AuditEntry e) {
     record_(std::move(*now));
     return;
   }
-  if (timer_->armed) return;
+  if (!timer_->armed) arm();
+}
+
+void ThrottledAudit::arm() {
   timer_->armed = true;
-  timer_->timer.expires_after(std::chrono::seconds(1));
+  timer_->timer.expires_at(throttle_.summaryDue());
   // The timer is this object's alone: while it lives, so does `this`.
   timer_->timer.async_wait(
       [this, alive = std::weak_ptr<Timer>(timer_)](const boost::system::error_code& ec) {
         if (ec || alive.expired()) return;
         timer_->armed = false;
+        if (throttle_.counted() == 0) return;
+        if (AuditThrottle::Clock::now() < throttle_.summaryDue()) return arm();
         flush();
       });
 }

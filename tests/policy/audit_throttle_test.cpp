@@ -53,6 +53,18 @@ TEST(AuditThrottleTest, ANewSecondWritesOneByOneAgain) {
   EXPECT_FALSE(AuditThrottle("refusals", 2).summary()) << "nothing counted, nothing to say";
 }
 
+TEST(AuditThrottleTest, TheSummaryIsDueWhenTheFloodIsQuietOrAfterAMinute) {
+  AuditThrottle t("refusals", 0);
+  auto t0 = Clock::time_point{} + std::chrono::hours(1);
+  using std::chrono::milliseconds;
+  EXPECT_FALSE(t.pass(refusal("a", "s"), t0));
+  EXPECT_EQ(t.summaryDue(), t0 + milliseconds(1000));
+  EXPECT_FALSE(t.pass(refusal("a", "s"), t0 + milliseconds(700)));
+  EXPECT_EQ(t.summaryDue(), t0 + milliseconds(1700)) << "a second after the last";
+  EXPECT_FALSE(t.pass(refusal("a", "s"), t0 + std::chrono::seconds(59) + milliseconds(500)));
+  EXPECT_EQ(t.summaryDue(), t0 + std::chrono::minutes(1)) << "at most a minute after the first";
+}
+
 TEST(AuditThrottleTest, ManySourcesAreNamedUpToFive) {
   AuditThrottle t("refusals", 0);
   auto t0 = Clock::time_point{} + std::chrono::hours(1);

@@ -1,7 +1,8 @@
 // Audit entries for refusals anyone can provoke at any rate (before
 // authentication, connection limits): at most a burst a second are written one
-// by one, the rest are counted and written as one summary once the second is
-// over, so a flood costs a bounded number of durable writes and none is lost.
+// by one, the rest are counted and written as one summary once the flood has
+// been quiet for a second (or a minute after counting began, whichever comes
+// first), so a flood costs a bounded number of durable writes and none is lost.
 #pragma once
 
 #include <chrono>
@@ -32,6 +33,9 @@ class AuditThrottle {
   // last summary; nothing when none were.
   std::optional<AuditEntry> summary();
   int counted() const { return counted_; }
+  // When the summary is due: a second after the last counted entry, at most
+  // a minute after the first.
+  Clock::time_point summaryDue() const;
 
  private:
   std::string what_;
@@ -39,13 +43,13 @@ class AuditThrottle {
   Clock::time_point second_{};
   int written_ = 0;
   int counted_ = 0;
+  Clock::time_point firstCounted_{}, lastCounted_{};
   std::map<std::string, int> byReason_;  // "action reason" -> count
   std::map<std::string, int> bySource_;  // source address -> count
   std::string action_;                   // the action of the first counted entry
 };
 
-// The throttle on a loop: writes through `record`, and the summary one
-// second after counting began.
+// The throttle on a loop: writes through `record`, and the summary when due.
 class ThrottledAudit {
  public:
   ThrottledAudit(boost::asio::io_context& io, std::string what, int perSecond,
@@ -60,6 +64,7 @@ class ThrottledAudit {
 
  private:
   struct Timer;
+  void arm();
   AuditThrottle throttle_;
   std::function<void(AuditEntry)> record_;
   std::shared_ptr<Timer> timer_;  // only this holds it: its handler checks it lives
