@@ -36,24 +36,6 @@ std::string userTargetKey(const std::string& user, const std::string& target) {
 
 }  // namespace
 
-std::string_view toString(DenyReason r) {
-  switch (r) {
-    case DenyReason::UnknownTarget:
-      return "unknown_target";
-    case DenyReason::NoGrant:
-      return "no_grant";
-    case DenyReason::PortNotGranted:
-      return "port_not_granted";
-    case DenyReason::SourceNotAllowed:
-      return "source_not_allowed";
-    case DenyReason::NotYetValid:
-      return "not_yet_valid";
-    case DenyReason::WindowEnded:
-      return "window_ended";
-  }
-  return "denied";
-}
-
 std::string_view toString(WindowEnd e) { return e == WindowEnd::Expired ? "expired" : "revoked"; }
 
 std::string_view toString(TargetState s) {
@@ -189,7 +171,7 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
   Decision d;
   std::shared_lock lock(mu_);
   if (!targets_.count(target)) {
-    d.reason = DenyReason::UnknownTarget;
+    d.reason = SessionRefusal::UnknownTarget;
     d.message = "no target named '" + target + "'";
     return d;
   }
@@ -198,11 +180,11 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
   auto it = index_->byKey.find(key);
   if (it == index_->byKey.end()) {
     if (index_->perUserTarget.count(userTargetKey(user, target))) {
-      d.reason = DenyReason::PortNotGranted;
+      d.reason = SessionRefusal::PortNotGranted;
       d.message =
           user + " holds no active grant for port " + std::to_string(port) + " on " + target;
     } else {
-      d.reason = DenyReason::NoGrant;
+      d.reason = SessionRefusal::NoGrant;
       d.message = user + " holds no active grant on " + target;
     }
     return d;
@@ -227,15 +209,15 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
     return d;
   }
   if (!sourceMatched) {
-    d.reason = DenyReason::SourceNotAllowed;
+    d.reason = SessionRefusal::SourceNotAllowed;
     d.message = "no grant for " + user + " on " + target + " port " + std::to_string(port) +
                 " covers source " + source.toString();
   } else if (early) {
-    d.reason = DenyReason::NotYetValid;
+    d.reason = SessionRefusal::NotYetValid;
     d.message = "the grant for " + user + " on " + target + " port " + std::to_string(port) +
                 " has not started yet";
   } else {
-    d.reason = DenyReason::WindowEnded;
+    d.reason = SessionRefusal::WindowEnded;
     d.message =
         "the window for " + user + " on " + target + " port " + std::to_string(port) + " has ended";
   }
@@ -248,7 +230,7 @@ Decision GrantEngine::decideAnyUser(const std::string& target, uint16_t port,
   SysTime at = now();
   std::shared_lock lock(mu_);
   if (!targets_.count(target)) {
-    d.reason = DenyReason::UnknownTarget;
+    d.reason = SessionRefusal::UnknownTarget;
     d.message = "no target named '" + target + "'";
     return d;
   }
@@ -260,7 +242,7 @@ Decision GrantEngine::decideAnyUser(const std::string& target, uint16_t port,
     d.end = g.end;
     return d;
   }
-  d.reason = DenyReason::NoGrant;
+  d.reason = SessionRefusal::NoGrant;
   d.message = "no active grant on " + target + " port " + std::to_string(port) + " covers source " +
               source.toString();
   return d;

@@ -65,7 +65,7 @@ AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::str
 
 AuditEntry refusalEntry(const std::string& front, const std::string& user,
                         const std::string& target, std::optional<uint16_t> port,
-                        const std::string& source, const std::string& reason,
+                        const std::string& source, SessionRefusal reason,
                         const std::string& message) {
   AuditEntry e;
   e.actor = user.empty() ? "-" : user;
@@ -75,7 +75,7 @@ AuditEntry refusalEntry(const std::string& front, const std::string& user,
   e.port = port;
   e.source = source;
   e.user = user;
-  e.detail = "front=" + front + " reason=" + reason + ": " + message;
+  e.detail = "front=" + front + " reason=" + std::string(toString(reason)) + ": " + message;
   return e;
 }
 

@@ -364,7 +364,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     grace_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       auto self = weak.lock();
       if (ec || !self || self->authenticated_ || self->closed_) return;
-      self->refuseUnauthenticated("login_grace_time",
+      self->refuseUnauthenticated(SessionRefusal::LoginGraceTime,
                                   "jitgate: authentication took too long; disconnecting");
     });
     pump();
@@ -397,8 +397,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (signedAttempt ? ++signedAttempts_ > front_->options.maxAuthAttempts
                       : ++offers_ > 4 * front_->options.maxAuthAttempts) {
       pendingRefusal_ = "jitgate: too many authentication attempts";
-      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_, "too_many_attempts",
-                                   "too many authentication attempts");
+      pendingAudit_ =
+          refusalEntry("ssh", "", "", std::nullopt, source_, SessionRefusal::TooManyAttempts,
+                       "too many authentication attempts");
       pendingPreAuth_ = true;
       return SSH_AUTH_DENIED;
     }
@@ -406,8 +407,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (!login) {
       // Nothing about this name is usable; refuse the connection with the reason.
       pendingRefusal_ = "jitgate: " + login.refusal().message;
-      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_, "malformed_user",
-                                   login.refusal().message);
+      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_,
+                                   SessionRefusal::MalformedUser, login.refusal().message);
       pendingPreAuth_ = true;
       return SSH_AUTH_DENIED;
     }
@@ -418,14 +419,14 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       // Audited once, when the connection ends without authenticating.
       if (!ok)
         unauditedFailure_ = refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
-                                         "authentication_failed", why);
+                                         SessionRefusal::AuthenticationFailed, why);
       return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
     }
     if (!signedAttempt) return SSH_AUTH_DENIED;  // a signature that did not verify
     if (!ok) {
       unauditedFailure_.reset();
       front_->recordPreAuth(refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
-                                         "authentication_failed", why));
+                                         SessionRefusal::AuthenticationFailed, why));
       return SSH_AUTH_DENIED;
     }
     unauditedFailure_.reset();
@@ -843,7 +844,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     const char* dest = ssh_message_channel_request_open_destination(msg);
     int port = ssh_message_channel_request_open_destination_port(msg);
     std::string host = dest ? dest : "";
-    auto refuse = [&](const std::string& target, const std::string& reason,
+    auto refuse = [&](const std::string& target, SessionRefusal reason,
                       const std::string& message) {
       front_->record(
           refusalEntry("ssh-forward", user_, target,
@@ -863,19 +864,20 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       ssh_message_reply_default(msg);
     };
     if (!targetName_.empty()) {
-      refuse(targetName_, "forward_in_terminating_session",
+      refuse(targetName_, SessionRefusal::ForwardInTerminatingSession,
              "forwarding is for logins without a target (" + user_ + "@bastion)");
       return;
     }
-    if (port <= 0 || port > 65535) return refuse("", "bad_port", "port out of range");
+    if (port <= 0 || port > 65535) return refuse("", SessionRefusal::BadPort, "port out of range");
     auto target = front_->engine.findTarget(host);
     if (!target)
-      return refuse(printable(host, 64), "unknown_target",
+      return refuse(printable(host, 64), SessionRefusal::UnknownTarget,
                     "no enrolled target named or at '" + printable(host, 64) + "'");
     auto d = front_->engine.decide(user_, target->name, static_cast<uint16_t>(port), sourceIp_);
-    if (!d.allowed) return refuse(target->name, std::string(toString(d.reason)), d.message);
+    if (!d.allowed) return refuse(target->name, d.reason, d.message);
     if (liveForwards() >= 64)
-      return refuse(target->name, "too_many_channels", "at most 64 forwarded channels at once");
+      return refuse(target->name, SessionRefusal::TooManyChannels,
+                    "at most 64 forwarded channels at once");
     ssh_channel ch = ssh_message_channel_request_open_reply_accept(msg);
     if (!ch) return;
     auto f = std::make_shared<ForwardChannel>(io_);
@@ -1099,14 +1101,13 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (closed_) return;
     auto target = front_->engine.findTarget(targetName_);
     if (!target || target->name != targetName_) {
-      return refuseAuthenticated(targetName_, std::nullopt, "unknown_target",
+      return refuseAuthenticated(targetName_, std::nullopt, SessionRefusal::UnknownTarget,
                                  "no enrolled target named '" + targetName_ + "'");
     }
     target_ = *target;
     auto d = front_->engine.decide(user_, target_->name, target_->sshPort, sourceIp_);
     if (!d.allowed)
-      return refuseAuthenticated(target_->name, target_->sshPort, std::string(toString(d.reason)),
-                                 d.message);
+      return refuseAuthenticated(target_->name, target_->sshPort, d.reason, d.message);
     SessionRecord rec;
     rec.front = "ssh";
     rec.user = user_;
@@ -1127,21 +1128,21 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       if (ec || !self->hop_ || self->hop_->state == Hop::State::Ready ||
           self->hop_->state == Hop::State::Failed)
         return;
-      self->hopFailed("target_unreachable", "timed out connecting to the target");
+      self->hopFailed(SessionRefusal::TargetUnreachable, "timed out connecting to the target");
     });
     hop_->resolver.async_resolve(
         target_->address, std::to_string(target_->sshPort),
         [self, hop](const boost::system::error_code& ec, tcp::resolver::results_type results) {
           if (self->hop_ != hop || self->closed_) return;
           if (ec)
-            return self->hopFailed("target_unreachable",
+            return self->hopFailed(SessionRefusal::TargetUnreachable,
                                    "cannot resolve the target: " + ec.message());
           asio::async_connect(
               hop->socket, results,
               [self, hop](const boost::system::error_code& ec, const tcp::endpoint&) {
                 if (self->hop_ != hop || self->closed_) return;
                 if (ec)
-                  return self->hopFailed("target_unreachable",
+                  return self->hopFailed(SessionRefusal::TargetUnreachable,
                                          "cannot connect to the target: " + ec.message());
                 self->hopConnected();
               });
@@ -1152,30 +1153,31 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     boost::system::error_code ec;
     hop_->socket.set_option(tcp::no_delay(true), ec);
     auto local = hop_->socket.local_endpoint(ec);
-    if (ec) return hopFailed("target_unreachable", "connection lost: " + ec.message());
+    if (ec) return hopFailed(SessionRefusal::TargetUnreachable, "connection lost: " + ec.message());
     auto bastionIp = IpAddress::parse(local.address().to_string());
-    if (!bastionIp) return hopFailed("error", "cannot read the bastion's own address");
+    if (!bastionIp)
+      return hopFailed(SessionRefusal::InternalError, "cannot read the bastion's own address");
     ssh_key raw = nullptr;
     if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK || !raw)
-      return hopFailed("error", "cannot make a session key");
+      return hopFailed(SessionRefusal::InternalError, "cannot make a session key");
     hop_->key.reset(raw);
     auto blob = keyBlob(raw);
-    if (!blob) return hopFailed("error", "cannot read the session key");
+    if (!blob) return hopFailed(SessionRefusal::InternalError, "cannot read the session key");
     auto issued = front_->authority.issueHop(binding_.record.grantId, user_, *bastionIp, *blob,
                                              sshFingerprint(*blob));
-    if (!issued) return hopFailed("certificate_refused", issued.refusal().message);
+    if (!issued) return hopFailed(SessionRefusal::CertificateRefused, issued.refusal().message);
     auto sp1 = issued->line.find(' ');
     auto sp2 = issued->line.find(' ', sp1 + 1);
     std::string certB64 = issued->line.substr(sp1 + 1, sp2 - sp1 - 1);
     ssh_key cert = nullptr;
     if (ssh_pki_import_cert_base64(certB64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert) != SSH_OK)
-      return hopFailed("error", "cannot load the session certificate");
+      return hopFailed(SessionRefusal::InternalError, "cannot load the session certificate");
     SshKeyPtr certOwned(cert);
     if (ssh_pki_copy_cert_to_privkey(cert, raw) != SSH_OK)
-      return hopFailed("error", "cannot attach the session certificate");
+      return hopFailed(SessionRefusal::InternalError, "cannot attach the session certificate");
 
     hop_->session.reset(ssh_new());
-    if (!hop_->session) return hopFailed("error", "out of memory");
+    if (!hop_->session) return hopFailed(SessionRefusal::InternalError, "out of memory");
     ssh_session s = hop_->session.get();
     int zero = 0;
     long timeout = static_cast<long>(front_->options.connectTimeout.count());
@@ -1194,7 +1196,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     int watch = ::dup(fd);
     if (watch < 0) {
       ::close(fd);
-      return hopFailed("error", std::string("dup: ") + std::strerror(errno));
+      return hopFailed(SessionRefusal::InternalError, std::string("dup: ") + std::strerror(errno));
     }
     ssh_options_set(s, SSH_OPTIONS_FD, &fd);
     hop_->fd.assign(watch);
@@ -1210,7 +1212,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       int rc = ssh_connect(s);
       if (rc == SSH_AGAIN) return;
       if (rc != SSH_OK)
-        return hopFailed("target_unreachable",
+        return hopFailed(SessionRefusal::TargetUnreachable,
                          std::string("SSH handshake with the target failed: ") +
                              printable(ssh_get_error(s), 200));
       switch (ssh_session_is_known_server(s)) {
@@ -1220,7 +1222,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         case SSH_KNOWN_HOSTS_UNKNOWN: {
           // Trust on first use, recorded: an admin can pre-seed known_hosts.
           if (ssh_session_update_known_hosts(s) != SSH_OK)
-            return hopFailed("error", "cannot record the target's host key");
+            return hopFailed(SessionRefusal::InternalError, "cannot record the target's host key");
           AuditEntry e;
           e.actor = "jitgated";
           e.action = "target.hostkey";
@@ -1232,7 +1234,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
           break;
         }
         default:
-          return hopFailed("target_hostkey_mismatch",
+          return hopFailed(SessionRefusal::TargetHostkeyMismatch,
                            "the target's host key " + hostKeyFingerprint(s) +
                                " does not match the one recorded in " + front_->options.stateDir +
                                "/known_hosts");
@@ -1243,7 +1245,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       int rc = ssh_userauth_publickey(s, nullptr, hop_->key.get());
       if (rc == SSH_AUTH_AGAIN) return;
       if (rc != SSH_AUTH_SUCCESS)
-        return hopFailed("target_refused_certificate",
+        return hopFailed(SessionRefusal::TargetRefusedCertificate,
                          "the target did not accept the bastion's certificate for " + user_ +
                              " (does its sshd trust jitgate's CA and know the user?)");
       hop_->timer.cancel();
@@ -1264,7 +1266,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     return blob ? sshFingerprint(*blob) : "(unknown)";
   }
 
-  void hopFailed(const std::string& reason, const std::string& message) {
+  void hopFailed(SessionRefusal reason, const std::string& message) {
     if (!hop_ || hop_->state == Hop::State::Failed) return;
     hop_->state = Hop::State::Failed;
     hop_->timer.cancel();
@@ -1382,22 +1384,22 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   // --- Refusals ------------------------------------------------------------
   // Called inside the authentication callback: step() ends the connection.
   void refuseAuthenticated(const std::string& target, std::optional<uint16_t> port,
-                           const std::string& reason, const std::string& message) {
+                           SessionRefusal reason, const std::string& message) {
     spdlog::info("ssh: {} from {} refused: {}", user_, source_, message);
     pendingAudit_ = refusalEntry("ssh", user_, target, port, source_, reason, message);
     pendingPreAuth_ = false;
     pendingRefusal_ = "jitgate: " + message;
   }
 
-  void refuseUnauthenticated(const std::string& reason, const std::string& message) {
+  void refuseUnauthenticated(SessionRefusal reason, const std::string& message) {
     front_->recordPreAuth(refusalEntry("ssh", "", "", std::nullopt, source_, reason, message));
     closeAll(EndReason::Error, message);
   }
 
   void protocolViolation(const std::string& what) {
     if (closed_) return;
-    front_->recordPreAuth(
-        refusalEntry("ssh", user_, "", std::nullopt, source_, "protocol_violation", what));
+    front_->recordPreAuth(refusalEntry("ssh", user_, "", std::nullopt, source_,
+                                       SessionRefusal::ProtocolViolation, what));
     violation_ = true;
   }
 
@@ -1693,7 +1695,8 @@ void SshFront::Shared::onAccept(tcp::socket socket) {
           std::to_string(options.maxPerSource) + ")";
   if (!why.empty()) {
     if (unauthenticatedBySource[source] == 0) unauthenticatedBySource.erase(source);
-    recordPreAuth(refusalEntry("ssh", "", "", std::nullopt, source, "connection_limit", why));
+    recordPreAuth(
+        refusalEntry("ssh", "", "", std::nullopt, source, SessionRefusal::ConnectionLimit, why));
     socket.close(ec);
     return;
   }

@@ -315,10 +315,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                                headBytes_, static_cast<size_t>(cfg_.maxHeaderBytes),
                                static_cast<size_t>(cfg_.maxBodyBytes));
       clientBuf_.consume(p.consumed);
-      if (p.state == HeadState::Refused) return refuse(p.refusal.status, "http", p.refusal.reason);
+      if (p.state == HeadState::Refused)
+        return refuse(p.refusal.status, SessionRefusal::Http, p.refusal.reason);
       if (p.state == HeadState::Done) return onHead();
       if (clientBuf_.size() > static_cast<size_t>(cfg_.maxHeaderBytes))
-        return refuse(431, "http",
+        return refuse(431, SessionRefusal::Http,
                       refusalFor(http::error::header_limit, cfg_.maxHeaderBytes, 0).reason);
     }
     client_.async_read_some(clientBuf_.prepare(16 * 1024),
@@ -351,25 +352,27 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (route) target = front_->engine.findTarget(route->target);
 
     if (req.method() != http::verb::post)
-      return refuse(405, "http", "only POST is relayed (WS-Man)");
-    if (!route) return refuse(400, "routing", route.refusal().message);
+      return refuse(405, SessionRefusal::Http, "only POST is relayed (WS-Man)");
+    if (!route) return refuse(400, SessionRefusal::Routing, route.refusal().message);
     if (!target)
-      return refuse(403, std::string(toString(DenyReason::UnknownTarget)),
+      return refuse(403, SessionRefusal::UnknownTarget,
                     "no target named '" + printable(route->target, 64) + "'");
     if (target_ && target_->name != target->name)
-      return refuse(400, "routing", "one connection serves one target (" + target_->name + ")");
+      return refuse(400, SessionRefusal::Routing,
+                    "one connection serves one target (" + target_->name + ")");
     if (!target_) {
       target_ = *target;
       port_ = Tls ? target_->winrmHttpsPort : target_->winrmHttpPort;
     }
     upstreamPath_ = route->upstreamPath;
-    if (!cred) return refuse(401, "identity", cred.refusal().message);
+    if (!cred) return refuse(401, SessionRefusal::Identity, cred.refusal().message);
     userForRefusal_ = !certUser_.empty() ? certUser_ : cred->user;  // who the audit names
     if (!certRefusal_.empty())
-      return refuse(403, "certificate", "client certificate refused: " + certRefusal_);
+      return refuse(403, SessionRefusal::Certificate,
+                    "client certificate refused: " + certRefusal_);
     // A certificate opens only its grant's target.
     if (!certUser_.empty() && certTarget_ != target_->name)
-      return refuse(403, "certificate",
+      return refuse(403, SessionRefusal::Certificate,
                     "client certificate refused: wrong_target: it is for target '" + certTarget_ +
                         "', not '" + target_->name + "'");
 
@@ -377,12 +380,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (!certUser_.empty()) {
       if (!user.empty() && user != certUser_)
         return refuse(
-            403, "identity",
+            403, SessionRefusal::Identity,
             "the credentials name " + user + " but the client certificate names " + certUser_);
       user = certUser_;
     }
     if (!user_.empty() && !user.empty() && user != user_)
-      return refuse(403, "identity",
+      return refuse(403, SessionRefusal::Identity,
                     "this connection belongs to " + user_ + "; use a new connection for " + user);
     if (user.empty()) user = user_;
 
@@ -394,21 +397,21 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         // goes to the target (without the request body) only when some
         // grant covers this target, port and source at all.
         auto d = front_->engine.decideAnyUser(target_->name, port_, source_);
-        if (!d.allowed) return refuse(403, std::string(toString(d.reason)), d.message);
+        if (!d.allowed) return refuse(403, d.reason, d.message);
         // One NEGOTIATE leg per connection, then the AUTHENTICATE message
         // that names the user: no unnamed requests beyond the handshake.
         if (++negotiateLegs_ > 1)
-          return refuse(401, "identity", "one NTLM negotiation per connection");
+          return refuse(401, SessionRefusal::Identity, "one NTLM negotiation per connection");
         handshakeLeg_ = true;
         parser_->body_limit(kUnnamedBodyLimit);
         return readBody();
       }
       if (cred->scheme == AuthScheme::CertificateMutual)
-        return refuse(401, "identity",
+        return refuse(401, SessionRefusal::Identity,
                       Tls ? "certificate authentication needs a jitgate client certificate"
                           : "certificate authentication needs the HTTPS front");
       if (++challenges_ > 3)
-        return refuse(401, "identity",
+        return refuse(401, SessionRefusal::Identity,
                       "no user name: send Basic or NTLM credentials or a jitgate client "
                       "certificate");
       challenge_ = true;
@@ -418,7 +421,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     auto d = front_->engine.decide(user, target_->name, port_, source_);
     if (!d.allowed) {
       userForRefusal_ = user;
-      return refuse(403, std::string(toString(d.reason)), d.message);
+      return refuse(403, d.reason, d.message);
     }
     if (!identified_) {
       mintUpstreamCert_ =
@@ -522,7 +525,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             return self->clientGone(ec);
           if (ec) {
             auto r = refusalFor(ec, self->cfg_.maxHeaderBytes, self->cfg_.maxBodyBytes);
-            return self->refuse(r.status, "http", r.reason);
+            return self->refuse(r.status, SessionRefusal::Http, r.reason);
           }
           self->onRequest();
         });
@@ -532,7 +535,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     if (fieldsAtLastChunk_ &&
         static_cast<size_t>(std::distance(parser_->get().begin(), parser_->get().end())) !=
             *fieldsAtLastChunk_)
-      return refuse(400, "http", "trailer fields are not relayed");
+      return refuse(400, SessionRefusal::Http, "trailer fields are not relayed");
     if (challenge_) return writeChallenge();
     auto req = parser_->release();
     parser_.reset();
@@ -683,15 +686,16 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
   // --- Answers of our own
   // A refusal: audit entry, a one-line reason to the client, connection closed.
-  void refuse(unsigned status, const std::string& reason, const std::string& message) {
+  void refuse(unsigned status, SessionRefusal reason, const std::string& message) {
     if (closed_) return;
     std::string user = user_.empty() ? userForRefusal_ : user_;
     front_->audit(refusalEntry(front_->name, user, target_ ? target_->name : std::string(),
                                target_ ? std::optional<uint16_t>(port_) : std::nullopt, sourceText_,
                                reason, message));
     spdlog::info("{}: refused {} from {}: {} ({})", front_->name, user.empty() ? "-" : user,
-                 sourceText_, printable(message, 300), reason);
-    writeThenClose(status, "jitgate: " + message, EndReason::Error, "refused: " + reason);
+                 sourceText_, printable(message, 300), toString(reason));
+    writeThenClose(status, "jitgate: " + message, EndReason::Error,
+                   "refused: " + std::string(toString(reason)));
   }
 
   void writeThenClose(unsigned status, std::string text, EndReason why, std::string note) {

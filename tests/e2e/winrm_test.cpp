@@ -480,6 +480,10 @@ TEST_F(WinrmTest, OneConnectionCarriesOneUserAndOneTarget) {
   EXPECT_NE(res.find("HTTP/1.1 400"), std::string::npos) << res;
   EXPECT_NE(res.find("one connection serves one target"), std::string::npos) << res;
   EXPECT_EQ(standin_->requests().size(), 2u);
+  auto log = audit();
+  EXPECT_NE(log.find("reason=identity: this connection belongs to alice"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("reason=routing: one connection serves one target"), std::string::npos) << log;
 }
 
 TEST_F(WinrmTest, ExpectContinueIsAnsweredByTheBastionAfterTheGrantCheck) {
@@ -686,7 +690,8 @@ TEST_F(WinrmTlsTest, ExpiredAndForeignClientCertificatesAreRefused) {
   }
   EXPECT_TRUE(standin_->requests().empty());
   auto log = audit();
-  EXPECT_NE(log.find("client certificate refused: expired"), std::string::npos) << log;
+  EXPECT_NE(log.find("reason=certificate: client certificate refused: expired"), std::string::npos)
+      << log;
   EXPECT_NE(log.find("client certificate refused: untrusted"), std::string::npos) << log;
   EXPECT_NE(log.find("client certificate refused: wrong_target: it is for target 'vm2', not 'vm1'"),
             std::string::npos)

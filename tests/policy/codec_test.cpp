@@ -719,7 +719,7 @@ TEST(Encode, Decision) {
   EXPECT_EQ(o.at("allowed"), true);
   EXPECT_EQ(o.at("endTimeUtc"), "2026-11-23T17:00:00Z");
   Decision no;
-  no.reason = DenyReason::SourceNotAllowed;
+  no.reason = SessionRefusal::SourceNotAllowed;
   no.message = "not from there";
   auto n = encode(no);
   EXPECT_EQ(keys(n), (std::set<std::string>{"allowed", "reason", "message"}));

@@ -74,19 +74,19 @@ TEST_F(EngineTest, DecisionNamesEachReasonForDenial) {
 
   auto d = engine_->decide("alice", "nope", 22, ip("10.1.2.3"));
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, DenyReason::UnknownTarget);
+  EXPECT_EQ(d.reason, SessionRefusal::UnknownTarget);
 
   d = engine_->decide("bob", "vm1", 22, ip("10.1.2.3"));
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, DenyReason::NoGrant);
+  EXPECT_EQ(d.reason, SessionRefusal::NoGrant);
 
   d = engine_->decide("alice", "vm1", 3389, ip("10.1.2.3"));
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, DenyReason::PortNotGranted);
+  EXPECT_EQ(d.reason, SessionRefusal::PortNotGranted);
 
   d = engine_->decide("alice", "vm1", 22, ip("10.2.0.1"));
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, DenyReason::SourceNotAllowed);
+  EXPECT_EQ(d.reason, SessionRefusal::SourceNotAllowed);
   EXPECT_NE(d.message.find("10.2.0.1"), std::string::npos);
 
   d = engine_->decide("alice", "vm1", 22, ip("10.1.2.3"));
@@ -98,7 +98,8 @@ TEST_F(EngineTest, DecideAnyUserAsksWhetherAnyGrantCoversTargetPortAndSource) {
   addTarget("vm1");
   enable("vm1",
          {PortRule{5985, "tcp", {Cidr::any()}, 3h}, PortRule{5986, "tcp", {Cidr::any()}, 3h}});
-  EXPECT_EQ(engine_->decideAnyUser("nope", 5985, ip("10.1.2.3")).reason, DenyReason::UnknownTarget);
+  EXPECT_EQ(engine_->decideAnyUser("nope", 5985, ip("10.1.2.3")).reason,
+            SessionRefusal::UnknownTarget);
   EXPECT_FALSE(engine_->decideAnyUser("vm1", 5985, ip("10.1.2.3")).allowed);
   auto g = grant("alice", "vm1", 5985, "10.1.0.0/16", 1h);
   ASSERT_TRUE(g.ok());
@@ -135,10 +136,10 @@ TEST_F(EngineTest, WindowEndIsExclusive) {
   EXPECT_TRUE(engine_->decide("alice", "vm1", 22, ip("10.0.0.1"), end - 1s).allowed);
   auto d = engine_->decide("alice", "vm1", 22, ip("10.0.0.1"), end);
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, DenyReason::WindowEnded);
+  EXPECT_EQ(d.reason, SessionRefusal::WindowEnded);
   d = engine_->decide("alice", "vm1", 22, ip("10.0.0.1"), g->start - 1s);
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.reason, DenyReason::NotYetValid);
+  EXPECT_EQ(d.reason, SessionRefusal::NotYetValid);
 }
 
 TEST_F(EngineTest, RevokingOneOfOverlappingGrantsLeavesTheOther) {
@@ -443,7 +444,8 @@ TEST_F(EngineTest, RemovingATargetRevokesItsGrants) {
   ASSERT_TRUE(grant("alice", "vm1", 22, "10.0.0.0/8", 1h).ok());
   ASSERT_TRUE(engine_->removeTarget("admin", "vm1").ok());
   EXPECT_EQ(ended_.size(), 1u);
-  EXPECT_EQ(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).reason, DenyReason::UnknownTarget);
+  EXPECT_EQ(engine_->decide("alice", "vm1", 22, ip("10.0.0.1")).reason,
+            SessionRefusal::UnknownTarget);
   EXPECT_FALSE(engine_->findTarget("vm1"));
 }
 

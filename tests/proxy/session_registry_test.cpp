@@ -121,7 +121,7 @@ TEST(SessionRecords, ConnectDisconnectAndRefusalEntries) {
             std::string::npos)
       << d.detail;
   EXPECT_EQ(disconnectEntry(s, EndReason::Error).outcome, "error");
-  auto r = refusalEntry("ssh", "alice", "vm1", 22, "10.1.2.3", "no_grant", "no grant");
+  auto r = refusalEntry("ssh", "alice", "vm1", 22, "10.1.2.3", SessionRefusal::NoGrant, "no grant");
   EXPECT_EQ(r.action, "session.refused");
   EXPECT_EQ(r.outcome, "denied");
   EXPECT_EQ(r.detail, "front=ssh reason=no_grant: no grant");

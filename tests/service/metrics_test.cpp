@@ -83,8 +83,8 @@ TEST_F(MetricsTest, ConnectsRefusalsAndCutsMoveTheirCounters) {
   EXPECT_EQ(sample("jitgate_sessions{front=\"ssh\",mode=\"forwarding\"}"), 1);
 
   ASSERT_TRUE(engine_
-                  ->record(refusalEntry("ssh", "bob", "vm1", 22, "10.0.0.7", "no_grant",
-                                        "bob holds no grant on vm1"))
+                  ->record(refusalEntry("ssh", "bob", "vm1", 22, "10.0.0.7",
+                                        SessionRefusal::NoGrant, "bob holds no grant on vm1"))
                   .ok());
   EXPECT_EQ(sample("jitgate_connections_refused_total{front=\"ssh\",reason=\"no_grant\"}"), 1);
 
@@ -112,17 +112,19 @@ TEST_F(MetricsTest, ConnectsRefusalsAndCutsMoveTheirCounters) {
 }
 
 TEST_F(MetricsTest, ReasonsAreBoundedAndFloodsCounted) {
-  ASSERT_TRUE(engine_
-                  ->record(refusalEntry("winrm-https", "", "", std::nullopt, "10.0.0.7",
-                                        "Not A Reason", "x"))
-                  .ok());
+  // A record not written by a front (the fronts name only SessionRefusal's).
+  auto stray =
+      refusalEntry("winrm-https", "", "", std::nullopt, "10.0.0.7", SessionRefusal::Http, "x");
+  stray.detail = "front=winrm-https reason=Not A Reason: x";
+  ASSERT_TRUE(engine_->record(stray).ok());
   EXPECT_EQ(sample("jitgate_connections_refused_total{front=\"winrm\",reason=\"other\"}"), 1);
-  auto flood = refusalEntry("ssh", "", "", std::nullopt, "10.0.0.7", "authentication_failed", "x");
+  auto flood = refusalEntry("ssh", "", "", std::nullopt, "10.0.0.7",
+                            SessionRefusal::AuthenticationFailed, "x");
   flood.detail += " (and 17 earlier pre-authentication refusals not recorded one by one)";
   ASSERT_TRUE(engine_->record(flood).ok());
   EXPECT_EQ(sample("jitgate_connections_refused_total{front=\"ssh\",reason=\"unrecorded\"}"), 17);
   // A record naming an unknown front moves nothing.
-  auto odd = refusalEntry("telnet", "", "", std::nullopt, "10.0.0.7", "no_grant", "x");
+  auto odd = refusalEntry("telnet", "", "", std::nullopt, "10.0.0.7", SessionRefusal::NoGrant, "x");
   ASSERT_TRUE(engine_->record(odd).ok());
   EXPECT_EQ(metrics_->text().find("telnet"), std::string::npos);
 }

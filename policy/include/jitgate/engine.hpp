@@ -18,28 +18,19 @@
 #include "jitgate/clock.hpp"
 #include "jitgate/model.hpp"
 #include "jitgate/result.hpp"
+#include "jitgate/session_refusal.hpp"
 #include "jitgate/store.hpp"
 #include "jitgate/windows.hpp"
 
 namespace jitgate {
-
-enum class DenyReason {
-  UnknownTarget,     // no target of that name
-  NoGrant,           // the user holds no grant on that target
-  PortNotGranted,    // grants on the target, none for that port
-  SourceNotAllowed,  // grants for the port, none from that address
-  NotYetValid,       // a matching grant starts later
-  WindowEnded,       // a matching grant's window has ended (its expiry is being recorded)
-};
-std::string_view toString(DenyReason r);
 
 struct Decision {
   bool allowed = false;
   // When allowed: the covering grant that ends last.
   std::string grantId;
   SysTime end{};
-  // When denied:
-  DenyReason reason = DenyReason::NoGrant;
+  // When denied: one of the engine's reasons (UnknownTarget .. WindowEnded).
+  SessionRefusal reason = SessionRefusal::NoGrant;
   std::string message;
 };
 

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "jitgate/engine.hpp"
+#include "jitgate/session_refusal.hpp"
 
 namespace jitgate {
 
@@ -37,7 +38,7 @@ AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::str
 // A connection or channel that was not let through: action session.refused.
 AuditEntry refusalEntry(const std::string& front, const std::string& user,
                         const std::string& target, std::optional<uint16_t> port,
-                        const std::string& source, const std::string& reason,
+                        const std::string& source, SessionRefusal reason,
                         const std::string& message);
 // The line a user sees when a window ends: "jitgate: access to vm1 ended at
 // 2026-11-23T15:00:00Z (window expired)".
