@@ -30,6 +30,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "grant_binding.hpp"
 #include "jitgate/files.hpp"
 #include "jitgate/handle.hpp"
 #include "jitgate/model.hpp"
@@ -213,9 +214,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         client_(makeClient(std::move(socket))),
         resolver_(front_->io),
         deadline_(front_->io),
-        cutTimer_(front_->io),
         source_(source),
-        sourceText_(source.toString()) {}
+        sourceText_(source.toString()),
+        binding_(front_->io, front_->engine, front_->registry) {}
 
   void run() {
     if constexpr (Tls) {
@@ -428,10 +429,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
           Tls && !certUser_.empty() && !upstream_ &&
           (cred->scheme == AuthScheme::None || cred->scheme == AuthScheme::CertificateMutual);
       establish(user, d);
-    } else if (d.grantId != grantId_) {
-      grantId_ = d.grantId;
-      front_->registry.rebind(sessionId_, grantId_);
-      armCutoff(d.end);
+    } else {
+      binding_.moveTo(d);
     }
     readBody();
   }
@@ -439,56 +438,24 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void establish(const std::string& user, const Decision& d) {
     user_ = user;
     identified_ = true;
-    grantId_ = d.grantId;
-    record_.front = front_->name;
-    record_.user = user_;
-    record_.target = target_->name;
-    record_.port = port_;
-    record_.source = sourceText_;
-    record_.grantId = grantId_;
-    record_.started = std::chrono::steady_clock::now();
-    front_->audit(connectEntry(record_));
+    SessionRecord record;
+    record.front = front_->name;
+    record.user = user_;
+    record.target = target_->name;
+    record.port = port_;
+    record.source = sourceText_;
+    record.grantId = d.grantId;
+    front_->audit(connectEntry(record));
+    // Cut when no grant covers the session any more (revoke, expiry).
     std::weak_ptr<Connection> weak = this->shared_from_this();
-    sessionId_ = front_->registry.add(grantId_, [weak](const GrantEnded& ev) {
-      if (auto self = weak.lock()) self->onGrantEnded(ev);
-    });
-    registered_ = true;
-    armCutoff(d.end);
+    GrantBinding::Events events;
+    events.ended = [weak](EndReason why, SysTime at) {
+      if (auto self = weak.lock(); self && !self->closed_)
+        self->finish(why, endMessage(self->target_->name, at, why));
+    };
+    binding_.bind(std::move(record), source_, d, std::chrono::seconds(0), std::move(events));
     spdlog::info("{}: {} from {} to {} port {} under {}", front_->name, user_, sourceText_,
-                 target_->name, port_, grantId_);
-  }
-
-  // --- Cutoff: the registry (revoke, expiry) and our own timer at the end
-  void onGrantEnded(const GrantEnded& ev) {
-    if (closed_) return;
-    if (stillCovered()) return;
-    finish(ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired,
-           endMessage(target_->name,
-                      ev.why == WindowEnd::Revoked ? front_->engine.now() : ev.grant.end,
-                      ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired));
-  }
-
-  // Another grant may cover the session still: then it lives on under it.
-  bool stillCovered() {
-    auto d = front_->engine.decide(user_, target_->name, port_, source_);
-    if (!d.allowed) return false;
-    if (d.grantId != grantId_) {
-      grantId_ = d.grantId;
-      front_->registry.rebind(sessionId_, grantId_);
-    }
-    armCutoff(d.end);
-    return true;
-  }
-
-  void armCutoff(SysTime end) {
-    auto wait = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        end - std::chrono::system_clock::now());
-    cutTimer_.expires_after(wait + std::chrono::milliseconds(5));
-    cutTimer_.async_wait([self = this->shared_from_this(), end](beast::error_code ec) {
-      if (ec || self->closed_) return;
-      if (self->stillCovered()) return;
-      self->finish(EndReason::Expired, endMessage(self->target_->name, end, EndReason::Expired));
-    });
+                 target_->name, port_, d.grantId);
   }
 
   // --- The body, whole, within its limit
@@ -596,7 +563,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       }
       if (!ok) return upstreamFailed({}, "TLS setup: " + opensslError());
       if (mintUpstreamCert_) {
-        auto issued = front_->authority.issueX509("jitgated", true, grantId_);
+        auto issued = front_->authority.issueX509("jitgated", true, binding_.grantId());
         if (!issued)
           return upstreamFailed({}, "no client certificate: " + issued.refusal().message);
         const auto& m = issued->material;
@@ -626,7 +593,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     lowest(*upstream_).expires_after(cfg_.responseTimeout);
     http::async_write(*upstream_, *outReq_,
                       [self = this->shared_from_this()](beast::error_code ec, size_t n) {
-                        self->record_.bytesToTarget += n;
+                        self->binding_.record().bytesToTarget += n;
                         if (self->closed_) return;
                         if (ec) return self->upstreamFailed(ec, "sending failed");
                         self->outReq_.reset();
@@ -641,7 +608,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     lowest(*upstream_).expires_after(cfg_.responseTimeout);
     http::async_read(*upstream_, upstreamBuf_, *resParser_,
                      [self = this->shared_from_this()](beast::error_code ec, size_t n) {
-                       self->record_.bytesFromTarget += n;
+                       self->binding_.record().bytesFromTarget += n;
                        if (self->closed_) return;
                        if (ec) return self->upstreamFailed(ec, "answered badly");
                        unsigned status = self->resParser_->get().result_int();
@@ -748,7 +715,6 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void finish(EndReason why, const std::string& note) {
     if (closed_) return;
     closed_ = true;
-    cutTimer_.cancel();
     deadline_.cancel();
     resolver_.cancel();
     beast::error_code ignored;
@@ -758,9 +724,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       lowest(*upstream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
       lowest(*upstream_).close();
     }
-    if (registered_) front_->registry.remove(sessionId_);
+    binding_.unbind();
     if (identified_) {
-      front_->audit(disconnectEntry(record_, why, note));
+      front_->audit(disconnectEntry(binding_.record(), why, note));
       spdlog::info("{}: {} to {} ended: {} {}", front_->name, user_, target_->name, toString(why),
                    note);
     }
@@ -774,7 +740,6 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   std::optional<Stream> upstream_;
   tcp::resolver resolver_;
   asio::steady_timer deadline_;
-  asio::steady_timer cutTimer_;
   beast::flat_buffer clientBuf_;
   beast::flat_buffer upstreamBuf_;
   std::optional<HttpRequestParser> parser_;
@@ -793,11 +758,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   std::string upstreamPath_;
   std::string user_;
   std::string userForRefusal_;
-  std::string grantId_;
   bool identified_ = false;
-  bool registered_ = false;
-  SessionRegistry::Id sessionId_ = 0;
-  SessionRecord record_;
+  GrantBinding binding_;  // once identified: the session's grant, its cutoff
   bool handshakeLeg_ = false;
   int negotiateLegs_ = 0;
   std::optional<size_t> fieldsAtLastChunk_;

@@ -146,7 +146,9 @@ class GrantEngine {
   // tests with an injected clock call it directly).
   void expireDue();
 
-  SysTime now() const;
+  SysTime now() const;  // to the second, as windows are
+  // The clock as it is, for deadlines at a window's exact end.
+  const Clock& clock() const { return clock_; }
 
  private:
   struct Index;
