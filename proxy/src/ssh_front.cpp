@@ -33,6 +33,10 @@
 #include "jitgate/ssh_wire.hpp"
 #include "jitgate/text.hpp"
 #include "jitgate/timefmt.hpp"
+#include "jitgate/unique_fd.hpp"
+#include "ssh_auth.hpp"
+#include "ssh_driver.hpp"
+#include "ssh_hop.hpp"
 
 namespace jitgate {
 namespace {
@@ -51,42 +55,9 @@ constexpr size_t kRelayChunk = 64 * 1024;
 // 45 % more CPU per byte), and paramiko (Ansible's fallback) has only CTR.
 constexpr const char* kFrontCiphers =
     "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
-constexpr const char* kHopCiphers =
-    "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
 constexpr int kPumpRounds = 64;           // per wake-up, then the loop serves others
 constexpr size_t kMaxOps = 64;            // requests queued for a hop channel not yet open
 constexpr uint64_t kMaxUnsent = 4 << 20;  // bytes libssh may hold for one client
-
-bool hasPendingInput(int fd) {
-  int n = 0;
-  return fd >= 0 && ::ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
-Result<std::string> keyBlob(ssh_key key) {
-  char* b64 = nullptr;
-  if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK || !b64)
-    return invalid("key", "cannot export the key");
-  SshCharPtr owned(b64);
-  std::string blob;
-  if (!base64Decode(b64, blob)) return invalid("key", "key data is not base64");
-  return blob;
-}
-
-bool isCertificateType(enum ssh_keytypes_e t) {
-  switch (t) {
-    case SSH_KEYTYPE_RSA_CERT01:
-    case SSH_KEYTYPE_ECDSA_P256_CERT01:
-    case SSH_KEYTYPE_ECDSA_P384_CERT01:
-    case SSH_KEYTYPE_ECDSA_P521_CERT01:
-    case SSH_KEYTYPE_ED25519_CERT01:
-    case SSH_KEYTYPE_DSS_CERT01:
-    case SSH_KEYTYPE_SK_ECDSA_CERT01:
-    case SSH_KEYTYPE_SK_ED25519_CERT01:
-      return true;
-    default:
-      return false;
-  }
-}
 
 class SshConnection;
 
@@ -167,51 +138,9 @@ struct SshFront::Shared : std::enable_shared_from_this<SshFront::Shared> {
   void accept();
   void onAccept(tcp::socket socket);
 
-  // What authentication needs (trusted CA keys, revoked serials, users'
-  // keys), read from the store at most every two seconds rather than once
-  // per offered key: anyone can offer keys, and each read would cost the loop
-  // a store query. A revoke or an expiry makes it stale at once; a new or
-  // removed user key takes effect within two seconds (removing a user also
-  // revokes their grants, which cuts their sessions at once).
-  struct Identities {
-    std::vector<std::string> caBlobs;
-    RevokedSerials revoked;
-    std::unordered_map<std::string, std::vector<std::string>> keysByUser;  // base64 blobs
-    std::string error;  // non-empty: unavailable (authentication fails closed)
-  };
-  Identities identities_;
-  SteadyClock::time_point identitiesAt_{};
-  bool identitiesStale_ = true;
+  // Trusted CA keys, revoked serials and users' keys, for authentication.
+  SshIdentityCache identities{identitiesFrom(authority, engine)};
   int listener_ = 0;
-
-  const Identities& identities() {
-    auto now = SteadyClock::now();
-    if (!identitiesStale_ && now - identitiesAt_ < std::chrono::seconds(2)) return identities_;
-    Identities next;
-    auto cas = authority.trustedSshKeys();
-    auto krl = authority.krl();
-    auto users = engine.users();
-    if (!cas || !krl || !users) {
-      next.error = "the store is unavailable";
-    } else {
-      std::string lines;
-      for (const auto& c : *cas) lines += c.publicKey + "\n";
-      auto blobs = parseTrustedCaKeys(lines);
-      auto revoked = parseKrl(*krl);
-      if (!blobs || !revoked) {
-        next.error = "trusted CA keys or revocation list unreadable";
-      } else {
-        next.caBlobs = std::move(*blobs);
-        next.revoked = std::move(*revoked);
-        for (const auto& u : *users)
-          for (const auto& k : u.keys) next.keysByUser[u.name].push_back(k.base64);
-      }
-    }
-    identities_ = std::move(next);
-    identitiesAt_ = now;
-    identitiesStale_ = !identities_.error.empty();
-    return identities_;
-  }
 };
 
 namespace {
@@ -276,20 +205,6 @@ struct ForwardChannel {
   ~ForwardChannel() { releaseChannel(); }
 };
 
-// The bastion's own SSH connection to the target (terminating mode).
-struct Hop {
-  explicit Hop(asio::io_context& io) : socket(io), resolver(io), timer(io), fd(io) {}
-  enum class State { Connecting, Handshake, Auth, Ready, Failed } state = State::Connecting;
-  tcp::socket socket;
-  tcp::resolver resolver;
-  asio::steady_timer timer;
-  asio::posix::stream_descriptor fd;  // a dup of the hop's socket, for readiness only
-  SshSessionPtr session;
-  SshKeyPtr key;
-  bool readWaiting = false, writeWaiting = false;
-  bool inEvent = false;
-};
-
 class SshConnection : public std::enable_shared_from_this<SshConnection> {
  public:
   SshConnection(std::shared_ptr<SshFront::Shared> front, std::string source, IpAddress sourceIp)
@@ -297,6 +212,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         io_(front_->io),
         source_(std::move(source)),
         sourceIp_(sourceIp),
+        auth_(front_->identities, front_->options.maxAuthAttempts, source_, sourceIp_),
         clientFd_(io_),
         grace_(io_),
         binding_(io_, front_->engine, front_->registry) {}
@@ -308,34 +224,31 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     // SSH writes many small packets; Nagle with delayed ACKs would add tens
     // of milliseconds to each round trip of the handshake and of a shell.
     socket.set_option(tcp::no_delay(true), ignored);
-    event_.reset(ssh_event_new());
     client_.reset(ssh_new());
-    if (!event_ || !client_) {
+    if (!driver_.open() || !client_) {
       spdlog::error("ssh: out of memory for a new session");
       closed_ = true;
       finish();
       return;
     }
-    int fd = socket.release();
-    int watch = ::dup(fd);
-    if (watch < 0) {
-      spdlog::error("ssh: cannot take connection from {}: dup: {}", source_, std::strerror(errno));
-      ::close(fd);
+    UniqueFd fd(socket.release());
+    if (auto st = clientFd_.watch(fd.get()); !st) {
+      spdlog::error("ssh: cannot take connection from {}: {}", source_, st.refusal().message);
       client_.reset();
       closed_ = true;
       finish();
       return;
     }
-    if (ssh_bind_accept_fd(front_->bind.get(), client_.get(), fd) != SSH_OK) {
+    // The session owns the socket from here on (ssh_free closes it).
+    if (ssh_bind_accept_fd(front_->bind.get(), client_.get(), fd.release()) != SSH_OK) {
       spdlog::error("ssh: cannot take connection from {}: {}", source_,
                     ssh_get_error(front_->bind.get()));
-      ::close(watch);
+      clientFd_.close();
       client_.reset();
       closed_ = true;
       finish();
       return;
     }
-    clientFd_.assign(watch);
     ssh_set_blocking(client_.get(), 0);
     ssh_callbacks_init(&serverCb_);
     serverCb_.userdata = this;
@@ -372,116 +285,34 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     return static_cast<SshConnection*>(ud)->onMessage(msg);
   }
 
-  // Identity comes only from a key whose signature libssh has verified
-  // (SSH_PUBLICKEY_STATE_VALID); a merely offered key only gets "would be
-  // acceptable" (or not), and the answer is computed the same way for both.
+  // Identity only from a key whose signature verified (ssh_auth.hpp).
   int onAuthPubkey(const std::string& rawUser, ssh_key key, char state) {
     if (authenticated_ || closed_) return SSH_AUTH_DENIED;
-    bool signedAttempt = state == SSH_PUBLICKEY_STATE_VALID;
-    if (signedAttempt ? ++signedAttempts_ > front_->options.maxAuthAttempts
-                      : ++offers_ > 4 * front_->options.maxAuthAttempts) {
-      pendingRefusal_ = "jitgate: too many authentication attempts";
-      pendingAudit_ =
-          refusalEntry("ssh", "", "", std::nullopt, source_, SessionRefusal::TooManyAttempts,
-                       "too many authentication attempts");
-      pendingPreAuth_ = true;
-      return SSH_AUTH_DENIED;
+    auto a = auth_.attempt(rawUser, keyBlob(key), isCertificateType(ssh_key_type(key)), state,
+                           front_->engine.now());
+    switch (a.verdict) {
+      case SshAuthentication::Verdict::Acceptable:
+        return SSH_AUTH_SUCCESS;
+      case SshAuthentication::Verdict::Denied:
+        if (a.audit) front_->recordPreAuth(std::move(*a.audit));
+        return SSH_AUTH_DENIED;
+      case SshAuthentication::Verdict::Refused:
+        pendingRefusal_ = a.why;
+        pendingAudit_ = std::move(a.audit);
+        pendingPreAuth_ = true;
+        return SSH_AUTH_DENIED;
+      case SshAuthentication::Verdict::Authenticated:
+        break;
     }
-    auto login = parseSshLogin(rawUser);
-    if (!login) {
-      // Nothing about this name is usable; refuse the connection with the reason.
-      pendingRefusal_ = "jitgate: " + login.refusal().message;
-      pendingAudit_ = refusalEntry("ssh", "", "", std::nullopt, source_,
-                                   SessionRefusal::MalformedUser, login.refusal().message);
-      pendingPreAuth_ = true;
-      return SSH_AUTH_DENIED;
-    }
-    std::string why;
-    bool ok = keyBelongsTo(login->user, login->target, key, why);
-    why = printable(why, 256);  // may quote what an unauthenticated client sent
-    if (state == SSH_PUBLICKEY_STATE_NONE) {
-      // Audited once, when the connection ends without authenticating.
-      if (!ok)
-        unauditedFailure_ = refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
-                                         SessionRefusal::AuthenticationFailed, why);
-      return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
-    }
-    if (!signedAttempt) return SSH_AUTH_DENIED;  // a signature that did not verify
-    if (!ok) {
-      unauditedFailure_.reset();
-      front_->recordPreAuth(refusalEntry("ssh", login->user, login->target, std::nullopt, source_,
-                                         SessionRefusal::AuthenticationFailed, why));
-      return SSH_AUTH_DENIED;
-    }
-    unauditedFailure_.reset();
     authenticated_ = true;
     grace_.cancel();
     leaveUnauthenticated();
-    user_ = login->user;
-    targetName_ = login->target;
-    spdlog::info("ssh: {} authenticated from {} ({})", user_, source_, why);
+    user_ = a.login.user;
+    targetName_ = a.login.target;
+    spdlog::info("ssh: {} authenticated from {} ({})", user_, source_, a.why);
     // Decided after authentication so that only the user learns why.
     if (!targetName_.empty()) beginTerminating();
     return SSH_AUTH_SUCCESS;
-  }
-
-  // `target` is the one the login names; empty for a ProxyJump login, where
-  // a certificate for any of the user's targets proves who they are and the
-  // grants decide each channel.
-  bool keyBelongsTo(const std::string& user, const std::string& target, ssh_key key,
-                    std::string& why) {
-    auto blob = keyBlob(key);
-    if (!blob) {
-      why = blob.refusal().message;
-      return false;
-    }
-    if (isCertificateType(ssh_key_type(key))) {
-      auto cert = parseSshCertificate(*blob);
-      if (!cert) {
-        why = "certificate: " + cert.refusal().message;
-        return false;
-      }
-      const auto& ids = front_->identities();
-      if (!ids.error.empty()) {
-        why = ids.error;
-        return false;
-      }
-      CertExpectations expect;
-      expect.trustedCaKeys = ids.caBlobs;
-      expect.principal = user;
-      expect.target = target;
-      expect.anyTarget = target.empty();
-      expect.source = sourceIp_;
-      expect.now = static_cast<uint64_t>(
-          std::chrono::floor<Seconds>(front_->engine.now()).time_since_epoch().count());
-      expect.revoked = ids.revoked;
-      std::string detail;
-      auto check = checkSshCertificate(*cert, expect, &detail);
-      if (check != CertCheck::Ok) {
-        why = "certificate refused: " + std::string(toString(check)) +
-              (detail.empty() ? "" : " (" + detail + ")");
-        return false;
-      }
-      why = "certificate serial " + std::to_string(cert->serial);
-      return true;
-    }
-    const auto& ids = front_->identities();
-    if (!ids.error.empty()) {
-      why = ids.error;
-      return false;
-    }
-    std::string b64 = base64Encode(*blob);
-    std::string fingerprint = sshFingerprint(*blob);
-    if (auto it = ids.keysByUser.find(user); it != ids.keysByUser.end()) {
-      for (const auto& k : it->second) {
-        if (k == b64) {
-          why = "key " + fingerprint;
-          return true;
-        }
-      }
-    }
-    why = "key " + fingerprint + " is not registered to " + user;
-    return false;
   }
 
   ssh_channel onSessionOpen() {
@@ -515,7 +346,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       SessionChannel* raw = sc.get();
       raw->ops.push_back([this, raw]() -> int {
         if (!raw->up) {
-          raw->up.reset(ssh_channel_new(hop_->session.get()));
+          raw->up.reset(ssh_channel_new(hop_->session()));
           if (!raw->up) return SSH_ERROR;
         }
         int rc = ssh_channel_open_session(raw->up.get());
@@ -739,13 +570,13 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
       }
       return;
     }
-    if (hop_ && hop_->state == Hop::State::Ready) {
+    if (hop_ && hop_->state() == SshHop::State::Ready) {
       while (!s.ops.empty() && !s.closedUp) {
         int rc = s.ops.front()();
         if (rc == SSH_AGAIN) break;
         if (rc != SSH_OK) {
           std::string text = "jitgate: the target refused the request: " +
-                             printable(ssh_get_error(hop_->session.get()), 200) + "\r\n";
+                             printable(ssh_get_error(hop_->session()), 200) + "\r\n";
           ssh_channel_write_stderr(s.client.get(), text.data(), static_cast<uint32_t>(text.size()));
           s.ops.clear();
           s.upClosed = s.upEof = true;
@@ -1104,156 +935,41 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   }
 
   void startHop() {
-    hop_ = std::make_shared<Hop>(io_);
-    auto self = shared_from_this();
-    auto hop = hop_;
-    hop_->timer.expires_after(front_->options.connectTimeout);
-    hop_->timer.async_wait([self](const boost::system::error_code& ec) {
-      if (ec || !self->hop_ || self->hop_->state == Hop::State::Ready ||
-          self->hop_->state == Hop::State::Failed)
-        return;
-      self->hopFailed(SessionRefusal::TargetUnreachable, "timed out connecting to the target");
-    });
-    hop_->resolver.async_resolve(
-        target_->address, std::to_string(target_->sshPort),
-        [self, hop](const boost::system::error_code& ec, tcp::resolver::results_type results) {
-          if (self->hop_ != hop || self->closed_) return;
-          if (ec)
-            return self->hopFailed(SessionRefusal::TargetUnreachable,
-                                   "cannot resolve the target: " + ec.message());
-          asio::async_connect(
-              hop->socket, results,
-              [self, hop](const boost::system::error_code& ec, const tcp::endpoint&) {
-                if (self->hop_ != hop || self->closed_) return;
-                if (ec)
-                  return self->hopFailed(SessionRefusal::TargetUnreachable,
-                                         "cannot connect to the target: " + ec.message());
-                self->hopConnected();
-              });
-        });
+    SshHop::Params p;
+    p.user = user_;
+    p.grantId = binding_.record().grantId;
+    p.target = target_->name;
+    p.address = target_->address;
+    p.port = target_->sshPort;
+    p.knownHosts = front_->options.stateDir + "/known_hosts";
+    p.connectTimeout = front_->options.connectTimeout;
+    std::weak_ptr<SshConnection> weak = weak_from_this();
+    SshHop::Events e;
+    e.wake = [weak] {
+      if (auto self = weak.lock()) self->pump();
+    };
+    e.ready = [weak] {
+      if (auto self = weak.lock()) self->hopReady();
+    };
+    e.failed = [weak](SessionRefusal reason, const std::string& message) {
+      if (auto self = weak.lock()) self->hopFailed(reason, message);
+    };
+    e.record = [weak](AuditEntry entry) {
+      if (auto self = weak.lock()) self->front_->record(std::move(entry));
+    };
+    hop_ = std::make_shared<SshHop>(io_, front_->authority, std::move(p), std::move(e));
+    hop_->start();
   }
 
-  void hopConnected() {
-    boost::system::error_code ec;
-    hop_->socket.set_option(tcp::no_delay(true), ec);
-    auto local = hop_->socket.local_endpoint(ec);
-    if (ec) return hopFailed(SessionRefusal::TargetUnreachable, "connection lost: " + ec.message());
-    auto bastionIp = IpAddress::parse(local.address().to_string());
-    if (!bastionIp)
-      return hopFailed(SessionRefusal::InternalError, "cannot read the bastion's own address");
-    ssh_key raw = nullptr;
-    if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &raw) != SSH_OK || !raw)
-      return hopFailed(SessionRefusal::InternalError, "cannot make a session key");
-    hop_->key.reset(raw);
-    auto blob = keyBlob(raw);
-    if (!blob) return hopFailed(SessionRefusal::InternalError, "cannot read the session key");
-    auto issued = front_->authority.issueHop(binding_.record().grantId, user_, *bastionIp, *blob,
-                                             sshFingerprint(*blob));
-    if (!issued) return hopFailed(SessionRefusal::CertificateRefused, issued.refusal().message);
-    auto sp1 = issued->line.find(' ');
-    auto sp2 = issued->line.find(' ', sp1 + 1);
-    std::string certB64 = issued->line.substr(sp1 + 1, sp2 - sp1 - 1);
-    ssh_key cert = nullptr;
-    if (ssh_pki_import_cert_base64(certB64.c_str(), SSH_KEYTYPE_ED25519_CERT01, &cert) != SSH_OK)
-      return hopFailed(SessionRefusal::InternalError, "cannot load the session certificate");
-    SshKeyPtr certOwned(cert);
-    if (ssh_pki_copy_cert_to_privkey(cert, raw) != SSH_OK)
-      return hopFailed(SessionRefusal::InternalError, "cannot attach the session certificate");
-
-    hop_->session.reset(ssh_new());
-    if (!hop_->session) return hopFailed(SessionRefusal::InternalError, "out of memory");
-    ssh_session s = hop_->session.get();
-    int zero = 0;
-    long timeout = static_cast<long>(front_->options.connectTimeout.count());
-    unsigned port = target_->sshPort;
-    std::string knownHosts = front_->options.stateDir + "/known_hosts";
-    ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &zero);
-    ssh_options_set(s, SSH_OPTIONS_HOST, target_->address.c_str());
-    ssh_options_set(s, SSH_OPTIONS_PORT, &port);
-    ssh_options_set(s, SSH_OPTIONS_USER, user_.c_str());
-    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, knownHosts.c_str());
-    ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, knownHosts.c_str());
-    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
-    ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, kHopCiphers);
-    ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, kHopCiphers);
-    int fd = hop_->socket.release();
-    int watch = ::dup(fd);
-    if (watch < 0) {
-      ::close(fd);
-      return hopFailed(SessionRefusal::InternalError, std::string("dup: ") + std::strerror(errno));
-    }
-    ssh_options_set(s, SSH_OPTIONS_FD, &fd);
-    hop_->fd.assign(watch);
-    ssh_set_blocking(s, 0);
-    hop_->state = Hop::State::Handshake;
-    pump();
-  }
-
-  void progressHop() {
-    if (!hop_ || !hop_->session) return;
-    ssh_session s = hop_->session.get();
-    if (hop_->state == Hop::State::Handshake) {
-      int rc = ssh_connect(s);
-      if (rc == SSH_AGAIN) return;
-      if (rc != SSH_OK)
-        return hopFailed(SessionRefusal::TargetUnreachable,
-                         std::string("SSH handshake with the target failed: ") +
-                             printable(ssh_get_error(s), 200));
-      switch (ssh_session_is_known_server(s)) {
-        case SSH_KNOWN_HOSTS_OK:
-          break;
-        case SSH_KNOWN_HOSTS_NOT_FOUND:
-        case SSH_KNOWN_HOSTS_UNKNOWN: {
-          // Trust on first use, recorded: an admin can pre-seed known_hosts.
-          if (ssh_session_update_known_hosts(s) != SSH_OK)
-            return hopFailed(SessionRefusal::InternalError, "cannot record the target's host key");
-          AuditEntry e;
-          e.actor = "jitgated";
-          e.action = "target.hostkey";
-          e.outcome = "ok";
-          e.target = target_->name;
-          e.port = target_->sshPort;
-          e.detail = "host key learned on first connection: " + hostKeyFingerprint(s);
-          front_->record(std::move(e));
-          break;
-        }
-        default:
-          return hopFailed(SessionRefusal::TargetHostkeyMismatch,
-                           "the target's host key " + hostKeyFingerprint(s) +
-                               " does not match the one recorded in " + front_->options.stateDir +
-                               "/known_hosts");
-      }
-      hop_->state = Hop::State::Auth;
-    }
-    if (hop_->state == Hop::State::Auth) {
-      int rc = ssh_userauth_publickey(s, nullptr, hop_->key.get());
-      if (rc == SSH_AUTH_AGAIN) return;
-      if (rc != SSH_AUTH_SUCCESS)
-        return hopFailed(SessionRefusal::TargetRefusedCertificate,
-                         "the target did not accept the bastion's certificate for " + user_ +
-                             " (does its sshd trust jitgate's CA and know the user?)");
-      hop_->timer.cancel();
-      hop_->state = Hop::State::Ready;
-      ssh_event_add_session(event_.get(), s);
-      hop_->inEvent = true;
-      front_->record(connectEntry(binding_.record()));
-      spdlog::info("ssh: {} from {} connected to {} (grant {})", user_, source_, target_->name,
-                   binding_.record().grantId);
-    }
-  }
-
-  static std::string hostKeyFingerprint(ssh_session s) {
-    ssh_key key = nullptr;
-    if (ssh_get_server_publickey(s, &key) != SSH_OK || !key) return "(unknown)";
-    SshKeyPtr owned(key);
-    auto blob = keyBlob(key);
-    return blob ? sshFingerprint(*blob) : "(unknown)";
+  void hopReady() {
+    driver_.add(hop_->session());
+    front_->record(connectEntry(binding_.record()));
+    spdlog::info("ssh: {} from {} connected to {} (grant {})", user_, source_, target_->name,
+                 binding_.record().grantId);
   }
 
   void hopFailed(SessionRefusal reason, const std::string& message) {
-    if (!hop_ || hop_->state == Hop::State::Failed) return;
-    hop_->state = Hop::State::Failed;
-    hop_->timer.cancel();
+    if (closed_) return;
     spdlog::warn("ssh: {} to {}: {}", user_, targetName_, message);
     std::string text = "jitgate: cannot open " + targetName_ + ": " + message;
     AuditEntry e =
@@ -1353,8 +1069,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     for (int round = 0; round < kPumpRounds && !closed_; ++round) {
       step();
       if (closed_) return;
-      bool more = hasPendingInput(clientFd_.native_handle()) ||
-                  (hop_ && hop_->fd.is_open() && hasPendingInput(hop_->fd.native_handle()));
+      bool more = clientFd_.inputPending() || (hop_ && hop_->watch().inputPending());
       if (!more) break;
       if (round == kPumpRounds - 1) asio::post(io_, [self] { self->pump(); });
     }
@@ -1371,9 +1086,9 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
         return closeAll(EndReason::Error, "");
       }
       kexDone_ = true;
-      ssh_event_add_session(event_.get(), c);
+      driver_.add(c);
     }
-    ssh_event_dopoll(event_.get(), 0);
+    driver_.poll();
     if (closed_) return;
     if (violation_) return closeAll(EndReason::Error, "jitgate: protocol violation");
     if (!pendingRefusal_.empty()) {
@@ -1389,11 +1104,13 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     if (!ssh_is_connected(c) || (ssh_get_status(c) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
       return closeAll(EndReason::ClientClosed, "");
     }
-    if (hop_ && hop_->state != Hop::State::Ready && hop_->state != Hop::State::Failed)
-      progressHop();
+    if (hop_ && hop_->settling()) {
+      auto hop = hop_;  // it may fail, and the connection let go of it
+      hop->progress();
+    }
     if (closed_) return;
-    if (hop_ && hop_->state == Hop::State::Ready) {
-      ssh_session h = hop_->session.get();
+    if (hop_ && hop_->state() == SshHop::State::Ready) {
+      ssh_session h = hop_->session();
       if (!ssh_is_connected(h) || (ssh_get_status(h) & (SSH_CLOSED | SSH_CLOSED_ERROR))) {
         // The target went away: finish what it sent, then end.
         for (auto& s : sessions_) s->upClosed = s->upEof = true;
@@ -1421,40 +1138,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
 
   void arm() {
     auto self = shared_from_this();
-    if (!clientReadWaiting_) {
-      clientReadWaiting_ = true;
-      clientFd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                           [self](const boost::system::error_code& ec) {
-                             self->clientReadWaiting_ = false;
-                             if (!ec) self->pump();
-                           });
-    }
-    if (!clientWriteWaiting_ && (ssh_get_poll_flags(client_.get()) & SSH_WRITE_PENDING)) {
-      clientWriteWaiting_ = true;
-      clientFd_.async_wait(asio::posix::stream_descriptor::wait_write,
-                           [self](const boost::system::error_code& ec) {
-                             self->clientWriteWaiting_ = false;
-                             if (!ec) self->pump();
-                           });
-    }
-    if (hop_ && hop_->session && hop_->fd.is_open() && hop_->state != Hop::State::Failed) {
-      if (!hop_->readWaiting) {
-        hop_->readWaiting = true;
-        hop_->fd.async_wait(asio::posix::stream_descriptor::wait_read,
-                            [self](const boost::system::error_code& ec) {
-                              if (self->hop_) self->hop_->readWaiting = false;
-                              if (!ec) self->pump();
-                            });
-      }
-      if (!hop_->writeWaiting && (ssh_get_poll_flags(hop_->session.get()) & SSH_WRITE_PENDING)) {
-        hop_->writeWaiting = true;
-        hop_->fd.async_wait(asio::posix::stream_descriptor::wait_write,
-                            [self](const boost::system::error_code& ec) {
-                              if (self->hop_) self->hop_->writeWaiting = false;
-                              if (!ec) self->pump();
-                            });
-      }
-    }
+    auto wake = [self] { self->pump(); };
+    clientFd_.arm(client_.get(), self, wake);
+    if (hop_ && hop_->session() && hop_->state() != SshHop::State::Failed)
+      hop_->watch().arm(hop_->session(), hop_, wake);
   }
 
   // Ends the connection: a last line to each shell, the reason as the
@@ -1462,7 +1149,8 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   void closeAll(EndReason why, const std::string& message) {
     if (closed_) return;
     closed_ = true;
-    if (!authenticated_ && unauditedFailure_) front_->recordPreAuth(std::move(*unauditedFailure_));
+    if (!authenticated_)
+      if (auto e = auth_.takeUnaudited()) front_->recordPreAuth(std::move(*e));
     if (client_ && !message.empty()) {
       std::string line = "\r\n" + message + "\r\n";
       for (size_t i = 0; i < sessions_.size(); ++i)
@@ -1471,7 +1159,7 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
                                    static_cast<uint32_t>(line.size()));
       ssh_session_set_disconnect_message(client_.get(), message.c_str());
     }
-    unbind(binding_, why, "", hop_ && hop_->state == Hop::State::Ready);
+    unbind(binding_, why, "", hop_ && hop_->state() == SshHop::State::Ready);
     for (size_t i = 0; i < forwards_.size(); ++i) {
       auto f = forwards_[i];
       endForward(*f, why, "", "");
@@ -1496,28 +1184,20 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
     sessions_.clear();
     forwards_.clear();
     if (hop_) {
-      hop_->timer.cancel();
-      hop_->resolver.cancel();
-      hop_->socket.close(ec);
-      hop_->fd.close(ec);
-      if (hop_->session) {
-        if (hop_->inEvent && event_) ssh_event_remove_session(event_.get(), hop_->session.get());
-        ssh_session_set_disconnect_message(hop_->session.get(), "jitgate: session ended");
-        ssh_set_fd_towrite(hop_->session.get());
-        ssh_disconnect(hop_->session.get());
-      }
+      if (hop_->session()) driver_.remove(hop_->session());
+      hop_->close();
       hop_.reset();
     }
     if (client_) {
-      if (kexDone_ && event_) ssh_event_remove_session(event_.get(), client_.get());
+      driver_.remove(client_.get());
       // libssh writes only after a poll said the socket is writable, and
       // ssh_disconnect closes right after queueing its message: without this
       // the message (the reason the user must see) would never leave.
       ssh_set_fd_towrite(client_.get());
       ssh_disconnect(client_.get());
     }
-    if (clientFd_.is_open()) lingerClose(std::move(clientFd_));
-    event_.reset();
+    if (clientFd_.isOpen()) lingerClose(clientFd_.release());
+    driver_.close();
     client_.reset();
     leaveUnauthenticated();
   }
@@ -1574,9 +1254,10 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   std::string source_;
   IpAddress sourceIp_;
   // Order matters for destruction: sessions outlive the event and channels.
+  SshAuthentication auth_;
   SshSessionPtr client_;
-  SshEventPtr event_;
-  asio::posix::stream_descriptor clientFd_;  // a dup of the client socket, for readiness only
+  SshDriver driver_;
+  SshSocketWatch clientFd_;
   asio::steady_timer grace_;
   ssh_server_callbacks_struct serverCb_{};
   bool kexDone_ = false;
@@ -1584,22 +1265,19 @@ class SshConnection : public std::enable_shared_from_this<SshConnection> {
   bool closed_ = false;
   bool violation_ = false;
   bool targetGone_ = false;
-  bool clientReadWaiting_ = false, clientWriteWaiting_ = false;
   bool kickPosted_ = false;
   uint64_t unsentToClient_ = 0;  // see clientBacklogged()
-  int signedAttempts_ = 0, offers_ = 0;
   // A refusal decided inside a libssh callback, carried out by step():
   // the message ends the connection; the entry (if any) is audited then.
   std::string pendingRefusal_;
   std::optional<AuditEntry> pendingAudit_;
-  std::optional<AuditEntry> unauditedFailure_;  // offered keys nobody owns
   bool pendingPreAuth_ = false;
   std::string user_, targetName_;
   std::optional<Target> target_;
   GrantBinding binding_;  // terminating mode
   // Shared with the hop's pending resolve and connect: Asio's composed
   // connect keeps using the socket until its handler has run.
-  std::shared_ptr<Hop> hop_;
+  std::shared_ptr<SshHop> hop_;
   std::vector<std::unique_ptr<SessionChannel>> sessions_;
   std::vector<std::shared_ptr<ForwardChannel>> forwards_;
 
@@ -1696,7 +1374,7 @@ Result<std::unique_ptr<SshFront>> SshFront::open(asio::io_context& io, GrantEngi
                                                  SshFrontOptions options) {
   auto shared = std::make_shared<Shared>(io, engine, authority, registry, options);
   shared->listener_ = engine.subscribe([weak = std::weak_ptr<Shared>(shared)](const GrantEnded&) {
-    if (auto s = weak.lock()) s->identitiesStale_ = true;
+    if (auto s = weak.lock()) s->identities.markStale();
   });
   std::string hostKey = options.stateDir + "/ssh_host_ed25519_key";
   if (auto st = loadOrCreateHostKey(hostKey, shared->hostKeyFingerprint); !st) return st.refusal();

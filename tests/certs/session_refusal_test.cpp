@@ -42,15 +42,13 @@ std::string enumSpelling(std::string_view name) {
 
 // Reasons no test can provoke yet, each with why. The test below fails once
 // one of them is exercised, so that its entry goes then.
-//  - CertificateRefused, InternalError: faults inside the bastion (the CA's
-//    store failing between the decision and the mint; a key or descriptor it
-//    cannot make), for the SSH hop's unit tests.
+//  - InternalError: a fault inside the bastion (a key, a descriptor or
+//    memory it cannot get, a libssh option it cannot set).
 //  - ProtocolViolation: libssh 0.10's packet filter disconnects a client that
 //    opens a channel or sends a request before authentication before our
 //    callbacks see it (AChannelBeforeAuthenticationIsDisconnected shows the
 //    disconnect); the check stays behind it.
-const std::set<SessionRefusal> kNotProvokedYet = {SessionRefusal::CertificateRefused,
-                                                  SessionRefusal::InternalError,
+const std::set<SessionRefusal> kNotProvokedYet = {SessionRefusal::InternalError,
                                                   SessionRefusal::ProtocolViolation};
 
 TEST(SessionRefusalTest, NamesAreDistinctAndShaped) {
