@@ -1,0 +1,61 @@
+// One WinRM client connection and what the front's connections share: the
+// front's configuration, TLS contexts, the live connections.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "jitgate/net.hpp"
+#include "jitgate/proxy/winrm_front.hpp"
+
+namespace jitgate {
+
+class WinrmConnection {
+ public:
+  virtual ~WinrmConnection() = default;
+  virtual void shutdown() = 0;
+};
+
+struct WinrmFront::Shared {
+  Shared(boost::asio::io_context& io, GrantEngine& engine, SessionRegistry& registry,
+         CertificateAuthority& authority, WinrmFrontConfig config, WinrmScheme scheme)
+      : io(io),
+        engine(engine),
+        registry(registry),
+        authority(authority),
+        config(std::move(config)),
+        scheme(scheme),
+        name(scheme == WinrmScheme::Https ? "winrm-https" : "winrm-http"),
+        acceptor(io) {}
+
+  boost::asio::io_context& io;
+  GrantEngine& engine;
+  SessionRegistry& registry;
+  CertificateAuthority& authority;
+  WinrmFrontConfig config;
+  WinrmScheme scheme;
+  std::string name;
+  boost::asio::ip::tcp::acceptor acceptor;
+  std::optional<boost::asio::ssl::context> serverTls;
+  std::optional<boost::asio::ssl::context> upstreamTls;
+  std::unordered_map<uint64_t, std::weak_ptr<WinrmConnection>> live;
+  uint64_t nextId = 1;
+
+  void audit(AuditEntry e) {
+    if (auto st = engine.record(std::move(e)); !st)
+      spdlog::error("{}: audit record failed: {}", name, st.refusal().describe());
+  }
+};
+
+// Makes the connection for an accepted socket (HTTPS when the front is), in
+// front->live under `id` until it ends, and starts it.
+void startWinrmConnection(const std::shared_ptr<WinrmFront::Shared>& front, uint64_t id,
+                          boost::asio::ip::tcp::socket socket, const IpAddress& source);
+
+}  // namespace jitgate
