@@ -119,22 +119,16 @@ int SshForwardRelay::onData(const char* data, uint32_t len) {
   return static_cast<int>(n);
 }
 
-void SshForwardRelay::waitWritable() {
-  if (writeWaiting_ || done()) return;
-  writeWaiting_ = true;
-  socket_.async_wait(tcp::socket::wait_write,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       self->writeWaiting_ = false;
-                       if (auto h = self->host_.lock(); h && !ec) h->pump();
-                     });
-}
+void SshForwardRelay::waitWritable() { waitFor(tcp::socket::wait_write, writeWaiting_); }
+void SshForwardRelay::waitReadable() { waitFor(tcp::socket::wait_read, readWaiting_); }
 
-void SshForwardRelay::waitReadable() {
-  if (readWaiting_ || done()) return;
-  readWaiting_ = true;
-  socket_.async_wait(tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       self->readWaiting_ = false;
+// One wait at a time per direction; the connection's loop runs when it ends.
+void SshForwardRelay::waitFor(tcp::socket::wait_type what, bool& waiting) {
+  if (waiting || done()) return;
+  waiting = true;
+  socket_.async_wait(what,
+                     [self = shared_from_this(), &waiting](const boost::system::error_code& ec) {
+                       waiting = false;
                        if (auto h = self->host_.lock(); h && !ec) h->pump();
                      });
 }

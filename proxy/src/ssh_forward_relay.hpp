@@ -53,6 +53,7 @@ class SshForwardRelay : public std::enable_shared_from_this<SshForwardRelay> {
   void toClient();  // the socket's bytes into the channel
   void waitWritable();
   void waitReadable();
+  void waitFor(boost::asio::ip::tcp::socket::wait_type what, bool& waiting);
   void fail(const std::string& why);
   void releaseChannel();
   SshRelayHost* liveHost() const;
