@@ -3,6 +3,8 @@
 // row says, audits every refusal, and calls the row's handler.
 #include "jitgate/control_api.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -183,6 +185,11 @@ ControlApi::ControlApi(GrantEngine& engine, std::string version, CertificateAuth
       authority_(authority),
       version_(std::move(version)),
       started_(std::chrono::steady_clock::now()) {}
+
+void ControlApi::audit(AuditEntry e) {
+  if (auto st = engine_.record(std::move(e)); !st)
+    spdlog::error("control socket: audit entry not written: {}", st.refusal().describe());
+}
 
 ApiResponse ControlApi::refuseMalformed(unsigned status, const std::string& why,
                                         const Caller& caller) {

@@ -108,16 +108,21 @@ static ApiResponse internalError() {
 // answer; keep-alive loops. Every read has a deadline.
 class ControlServer::Session : public std::enable_shared_from_this<ControlServer::Session> {
  public:
-  Session(Local::socket socket, ControlApi& api, Caller caller, std::shared_ptr<size_t> live,
-          std::chrono::seconds timeout)
+  Session(Local::socket socket, ControlApi& api, Caller caller,
+          std::shared_ptr<ControlConnections> open, std::chrono::seconds timeout)
       : stream_(std::move(socket)),
         api_(api),
         caller_(std::move(caller)),
-        live_(std::move(live)),
+        open_(std::move(open)),
         timeout_(timeout) {
-    ++*live_;
+    ++open_->live;
+    ++open_->byUid[caller_.uid];
   }
-  ~Session() { --*live_; }
+  ~Session() {
+    --open_->live;
+    if (auto it = open_->byUid.find(caller_.uid); it != open_->byUid.end() && --it->second == 0)
+      open_->byUid.erase(it);
+  }
 
   void run() { readHeader(); }
 
@@ -236,7 +241,7 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
   std::optional<http::request_parser<http::string_body>> parser_;
   ControlApi& api_;
   Caller caller_;
-  std::shared_ptr<size_t> live_;
+  std::shared_ptr<ControlConnections> open_;
   std::chrono::seconds timeout_;
   std::string target_;
   http::verb method_ = http::verb::unknown;
@@ -250,8 +255,10 @@ ControlServer::ControlServer(asio::io_context& io, Local::acceptor acceptor, Con
       api_(api),
       roles_(std::move(roles)),
       opts_(std::move(opts)),
-      live_(std::make_shared<size_t>(0)),
-      daemonUid_(::geteuid()) {}
+      open_(std::make_shared<ControlConnections>()),
+      daemonUid_(::geteuid()),
+      refusals_(io, "control connections refused", 10,
+                [&api](AuditEntry e) { api.audit(std::move(e)); }) {}
 
 ControlServer::~ControlServer() { stop(); }
 
@@ -259,6 +266,7 @@ void ControlServer::start() { accept(); }
 
 void ControlServer::stop() {
   if (!acceptor_.is_open()) return;
+  refusals_.flush();
   boost::system::error_code ec;
   acceptor_.close(ec);
   // Remove the socket only if it is still ours.
@@ -271,22 +279,63 @@ void ControlServer::accept() {
     if (ec == asio::error::operation_aborted) return;
     if (ec) {
       spdlog::warn("control socket: accept: {}", ec.message());
-    } else if (*live_ >= opts_.maxConnections) {
-      spdlog::warn("control socket: {} connections open, refusing another", *live_);
+      return accept();
+    }
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      spdlog::warn("control socket: SO_PEERCRED: {}", std::strerror(errno));
+      return accept();
+    }
+    Caller caller = identifyCaller(cred.uid, cred.gid, cred.pid, roles_, daemonUid_);
+    if (auto why = refuseConnection(opts_, *open_, caller)) {
+      refuse(std::move(socket), caller, *why);
     } else {
-      ucred cred{};
-      socklen_t len = sizeof cred;
-      if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-        spdlog::warn("control socket: SO_PEERCRED: {}", std::strerror(errno));
-      } else {
-        Caller caller = identifyCaller(cred.uid, cred.gid, cred.pid, roles_, daemonUid_);
-        std::make_shared<Session>(std::move(socket), api_, std::move(caller), live_,
-                                  opts_.requestTimeout)
-            ->run();
-      }
+      std::make_shared<Session>(std::move(socket), api_, std::move(caller), open_,
+                                opts_.requestTimeout)
+          ->run();
     }
     accept();
   });
+}
+
+std::optional<std::string> refuseConnection(const ControlSocketOptions& opts,
+                                            const ControlConnections& open, const Caller& caller) {
+  auto held = open.byUid.find(caller.uid);
+  size_t mine = held == open.byUid.end() ? 0 : held->second;
+  if (open.live >= opts.maxConnections)
+    return std::to_string(open.live) + " control connections are open, the limit " +
+           "(control.max_connections)";
+  if (caller.roles.admin) return std::nullopt;
+  if (open.live + opts.adminReserve >= opts.maxConnections)
+    return std::to_string(open.live) + " control connections are open; the last " +
+           std::to_string(opts.adminReserve) + " are kept for admins (control.admin_reserve)";
+  if (mine >= opts.maxConnectionsPerUid)
+    return "uid " + std::to_string(caller.uid) + " holds " + std::to_string(mine) +
+           " control connections, the limit for one uid (control.max_connections_per_uid)";
+  return std::nullopt;
+}
+
+// A connection over the limits: one short answer if the socket takes it at
+// once (never waiting on a caller who holds too much already), then closed.
+void ControlServer::refuse(Local::socket socket, const Caller& caller, const std::string& why) {
+  std::string body =
+      R"({"error":{"code":"unavailable","field":"connection","message":")" + why + "\"}}\n";
+  std::string res =
+      "HTTP/1.1 503 Service Unavailable\r\nServer: jitgated\r\n"
+      "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  if (!ec) socket.write_some(asio::buffer(res), ec);
+  socket.close(ec);
+  spdlog::warn("control socket: refused a connection from {}: {}", caller.name, why);
+  AuditEntry e;
+  e.actor = caller.name;
+  e.action = "control.refused";
+  e.outcome = "denied";
+  e.detail = "reason=connection_limit: " + why;
+  refusals_.record(std::move(e));
 }
 
 }  // namespace jitgate

@@ -144,7 +144,7 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   }
   if (auto st = checkKeys(root, "",
                           {"state_dir", "control_socket", "control_socket_group", "log_level",
-                           "roles", "ca", "ssh", "winrm", "metrics"});
+                           "roles", "control", "ca", "ssh", "winrm", "metrics"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -176,6 +176,25 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
       if (auto st = readStrings(*t, "roles.", l.users, l.list->users); !st) return st.refusal();
       if (auto st = readStrings(*t, "roles.", l.groups, l.list->groups); !st) return st.refusal();
     }
+  }
+  if (const auto* n = root.get("control")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("control", "must be a table");
+    auto& k = c.control;
+    if (auto st = checkKeys(*t, "control.",
+                            {"max_connections", "max_connections_per_uid", "admin_reserve"});
+        !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "control.", "max_connections", k.maxConnections, 2, 100000); !st)
+      return st.refusal();
+    if (auto st =
+            readInt(*t, "control.", "max_connections_per_uid", k.maxConnectionsPerUid, 1, 100000);
+        !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "control.", "admin_reserve", k.adminReserve, 1, 100000); !st)
+      return st.refusal();
+    if (k.adminReserve >= k.maxConnections)
+      return configError("control.admin_reserve", "must be less than control.max_connections");
   }
   if (const auto* n = root.get("ca")) {
     const auto* t = n->as_table();

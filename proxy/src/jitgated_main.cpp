@@ -160,6 +160,9 @@ int run(int argc, char** argv) {
   ControlSocketOptions sockOpts;
   sockOpts.path = config.controlSocket;
   sockOpts.group = controlSocketGid(config).value();  // checked by readConfig
+  sockOpts.maxConnections = static_cast<size_t>(config.control.maxConnections);
+  sockOpts.maxConnectionsPerUid = static_cast<size_t>(config.control.maxConnectionsPerUid);
+  sockOpts.adminReserve = static_cast<size_t>(config.control.adminReserve);
 
   auto sqlite = openSqliteStore(config.stateDir + "/jitgate.db");
   if (!sqlite) {
@@ -260,6 +263,8 @@ int run(int argc, char** argv) {
         } else {
           auto plan = planReload(config, *reread);
           server.setRoles(plan.next.roles);
+          server.setLimits(plan.next.control.maxConnections, plan.next.control.maxConnectionsPerUid,
+                           plan.next.control.adminReserve);
           spdlog::set_level(spdlog::level::from_str(plan.next.logLevel));
           config = plan.next;
           outcome = plan.describe();

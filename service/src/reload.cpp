@@ -6,7 +6,9 @@
 namespace jitgate {
 namespace {
 
-bool liveKey(const std::string& key) { return key == "log_level" || key.rfind("roles.", 0) == 0; }
+bool liveKey(const std::string& key) {
+  return key == "log_level" || key.rfind("roles.", 0) == 0 || key.rfind("control.", 0) == 0;
+}
 
 std::string joined(const std::vector<std::string>& v) {
   std::string out;
@@ -37,6 +39,7 @@ ReloadPlan planReload(const DaemonConfig& running, const DaemonConfig& reread) {
   if (!plan.applied.empty()) {
     plan.next.roles = reread.roles;
     plan.next.logLevel = reread.logLevel;
+    plan.next.control = reread.control;
   }
   return plan;
 }

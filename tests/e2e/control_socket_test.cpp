@@ -3,15 +3,18 @@
 // real second Unix user.
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <boost/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "../support/process.hpp"
 #include "../support/test_support.hpp"
@@ -420,6 +423,127 @@ TEST_F(ControlSocketTest, RolesFromPeerCredentialsOfRealUsers) {
   auto audit = jitctl({"audit", "--csv"}).out;
   EXPECT_NE(audit.find(requester + ",grant.create,denied"), std::string::npos) << audit;
   EXPECT_NE(audit.find(outsider + ",control.status,denied"), std::string::npos) << audit;
+}
+
+// A child running as another uid that opens `n` control connections, asks
+// whoami on each, reports each answer's status code and holds them open
+// until released (or until 30 s pass).
+class ConnectionHolder {
+ public:
+  ConnectionHolder(const std::string& socketPath, testing::RunAs as, int n) {
+    int report[2], release[2];
+    if (::pipe(report) != 0 || ::pipe(release) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(report[0]);
+      ::close(release[1]);
+      if (::setgroups(0, nullptr) != 0 || ::setgid(as.gid) != 0 || ::setuid(as.uid) != 0)
+        ::_exit(126);
+      std::vector<int> held;
+      for (int i = 0; i < n; ++i) {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::strcpy(sa.sun_path, socketPath.c_str());
+        std::string code = "000";
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+          const char req[] = "GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n";
+          (void)!::send(fd, req, sizeof req - 1, MSG_NOSIGNAL);
+          timeval tv{5, 0};
+          ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+          char buf[4096];
+          ssize_t got = ::read(fd, buf, sizeof buf);
+          if (got >= 12) code.assign(buf + 9, 3);
+        }
+        held.push_back(fd);
+        (void)!::write(report[1], code.data(), 3);
+      }
+      pollfd p{release[0], POLLIN, 0};
+      ::poll(&p, 1, 30000);
+      ::_exit(0);
+    }
+    ::close(report[1]);
+    ::close(release[0]);
+    release_ = release[1];
+    for (int i = 0; i < n; ++i) {
+      char code[3];
+      if (::read(report[0], code, 3) != 3) break;
+      codes_.emplace_back(code, 3);
+    }
+    ::close(report[0]);
+  }
+  ~ConnectionHolder() {
+    if (release_ >= 0) ::close(release_);
+    if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+  }
+  const std::vector<std::string>& codes() const { return codes_; }
+  int count(const std::string& code) const {
+    return static_cast<int>(std::count(codes_.begin(), codes_.end(), code));
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int release_ = -1;
+  std::vector<std::string> codes_;
+};
+
+TEST_F(ControlSocketTest, ARequesterHoldingConnectionsDoesNotStopAnAdmin) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create users";
+  std::string tag = std::to_string(std::random_device{}() % 100000);
+  std::string group = "jgl" + tag;
+  UnixGroup g(group);
+  ASSERT_TRUE(g.ok());
+  UnixUser first("jglreq" + tag, group), second("jglreb" + tag, group);
+  ASSERT_TRUE(first.ok() && second.ok());
+  std::ofstream(dir_ / "jitgate.toml")
+      << "control_socket_group = \"" << group << "\"\n"
+      << "[roles]\nrequesters = [\"jglreq" << tag << "\", \"jglreb" << tag << "\"]\n"
+      << "[control]\nmax_connections = 12\nmax_connections_per_uid = 6\nadmin_reserve = 4\n";
+  auto d = startDaemon({"--config", dir_ / "jitgate.toml"});
+  enroll();
+  ASSERT_EQ(jitctl({"grant", "alice", "vm1", "--port", "22", "--from", "10.0.0.0/8", "--for", "1h"})
+                .exitCode,
+            0);
+
+  // One uid: six served, the rest refused at once with the limit named.
+  ConnectionHolder a(socket_, first.as(), 6 + 30);
+  ASSERT_EQ(a.codes().size(), 36u);
+  EXPECT_EQ(a.count("200"), 6);
+  EXPECT_EQ(a.count("503"), 30);
+  // Another non-admin: served until only the admins' reserve is left.
+  ConnectionHolder b(socket_, second.as(), 3);
+  ASSERT_EQ(b.codes().size(), 3u);
+  EXPECT_EQ(b.count("200"), 2);
+  EXPECT_EQ(b.codes().back(), "503");
+  auto refused = jitctl({"whoami"}, second.as());
+  EXPECT_EQ(refused.exitCode, 1);
+  EXPECT_NE(refused.err.find("kept for admins (control.admin_reserve)"), std::string::npos)
+      << refused.err;
+
+  // Root revokes through the reserve.
+  auto grants = jitctlJson({"grants"}).as_array();
+  ASSERT_EQ(grants.size(), 1u);
+  auto revoke = jitctl({"revoke", std::string(grants[0].at("id").as_string())});
+  EXPECT_EQ(revoke.exitCode, 0) << revoke.err;
+
+  // 32 refusals: some audited one by one, the rest in a summary; none lost.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto audit = jitctlJson({"audit"}).as_array();
+  int oneByOne = 0, summarized = 0;
+  for (const auto& e : audit) {
+    if (e.at("action").as_string() != "control.refused") continue;
+    std::string detail(e.at("detail").as_string());
+    if (detail.rfind("reason=connection_limit: ", 0) == 0) {
+      ++oneByOne;
+    } else if (auto at = detail.find(" control connections refused not recorded one by one");
+               at != std::string::npos) {
+      summarized += std::stoi(detail.substr(0, at));
+      EXPECT_NE(detail.find("reason=connection_limit"), std::string::npos) << detail;
+    }
+  }
+  EXPECT_GE(oneByOne, 10);
+  EXPECT_LT(oneByOne, 32);
+  EXPECT_EQ(oneByOne + summarized, 32);
 }
 
 }  // namespace

@@ -63,6 +63,19 @@ security_reader_groups = ["sec"]
   EXPECT_EQ(c->roles.securityReaders.groups, Names{"sec"});
 }
 
+TEST_F(LoadConfig, ControlConnectionLimits) {
+  auto c =
+      load("[control]\nmax_connections = 20\nmax_connections_per_uid = 3\nadmin_reserve = 5\n");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  EXPECT_EQ(c->control.maxConnections, 20);
+  EXPECT_EQ(c->control.maxConnectionsPerUid, 3);
+  EXPECT_EQ(c->control.adminReserve, 5);
+  EXPECT_TRUE(refused(load("[control]\nmax_connections = 8\nadmin_reserve = 8\n"), kInvalid,
+                      "control.admin_reserve", "must be less than control.max_connections"));
+  EXPECT_TRUE(refused(load("[control]\nmax_connections_per_uid = 0\n"), kInvalid,
+                      "control.max_connections_per_uid"));
+}
+
 TEST_F(LoadConfig, EmptyFileGivesDefaults) {
   auto c = load("");
   ASSERT_TRUE(c.ok()) << c.refusal().describe();

@@ -1,4 +1,4 @@
-// Reload planning: roles and the log level apply live; every other changed
+// Reload planning: roles, control-socket limits and the log level apply live; every other changed
 // key is named as waiting for a restart and keeps its running value.
 #include "jitgate/service/reload.hpp"
 
@@ -24,6 +24,18 @@ TEST(Reload, RolesAndLogLevelApply) {
   EXPECT_EQ(plan.next.roles.admins.users, reread.roles.admins.users);
   EXPECT_EQ(plan.next.logLevel, "debug");
   EXPECT_EQ(plan.describe(), "applied log_level, roles.admins");
+}
+
+TEST(Reload, ControlConnectionLimitsApply) {
+  DaemonConfig running, reread;
+  reread.control.maxConnectionsPerUid = 2;
+  reread.control.adminReserve = 16;
+  auto plan = planReload(running, reread);
+  EXPECT_EQ(plan.applied,
+            (std::vector<std::string>{"control.max_connections_per_uid", "control.admin_reserve"}));
+  EXPECT_TRUE(plan.needRestart.empty());
+  EXPECT_EQ(plan.next.control.maxConnectionsPerUid, 2);
+  EXPECT_EQ(plan.next.control.adminReserve, 16);
 }
 
 TEST(Reload, OtherKeysWaitForARestartAndKeepTheirRunningValue) {

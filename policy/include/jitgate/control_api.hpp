@@ -32,6 +32,8 @@ class ControlApi {
   // Serves an admitted request.
   ApiResponse handle(boost::beast::http::verb method, std::string_view target,
                      std::string_view body, const Caller& caller);
+  // Writes an audit entry of the transport's (a connection refused).
+  void audit(AuditEntry e);
   // An answer for a request that could not be parsed at the HTTP level.
   ApiResponse refuseMalformed(unsigned status, const std::string& why, const Caller& caller);
 

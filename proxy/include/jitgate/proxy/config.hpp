@@ -56,12 +56,20 @@ struct MetricsConfig {
   std::optional<ListenAddress> listen = ListenAddress{"127.0.0.1", 9620};
 };
 
+// Control-socket connections open at once (see ControlSocketOptions).
+struct ControlConfig {
+  int maxConnections = 64;
+  int maxConnectionsPerUid = 8;  // for a caller who is not an admin
+  int adminReserve = 8;          // of max_connections, kept for admins
+};
+
 struct DaemonConfig {
   std::string stateDir = "/var/lib/jitgate";
   std::string controlSocket = "/run/jitgate/control.sock";
   std::string controlSocketGroup;  // empty: the daemon's own group
   std::string logLevel = "info";
   RoleConfig roles;
+  ControlConfig control;
   // Certificate authority.
   std::string caSshAlgorithm = "ed25519";  // ed25519, ecdsa-p256, rsa-3072 (for a new key)
   std::string caUpnDomain = "jitgate";     // UPN SAN domain of X.509 client certificates
