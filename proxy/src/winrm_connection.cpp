@@ -56,6 +56,7 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
         deadline_(front_->io),
         source_(source),
         sourceText_(source.toString()),
+        slot_(front_, sourceText_),
         binding_(front_->io, front_->engine, front_->registry) {}
 
   void run() {
@@ -208,6 +209,8 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     upstreamPath_ = route->upstreamPath;
     if (!cred) return refuse(401, SessionRefusal::Identity, cred.refusal().message);
     userForRefusal_ = !certUser_.empty() ? certUser_ : cred->user;  // who the audit names
+    if (auto st = acceptAccountDomain(*cred, cfg_.accountDomains); !st)
+      return refuse(403, SessionRefusal::AccountDomain, st.refusal().message);
     if (!certRefusal_.empty())
       return refuse(403, SessionRefusal::Certificate,
                     "client certificate refused: " + certRefusal_);
@@ -243,6 +246,20 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
         // that names the user: no unnamed requests beyond the handshake.
         if (++negotiateLegs_ > 1)
           return refuse(401, SessionRefusal::Identity, "one NTLM negotiation per connection");
+        // Relayed before anyone is named: audited (rate-limited, as anyone
+        // whose address some grant covers can send it).
+        AuditEntry leg;
+        leg.actor = "-";
+        leg.action = "session.ntlm_negotiate";
+        leg.outcome = "ok";
+        leg.target = target_->name;
+        leg.port = port_;
+        leg.source = sourceText_;
+        leg.grantId = d.grantId;
+        leg.detail = "front=" + front_->name +
+                     ": NTLM NEGOTIATE relayed before the user is named (a grant covers the "
+                     "target, port and source)";
+        front_->preAuth.record(std::move(leg));
         handshakeLeg_ = true;
         parser_->body_limit(kUnnamedBodyLimit);
         return readBody();
@@ -285,7 +302,6 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     record.port = port_;
     record.source = sourceText_;
     record.grantId = d.grantId;
-    front_->audit(connectEntry(record));
     // Cut when no grant covers the session any more (revoke, expiry).
     std::weak_ptr<Connection> weak = this->shared_from_this();
     GrantBinding::Events events;
@@ -460,6 +476,7 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
   void respond() {
     outRes_.emplace(resParser_->release());
     resParser_.reset();
+    if (identified_ && !handshakeLeg_) noteTargetVerdict(outRes_->result_int());
     bool upstreamKeepAlive = outRes_->keep_alive();
     stripHopByHop(*outRes_);
     keepAlive_ = clientKeepAlive_ && upstreamKeepAlive;
@@ -479,6 +496,18 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
         });
   }
 
+  // The connection is connected once the target has accepted the user's
+  // credentials: its first answer to a named request that is not 401.
+  void noteTargetVerdict(unsigned status) {
+    if (connected_) return;
+    if (status == 401) {
+      credentialsRefused_ = true;
+      return;
+    }
+    connected_ = true;
+    front_->audit(connectEntry(binding_.record()));
+  }
+
   void upstreamFailed(beast::error_code ec, const std::string& what) {
     if (closed_) return;
     std::string detail = "target " + target_->name + " " + what;
@@ -496,9 +525,14 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
   void refuse(unsigned status, SessionRefusal reason, const std::string& message) {
     if (closed_) return;
     std::string user = user_.empty() ? userForRefusal_ : user_;
-    front_->audit(refusalEntry(front_->name, user, target_ ? target_->name : std::string(),
-                               target_ ? std::optional<uint16_t>(port_) : std::nullopt, sourceText_,
-                               reason, message));
+    refusalAudited_ = true;
+    auto entry = refusalEntry(front_->name, user, target_ ? target_->name : std::string(),
+                              target_ ? std::optional<uint16_t>(port_) : std::nullopt, sourceText_,
+                              reason, message);
+    if (identified_)
+      front_->audit(std::move(entry));
+    else
+      front_->preAuth.record(std::move(entry));
     spdlog::info("{}: refused {} from {}: {} ({})", front_->name, user.empty() ? "-" : user,
                  sourceText_, printable(message, 300), toString(reason));
     writeThenClose(status, "jitgate: " + message, EndReason::Error,
@@ -565,10 +599,23 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
       lowest(*upstream_).close();
     }
     binding_.unbind();
-    if (identified_) {
+    if (connected_) {
       front_->audit(disconnectEntry(binding_.record(), why, note));
       spdlog::info("{}: {} to {} ended: {} {}", front_->name, user_, target_->name, toString(why),
                    note);
+    } else if (identified_ && !refusalAudited_) {
+      // Admitted by the grant, never accepted by the target: not a session.
+      bool targetFailed = why == EndReason::Error || why == EndReason::TargetClosed;
+      SessionRefusal reason = credentialsRefused_ ? SessionRefusal::TargetRefusedCredentials
+                              : targetFailed      ? SessionRefusal::TargetUnreachable
+                                                  : SessionRefusal::EndedBeforeConnected;
+      std::string message =
+          credentialsRefused_
+              ? "the target answered 401 to " + user_ + "'s credentials"
+              : "ended before the target accepted the credentials: " + std::string(toString(why)) +
+                    (note.empty() ? "" : " ") + note;
+      front_->audit(
+          refusalEntry(front_->name, user_, target_->name, port_, sourceText_, reason, message));
     }
     front_->live.erase(id_);
   }
@@ -590,6 +637,7 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
 
   IpAddress source_;
   std::string sourceText_;
+  SourceSlot slot_;
   std::string certUser_;     // from a verified client certificate
   std::string certTarget_;   // the target that certificate is for
   std::string certRefusal_;  // why a presented certificate was refused
@@ -599,6 +647,9 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
   std::string user_;
   std::string userForRefusal_;
   bool identified_ = false;
+  bool connected_ = false;           // the target accepted the credentials
+  bool credentialsRefused_ = false;  // the target answered 401 to them
+  bool refusalAudited_ = false;
   GrantBinding binding_;  // once identified: the session's grant, its cutoff
   bool handshakeLeg_ = false;
   int negotiateLegs_ = 0;

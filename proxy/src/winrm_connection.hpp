@@ -11,6 +11,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "jitgate/audit_throttle.hpp"
 #include "jitgate/net.hpp"
 #include "jitgate/proxy/winrm_front.hpp"
 
@@ -45,12 +46,35 @@ struct WinrmFront::Shared {
   std::optional<boost::asio::ssl::context> serverTls;
   std::optional<boost::asio::ssl::context> upstreamTls;
   std::unordered_map<uint64_t, std::weak_ptr<WinrmConnection>> live;
+  std::unordered_map<std::string, int> bySource;  // open connections per client address
   uint64_t nextId = 1;
+  // Refusals before a user is known can be provoked by anyone at any rate.
+  ThrottledAudit preAuth{io, "pre-authentication refusals", 20,
+                         [this](AuditEntry e) { audit(std::move(e)); }};
 
   void audit(AuditEntry e) {
     if (auto st = engine.record(std::move(e)); !st)
       spdlog::error("{}: audit record failed: {}", name, st.refusal().describe());
   }
+};
+
+// One client address's share of the front, held by its connection.
+class SourceSlot {
+ public:
+  SourceSlot(std::shared_ptr<WinrmFront::Shared> front, std::string source)
+      : front_(std::move(front)), source_(std::move(source)) {
+    ++front_->bySource[source_];
+  }
+  ~SourceSlot() {
+    if (auto it = front_->bySource.find(source_); it != front_->bySource.end() && --it->second <= 0)
+      front_->bySource.erase(it);
+  }
+  SourceSlot(const SourceSlot&) = delete;
+  SourceSlot& operator=(const SourceSlot&) = delete;
+
+ private:
+  std::shared_ptr<WinrmFront::Shared> front_;
+  std::string source_;
 };
 
 // Makes the connection for an accepted socket (HTTPS when the front is), in

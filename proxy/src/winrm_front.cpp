@@ -7,8 +7,11 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <optional>
+#include <string>
 #include <vector>
 
+#include "jitgate/proxy/session_registry.hpp"
 #include "winrm_connection.hpp"
 #include "winrm_tls.hpp"
 
@@ -56,6 +59,21 @@ Result<std::unique_ptr<WinrmFront>> WinrmFront::open(asio::io_context& io, Grant
   return std::unique_ptr<WinrmFront>(new WinrmFront(std::move(shared)));
 }
 
+namespace {
+// Why one more connection from `source` is over the front's limits, if it is.
+std::optional<std::string> overLimit(const WinrmFront::Shared& front, const std::string& source) {
+  const auto& c = front.config;
+  if (front.live.size() >= static_cast<size_t>(c.maxConnections))
+    return std::to_string(front.live.size()) +
+           " connections are open, the limit (winrm.max_connections)";
+  auto it = front.bySource.find(source);
+  if (it != front.bySource.end() && it->second >= c.maxPerSource)
+    return std::to_string(it->second) + " connections from " + source +
+           " are open, the limit for one address (winrm.max_per_source)";
+  return std::nullopt;
+}
+}  // namespace
+
 void WinrmFront::start() { accept(); }
 
 void WinrmFront::accept() {
@@ -64,15 +82,22 @@ void WinrmFront::accept() {
     if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
     if (ec) {
       spdlog::warn("{}: accept: {}", shared->name, ec.message());
-    } else if (shared->live.size() >= static_cast<size_t>(shared->config.maxConnections)) {
-      spdlog::warn("{}: {} connections open, refusing another", shared->name, shared->live.size());
     } else {
       boost::system::error_code rec;
       auto remote = socket.remote_endpoint(rec);
       auto source = rec ? Result<IpAddress>(invalid("source", rec.message()))
                         : IpAddress::parse(remote.address().to_string());
+      std::optional<std::string> full;
+      if (source) full = overLimit(*shared, source->toString());
       if (!source) {
         spdlog::warn("{}: peer address: {}", shared->name, source.refusal().describe());
+      } else if (full) {
+        // Closed unanswered: an answer would cost a TLS handshake to a client
+        // who holds too much already.
+        spdlog::warn("{}: refused a connection from {}: {}", shared->name, source->toString(),
+                     *full);
+        shared->preAuth.record(refusalEntry(shared->name, "", "", std::nullopt, source->toString(),
+                                            SessionRefusal::ConnectionLimit, *full));
       } else {
         socket.set_option(tcp::no_delay(true), rec);
         startWinrmConnection(shared, shared->nextId++, std::move(socket), *source);
@@ -84,6 +109,7 @@ void WinrmFront::accept() {
 
 void WinrmFront::stop() {
   if (!shared_ || !shared_->acceptor.is_open()) return;
+  shared_->preAuth.flush();
   boost::system::error_code ec;
   shared_->acceptor.close(ec);
   std::vector<std::shared_ptr<WinrmConnection>> conns;
