@@ -289,8 +289,22 @@ int renderStatus(std::ostream& out, const json::value& s) {
   if (t)
     targets = text(*t, "configured") + " configured, " + text(*t, "notConfigured") +
               " not configured, " + text(*t, "unsupported") + " unsupported";
+  std::string store;
+  if (const json::value* st = member(s, "store")) {
+    store = text(*st, "backend");
+    if (!text(*st, "where").empty()) store += " " + text(*st, "where");
+    if (isTrue(*st, "reachable")) {
+      store += ", reachable";
+    } else {
+      store += ", UNREACHABLE since " + text(*st, "unreachableSinceUtc") +
+               " (new connections and changes refused): " + text(*st, "detail");
+    }
+    if (text(*st, "heldAuditEntries") != "0")
+      store += "; " + text(*st, "heldAuditEntries") + " audit entries held";
+  }
   printFields(out, {{"version", text(s, "version")},
                     {"now", text(s, "nowUtc")},
+                    {"store", store},
                     {"uptime", text(s, "uptimeSeconds") + " s"},
                     {"active grants", text(s, "activeGrants")},
                     {"pending requests", text(s, "pendingRequests")},

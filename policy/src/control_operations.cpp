@@ -83,8 +83,29 @@ ApiResponse whoami(Call& c) {
                                         {"roles", std::move(roles)}});
 }
 
+// The store's state for status: it answers even when the store does not.
+json::object storeStatus(const GrantEngine& engine) {
+  auto h = engine.storeHealth();
+  json::object o{{"backend", h.backend},
+                 {"where", h.where},
+                 {"reachable", h.reachable && engine.storeReachable()},
+                 {"heldAuditEntries", engine.heldAuditCount()}};
+  if (h.unreachableSince) o["unreachableSinceUtc"] = formatTimestamp(*h.unreachableSince);
+  if (!h.detail.empty()) o["detail"] = h.detail;
+  return o;
+}
+
 ApiResponse status(Call& c) {
   auto ts = c.engine.targets();
+  if (!ts && ts.refusal().code == RefusalCode::StoreUnavailable) {
+    // What is known without the store, and why the rest is not.
+    auto up = std::chrono::duration_cast<Seconds>(std::chrono::steady_clock::now() - c.started);
+    return jsonResponse(200, json::object{{"version", c.version},
+                                          {"nowUtc", formatTimestamp(c.engine.now())},
+                                          {"uptimeSeconds", up.count()},
+                                          {"activeGrants", c.engine.activeGrantCount()},
+                                          {"store", storeStatus(c.engine)}});
+  }
   if (!ts) return c.refuse(ts.refusal());
   int64_t configured = 0, notConfigured = 0, unsupported = 0;
   for (const auto& v : *ts) {
@@ -105,6 +126,7 @@ ApiResponse status(Call& c) {
                                         {"activeGrants", c.engine.activeGrantCount()},
                                         {"pendingRequests", pending},
                                         {"krlStale", c.authority && c.authority->krlStale()},
+                                        {"store", storeStatus(c.engine)},
                                         {"targets", json::object{{"configured", configured},
                                                                  {"notConfigured", notConfigured},
                                                                  {"unsupported", unsupported}}}});

@@ -36,7 +36,26 @@ std::string userTargetKey(const std::string& user, const std::string& target) {
 
 }  // namespace
 
-std::string_view toString(WindowEnd e) { return e == WindowEnd::Expired ? "expired" : "revoked"; }
+std::string_view toString(WindowEnd e) {
+  switch (e) {
+    case WindowEnd::Expired:
+      return "expired";
+    case WindowEnd::Revoked:
+      return "revoked";
+    case WindowEnd::StoreUnavailable:
+      return "store_unavailable";
+  }
+  return "ended";
+}
+
+namespace {
+Decision storeUnavailable() {
+  Decision d;
+  d.reason = SessionRefusal::StoreUnavailable;
+  d.message = "store_unavailable: the store cannot be reached; nothing new passes until it is back";
+  return d;
+}
+}  // namespace
 
 std::string_view toString(TargetState s) {
   switch (s) {
@@ -168,6 +187,7 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
 
 Decision GrantEngine::decide(const std::string& user, const std::string& target, uint16_t port,
                              const IpAddress& source, SysTime at) const {
+  if (!storeReachable()) return storeUnavailable();
   Decision d;
   std::shared_lock lock(mu_);
   if (!targets_.count(target)) {
@@ -226,6 +246,7 @@ Decision GrantEngine::decide(const std::string& user, const std::string& target,
 
 Decision GrantEngine::decideAnyUser(const std::string& target, uint16_t port,
                                     const IpAddress& source) const {
+  if (!storeReachable()) return storeUnavailable();
   Decision d;
   SysTime at = now();
   std::shared_lock lock(mu_);
@@ -352,7 +373,11 @@ void GrantEngine::expireDue() {
   auto st = store_.transaction([&]() -> Status {
     for (auto& g : due) {
       g.state = GrantState::Expired;
-      if (auto s = store_.updateGrant(g); !s) return s;
+      if (auto s = store_.updateGrant(g); !s) {
+        // Another node recorded this end (expiry or revoke) first: once is enough.
+        if (s.refusal().code == RefusalCode::Conflict) continue;
+        return s;
+      }
       auto e = grantEntry("jitgated", "grant.expire", g);
       e.detail = "window ended at " + formatTimestamp(g.end);
       if (auto r = store_.appendAudit(e); !r) return r.refusal();
@@ -376,6 +401,60 @@ void GrantEngine::expireDue() {
   armTimer();
 }
 
+// --- Changes other nodes committed (StoreFollower) -------------------------
+
+Status GrantEngine::applyChange(const StoreChange& c) {
+  if (c.kind == "grant") {
+    auto g = store_.grant(c.key);
+    if (!g) return g.refusal();
+    std::optional<Grant> indexed;
+    {
+      std::shared_lock lock(mu_);
+      if (auto it = index_->byId.find(c.key); it != index_->byId.end()) indexed = it->second;
+    }
+    if (*g && (*g)->state == GrantState::Active) {
+      if (!indexed) {
+        indexAdd(**g);
+        armTimer();
+      }
+      return okStatus();
+    }
+    if (indexed) {
+      // Ended on another node: cut what runs under it here.
+      Grant ended = *g ? **g : *indexed;
+      indexRemove(c.key);
+      announce(ended, ended.state == GrantState::Expired ? WindowEnd::Expired : WindowEnd::Revoked);
+      armTimer();
+    }
+    return okStatus();
+  }
+  if (c.kind == "target") {
+    auto t = store_.target(c.key);
+    if (!t) return t.refusal();
+    std::unique_lock lock(mu_);
+    if (*t) {
+      targets_[c.key] = **t;
+    } else {
+      targets_.erase(c.key);
+    }
+    return okStatus();
+  }
+  // Policies, requests, users and CA records are read from the store when
+  // asked; nothing of them is held here.
+  return okStatus();
+}
+
+void GrantEngine::endSessionsForStore() {
+  std::vector<Grant> live;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [id, g] : index_->byId) live.push_back(g);
+  }
+  // The grants stay active in the store; the sessions under them re-ask
+  // decide(), which refuses while the store is unreachable.
+  for (const auto& g : live) announce(g, WindowEnd::StoreUnavailable);
+}
+
 // --- Audit -----------------------------------------------------------------
 
 Status GrantEngine::record(AuditEntry e) {
@@ -388,6 +467,7 @@ Status GrantEngine::record(AuditEntry e) {
   auto r = store_.appendAudit(e);
   if (!r) {
     spdlog::error("audit: cannot record {} by {}: {}", e.action, e.actor, r.refusal().describe());
+    if (r.refusal().code == RefusalCode::StoreUnavailable) holdAudit({std::move(e)});
     return r.refusal();
   }
   return okStatus();
@@ -407,8 +487,10 @@ Status GrantEngine::record(std::vector<AuditEntry> entries) {
     }
     return okStatus();
   });
-  if (!st)
+  if (!st) {
     spdlog::error("audit: cannot record {} entries: {}", entries.size(), st.refusal().describe());
+    if (st.refusal().code == RefusalCode::StoreUnavailable) holdAudit(std::move(entries));
+  }
   return st;
 }
 

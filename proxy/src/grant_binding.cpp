@@ -36,8 +36,7 @@ void GrantBinding::bind(SessionRecord record, const IpAddress& source, const Dec
   self_ = std::make_shared<GrantBinding*>(this);
   std::weak_ptr<GrantBinding*> weak = self_;
   regId_ = registry_.add(d.grantId, [weak](const GrantEnded& ev) {
-    if (auto self = weak.lock())
-      (*self)->recheck(ev.why == WindowEnd::Revoked ? EndReason::Revoked : EndReason::Expired);
+    if (auto self = weak.lock()) (*self)->recheck(endReasonFor(ev.why));
   });
   arm();
 }

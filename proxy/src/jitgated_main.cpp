@@ -21,6 +21,7 @@
 #include "jitgate/clock.hpp"
 #include "jitgate/control_server.hpp"
 #include "jitgate/engine.hpp"
+#include "jitgate/follower.hpp"
 #include "jitgate/proxy/config.hpp"
 #include "jitgate/proxy/session_registry.hpp"
 #include "jitgate/proxy/ssh_front.hpp"
@@ -184,6 +185,17 @@ int run(int argc, char** argv) {
   ServiceManager service(io);
   SystemClock clock;
   GrantEngine engine(store, clock, io);
+  // On a store shared with other nodes: follow their changes, fail closed
+  // while it is unreachable (docs/SCALE_OUT.md).
+  std::optional<StoreFollower> follower;
+  if (!config.store.url.empty()) {
+    follower.emplace(io, store, engine,
+                     FollowerOptions{std::chrono::milliseconds(500), config.store.grace});
+    if (auto st = follower->start(); !st) {
+      spdlog::error("store: {}", st.refusal().describe());
+      return 1;
+    }
+  }
   if (auto st = engine.start(); !st) {
     spdlog::error("grant engine: {}", st.refusal().describe());
     return 1;

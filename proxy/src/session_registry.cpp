@@ -22,8 +22,22 @@ std::string_view toString(EndReason r) {
       return "error";
     case EndReason::Shutdown:
       return "shutdown";
+    case EndReason::StoreUnavailable:
+      return "store_unavailable";
   }
   return "error";
+}
+
+EndReason endReasonFor(WindowEnd why) {
+  switch (why) {
+    case WindowEnd::Expired:
+      return EndReason::Expired;
+    case WindowEnd::Revoked:
+      return EndReason::Revoked;
+    case WindowEnd::StoreUnavailable:
+      return EndReason::StoreUnavailable;
+  }
+  return EndReason::Expired;
 }
 
 namespace {
@@ -80,9 +94,10 @@ AuditEntry refusalEntry(const std::string& front, const std::string& user,
 }
 
 std::string endMessage(const std::string& target, SysTime at, EndReason why) {
-  std::string how = why == EndReason::Expired   ? "window expired"
-                    : why == EndReason::Revoked ? "grant revoked"
-                                                : std::string(toString(why));
+  std::string how = why == EndReason::Expired            ? "window expired"
+                    : why == EndReason::Revoked          ? "grant revoked"
+                    : why == EndReason::StoreUnavailable ? "the store is unreachable"
+                                                         : std::string(toString(why));
   return "jitgate: access to " + target + " ended at " + formatTimestamp(at) + " (" + how + ")";
 }
 

@@ -38,7 +38,12 @@ bool isCertificateType(enum ssh_keytypes_e t) {
 const SshIdentities& SshIdentityCache::get() {
   auto now = std::chrono::steady_clock::now();
   if (!stale_ && now - at_ < std::chrono::seconds(2)) return ids_;
-  ids_ = load_();
+  auto next = load_();
+  // An unreachable store keeps the keys known before it: the user
+  // authenticates, then hears why nothing passes (decide() refuses
+  // everything with store_unavailable meanwhile).
+  if (next.storeUnreachable && ids_.error.empty() && !ids_.keysByUser.empty()) return ids_;
+  ids_ = std::move(next);
   at_ = now;
   stale_ = !ids_.error.empty();
   return ids_;
@@ -52,6 +57,8 @@ SshIdentityCache::Loader identitiesFrom(CertificateAuthority& authority, GrantEn
     auto users = engine.users();
     if (!cas || !krl || !users) {
       next.error = "the store is unavailable";
+      next.storeUnreachable = (!users && users.refusal().code == RefusalCode::StoreUnavailable) ||
+                              (!cas && cas.refusal().code == RefusalCode::StoreUnavailable);
       return next;
     }
     std::string lines;

@@ -30,7 +30,8 @@ struct SshIdentities {
   std::vector<std::string> caBlobs;  // trusted CA keys
   RevokedSerials revoked;
   std::unordered_map<std::string, std::vector<std::string>> keysByUser;  // base64 blobs
-  std::string error;  // non-empty: unavailable (authentication fails closed)
+  std::string error;              // non-empty: unavailable (authentication fails closed)
+  bool storeUnreachable = false;  // why error is set: the store (PostgreSQL) is down
 };
 
 // The identities, read at most every two seconds rather than once per

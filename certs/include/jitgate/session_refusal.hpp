@@ -19,6 +19,7 @@ enum class SessionRefusal {
   SourceNotAllowed,  // grants for the port, none from that address
   NotYetValid,       // a matching grant starts later
   WindowEnded,       // a matching grant's window has ended
+  StoreUnavailable,  // the store cannot be reached: nothing new passes until it is back
   // SSH, before authentication.
   ConnectionLimit,       // too many unauthenticated connections (in all, or from one address)
   LoginGraceTime,        // not authenticated in time
@@ -59,6 +60,7 @@ inline constexpr std::array kSessionRefusals{
     SessionRefusalName{SessionRefusal::SourceNotAllowed, "source_not_allowed"},
     SessionRefusalName{SessionRefusal::NotYetValid, "not_yet_valid"},
     SessionRefusalName{SessionRefusal::WindowEnded, "window_ended"},
+    SessionRefusalName{SessionRefusal::StoreUnavailable, "store_unavailable"},
     SessionRefusalName{SessionRefusal::ConnectionLimit, "connection_limit"},
     SessionRefusalName{SessionRefusal::LoginGraceTime, "login_grace_time"},
     SessionRefusalName{SessionRefusal::TooManyAttempts, "too_many_attempts"},

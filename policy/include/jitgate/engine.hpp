@@ -3,6 +3,7 @@
 // end of every window (expiry or revoke) so that live sessions can be cut.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
@@ -34,7 +35,10 @@ struct Decision {
   std::string message;
 };
 
-enum class WindowEnd { Expired, Revoked };
+// StoreUnavailable: not an end of the grant, which stays active in the
+// store, but of the sessions under it: the store stayed unreachable beyond
+// the grace (StoreFollower).
+enum class WindowEnd { Expired, Revoked, StoreUnavailable };
 std::string_view toString(WindowEnd e);
 
 struct GrantEnded {
@@ -150,7 +154,25 @@ class GrantEngine {
   // The clock as it is, for deadlines at a window's exact end.
   const Clock& clock() const { return clock_; }
 
+  // --- Several nodes on one store (StoreFollower calls these; engine_follow.cpp)
+  // Brings this node in step with a change another node committed: a grant
+  // now active joins the index; one that ended leaves it and is announced
+  // (sessions here are cut); a target is read again.
+  Status applyChange(const StoreChange& c);
+  // While unreachable, decide() refuses everything with StoreUnavailable.
+  void setStoreReachable(bool reachable);
+  bool storeReachable() const;
+  // The store stayed unreachable past the grace: every grant's sessions are
+  // told (WindowEnd::StoreUnavailable); they re-ask decide(), which refuses.
+  void endSessionsForStore();
+  StoreHealth storeHealth() const { return store_.health(); }
+  // Audit entries that could not be written because the store was
+  // unreachable are held (up to a limit) and written when it is back.
+  void flushHeldAudit();
+  size_t heldAuditCount() const;
+
  private:
+  void holdAudit(std::vector<AuditEntry> entries);
   struct Index;
   Status loadIndex();
   void indexAdd(const Grant& g);
@@ -190,6 +212,11 @@ class GrantEngine {
   mutable std::shared_mutex mu_;  // guards index_ and targets_
   std::unique_ptr<Index> index_;
   std::unordered_map<std::string, Target> targets_;
+
+  std::atomic<bool> storeReachable_{true};
+  mutable std::mutex heldMu_;
+  std::vector<AuditEntry> held_;
+  size_t heldDropped_ = 0;
 
   DecisionObserver decisionObserver_;
   std::mutex listenersMu_;

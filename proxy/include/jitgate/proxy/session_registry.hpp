@@ -16,8 +16,19 @@
 namespace jitgate {
 
 // Why a session ended; the words appear in audit details and user messages.
-enum class EndReason { Expired, Revoked, ClientClosed, TargetClosed, Error, Shutdown };
+// StoreUnavailable: the store stayed unreachable beyond store_grace.
+enum class EndReason {
+  Expired,
+  Revoked,
+  ClientClosed,
+  TargetClosed,
+  Error,
+  Shutdown,
+  StoreUnavailable
+};
 std::string_view toString(EndReason r);
+// Why a session ends when its grant's window does.
+EndReason endReasonFor(WindowEnd why);
 
 // What the audit log says about one session.
 struct SessionRecord {
