@@ -10,6 +10,7 @@
 
 #include "jitgate/model.hpp"
 #include "jitgate/net.hpp"
+#include "jitgate/text.hpp"
 #include "jitgate/timefmt.hpp"
 
 namespace jitgate {
@@ -239,11 +240,11 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   if (const auto* n = root.get("winrm")) {
     const auto* t = n->as_table();
     if (!t) return configError("winrm", "must be a table");
-    if (auto st =
-            checkKeys(*t, "winrm.",
-                      {"http_listen", "https_listen", "domain", "tls_cert", "tls_key",
-                       "upstream_ca_file", "connect_timeout", "request_timeout", "response_timeout",
-                       "max_header_bytes", "max_body_bytes", "max_connections"});
+    if (auto st = checkKeys(
+            *t, "winrm.",
+            {"http_listen", "https_listen", "domain", "account_domains", "tls_cert", "tls_key",
+             "upstream_ca_file", "connect_timeout", "request_timeout", "response_timeout",
+             "max_header_bytes", "max_body_bytes", "max_connections", "max_per_source"});
         !st)
       return st.refusal();
     if (auto st = readListen(*t, "winrm.", "http_listen", c.winrm.httpListen); !st)
@@ -253,6 +254,16 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     if (auto st = readString(*t, "winrm.", "domain", c.winrm.domain); !st) return st.refusal();
     if (!c.winrm.domain.empty())
       if (auto st = validateAddress(c.winrm.domain, "winrm.domain"); !st) return st.refusal();
+    if (auto st = readStrings(*t, "winrm.", "account_domains", c.winrm.accountDomains); !st)
+      return st.refusal();
+    for (const auto& d : c.winrm.accountDomains)
+      if (d.empty() || d.size() > 253 ||
+          d.find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_") !=
+              std::string::npos)
+        return configError("winrm.account_domains",
+                           "'" + printable(d, 64) +
+                               "' is not a domain or realm name (1..253 of A-Z a-z 0-9 . - _)");
     using std::chrono::seconds;
     auto& w = c.winrm;
     for (auto [key, out] : {std::pair{"tls_cert", &w.tlsCert}, std::pair{"tls_key", &w.tlsKey},
@@ -281,6 +292,8 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     if (auto st = readInt(*t, "winrm.", "max_body_bytes", w.maxBodyBytes, 1024, 256 << 20); !st)
       return st.refusal();
     if (auto st = readInt(*t, "winrm.", "max_connections", w.maxConnections, 1, 100000); !st)
+      return st.refusal();
+    if (auto st = readInt(*t, "winrm.", "max_per_source", w.maxPerSource, 1, 100000); !st)
       return st.refusal();
   }
   if (const auto* n = root.get("metrics")) {

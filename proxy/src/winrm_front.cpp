@@ -31,6 +31,7 @@
 #include <unordered_map>
 
 #include "grant_binding.hpp"
+#include "jitgate/audit_throttle.hpp"
 #include "jitgate/files.hpp"
 #include "jitgate/handle.hpp"
 #include "jitgate/model.hpp"
@@ -188,12 +189,35 @@ struct WinrmFront::Shared {
   std::optional<ssl::context> serverTls;
   std::optional<ssl::context> upstreamTls;
   std::unordered_map<uint64_t, std::weak_ptr<ConnectionBase>> live;
+  std::unordered_map<std::string, int> bySource;  // open connections per client address
   uint64_t nextId = 1;
+  // Refusals before a user is known can be provoked by anyone at any rate.
+  ThrottledAudit preAuth{io, "pre-authentication refusals", 20,
+                         [this](AuditEntry e) { audit(std::move(e)); }};
 
   void audit(AuditEntry e) {
     if (auto st = engine.record(std::move(e)); !st)
       spdlog::error("{}: audit record failed: {}", name, st.refusal().describe());
   }
+};
+
+// One client address's share of the front, held by its connection.
+class SourceSlot {
+ public:
+  SourceSlot(std::shared_ptr<WinrmFront::Shared> front, std::string source)
+      : front_(std::move(front)), source_(std::move(source)) {
+    ++front_->bySource[source_];
+  }
+  ~SourceSlot() {
+    if (auto it = front_->bySource.find(source_); it != front_->bySource.end() && --it->second <= 0)
+      front_->bySource.erase(it);
+  }
+  SourceSlot(const SourceSlot&) = delete;
+  SourceSlot& operator=(const SourceSlot&) = delete;
+
+ private:
+  std::shared_ptr<WinrmFront::Shared> front_;
+  std::string source_;
 };
 
 namespace {
@@ -216,6 +240,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         deadline_(front_->io),
         source_(source),
         sourceText_(source.toString()),
+        slot_(front_, sourceText_),
         binding_(front_->io, front_->engine, front_->registry) {}
 
   void run() {
@@ -368,6 +393,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     upstreamPath_ = route->upstreamPath;
     if (!cred) return refuse(401, SessionRefusal::Identity, cred.refusal().message);
     userForRefusal_ = !certUser_.empty() ? certUser_ : cred->user;  // who the audit names
+    if (auto st = acceptAccountDomain(*cred, cfg_.accountDomains); !st)
+      return refuse(403, SessionRefusal::AccountDomain, st.refusal().message);
     if (!certRefusal_.empty())
       return refuse(403, SessionRefusal::Certificate,
                     "client certificate refused: " + certRefusal_);
@@ -403,6 +430,20 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         // that names the user: no unnamed requests beyond the handshake.
         if (++negotiateLegs_ > 1)
           return refuse(401, SessionRefusal::Identity, "one NTLM negotiation per connection");
+        // Relayed before anyone is named: audited (rate-limited, as anyone
+        // whose address some grant covers can send it).
+        AuditEntry leg;
+        leg.actor = "-";
+        leg.action = "session.ntlm_negotiate";
+        leg.outcome = "ok";
+        leg.target = target_->name;
+        leg.port = port_;
+        leg.source = sourceText_;
+        leg.grantId = d.grantId;
+        leg.detail = "front=" + front_->name +
+                     ": NTLM NEGOTIATE relayed before the user is named (a grant covers the "
+                     "target, port and source)";
+        front_->preAuth.record(std::move(leg));
         handshakeLeg_ = true;
         parser_->body_limit(kUnnamedBodyLimit);
         return readBody();
@@ -445,7 +486,6 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     record.port = port_;
     record.source = sourceText_;
     record.grantId = d.grantId;
-    front_->audit(connectEntry(record));
     // Cut when no grant covers the session any more (revoke, expiry).
     std::weak_ptr<Connection> weak = this->shared_from_this();
     GrantBinding::Events events;
@@ -620,6 +660,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void respond() {
     outRes_.emplace(resParser_->release());
     resParser_.reset();
+    if (identified_ && !handshakeLeg_) noteTargetVerdict(outRes_->result_int());
     bool upstreamKeepAlive = outRes_->keep_alive();
     stripHopByHop(*outRes_);
     keepAlive_ = clientKeepAlive_ && upstreamKeepAlive;
@@ -639,6 +680,18 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         });
   }
 
+  // The connection is connected once the target has accepted the user's
+  // credentials: its first answer to a named request that is not 401.
+  void noteTargetVerdict(unsigned status) {
+    if (connected_) return;
+    if (status == 401) {
+      credentialsRefused_ = true;
+      return;
+    }
+    connected_ = true;
+    front_->audit(connectEntry(binding_.record()));
+  }
+
   void upstreamFailed(beast::error_code ec, const std::string& what) {
     if (closed_) return;
     std::string detail = "target " + target_->name + " " + what;
@@ -656,9 +709,14 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   void refuse(unsigned status, SessionRefusal reason, const std::string& message) {
     if (closed_) return;
     std::string user = user_.empty() ? userForRefusal_ : user_;
-    front_->audit(refusalEntry(front_->name, user, target_ ? target_->name : std::string(),
-                               target_ ? std::optional<uint16_t>(port_) : std::nullopt, sourceText_,
-                               reason, message));
+    refusalAudited_ = true;
+    auto entry = refusalEntry(front_->name, user, target_ ? target_->name : std::string(),
+                              target_ ? std::optional<uint16_t>(port_) : std::nullopt, sourceText_,
+                              reason, message);
+    if (identified_)
+      front_->audit(std::move(entry));
+    else
+      front_->preAuth.record(std::move(entry));
     spdlog::info("{}: refused {} from {}: {} ({})", front_->name, user.empty() ? "-" : user,
                  sourceText_, printable(message, 300), toString(reason));
     writeThenClose(status, "jitgate: " + message, EndReason::Error,
@@ -725,10 +783,23 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
       lowest(*upstream_).close();
     }
     binding_.unbind();
-    if (identified_) {
+    if (connected_) {
       front_->audit(disconnectEntry(binding_.record(), why, note));
       spdlog::info("{}: {} to {} ended: {} {}", front_->name, user_, target_->name, toString(why),
                    note);
+    } else if (identified_ && !refusalAudited_) {
+      // Admitted by the grant, never accepted by the target: not a session.
+      bool targetFailed = why == EndReason::Error || why == EndReason::TargetClosed;
+      SessionRefusal reason = credentialsRefused_ ? SessionRefusal::TargetRefusedCredentials
+                              : targetFailed      ? SessionRefusal::TargetUnreachable
+                                                  : SessionRefusal::EndedBeforeConnected;
+      std::string message =
+          credentialsRefused_
+              ? "the target answered 401 to " + user_ + "'s credentials"
+              : "ended before the target accepted the credentials: " + std::string(toString(why)) +
+                    (note.empty() ? "" : " ") + note;
+      front_->audit(
+          refusalEntry(front_->name, user_, target_->name, port_, sourceText_, reason, message));
     }
     front_->live.erase(id_);
   }
@@ -750,6 +821,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
   IpAddress source_;
   std::string sourceText_;
+  SourceSlot slot_;
   std::string certUser_;     // from a verified client certificate
   std::string certTarget_;   // the target that certificate is for
   std::string certRefusal_;  // why a presented certificate was refused
@@ -759,6 +831,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
   std::string user_;
   std::string userForRefusal_;
   bool identified_ = false;
+  bool connected_ = false;           // the target accepted the credentials
+  bool credentialsRefused_ = false;  // the target answered 401 to them
+  bool refusalAudited_ = false;
   GrantBinding binding_;  // once identified: the session's grant, its cutoff
   bool handshakeLeg_ = false;
   int negotiateLegs_ = 0;
@@ -843,6 +918,21 @@ Result<std::unique_ptr<WinrmFront>> WinrmFront::open(asio::io_context& io, Grant
   return std::unique_ptr<WinrmFront>(new WinrmFront(std::move(shared)));
 }
 
+namespace {
+// Why one more connection from `source` is over the front's limits, if it is.
+std::optional<std::string> overLimit(const WinrmFront::Shared& front, const std::string& source) {
+  const auto& c = front.config;
+  if (front.live.size() >= static_cast<size_t>(c.maxConnections))
+    return std::to_string(front.live.size()) +
+           " connections are open, the limit (winrm.max_connections)";
+  auto it = front.bySource.find(source);
+  if (it != front.bySource.end() && it->second >= c.maxPerSource)
+    return std::to_string(it->second) + " connections from " + source +
+           " are open, the limit for one address (winrm.max_per_source)";
+  return std::nullopt;
+}
+}  // namespace
+
 void WinrmFront::start() { accept(); }
 
 void WinrmFront::accept() {
@@ -851,15 +941,22 @@ void WinrmFront::accept() {
     if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
     if (ec) {
       spdlog::warn("{}: accept: {}", shared->name, ec.message());
-    } else if (shared->live.size() >= static_cast<size_t>(shared->config.maxConnections)) {
-      spdlog::warn("{}: {} connections open, refusing another", shared->name, shared->live.size());
     } else {
       beast::error_code rec;
       auto remote = socket.remote_endpoint(rec);
       auto source = rec ? Result<IpAddress>(invalid("source", rec.message()))
                         : IpAddress::parse(remote.address().to_string());
+      std::optional<std::string> full;
+      if (source) full = overLimit(*shared, source->toString());
       if (!source) {
         spdlog::warn("{}: peer address: {}", shared->name, source.refusal().describe());
+      } else if (full) {
+        // Closed unanswered: an answer would cost a TLS handshake to a client
+        // who holds too much already.
+        spdlog::warn("{}: refused a connection from {}: {}", shared->name, source->toString(),
+                     *full);
+        shared->preAuth.record(refusalEntry(shared->name, "", "", std::nullopt, source->toString(),
+                                            SessionRefusal::ConnectionLimit, *full));
       } else {
         socket.set_option(tcp::no_delay(true), rec);
         uint64_t id = shared->nextId++;
@@ -883,6 +980,7 @@ void WinrmFront::accept() {
 
 void WinrmFront::stop() {
   if (!shared_ || !shared_->acceptor.is_open()) return;
+  shared_->preAuth.flush();
   boost::system::error_code ec;
   shared_->acceptor.close(ec);
   std::vector<std::shared_ptr<ConnectionBase>> conns;

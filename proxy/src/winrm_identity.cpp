@@ -9,6 +9,7 @@
 
 #include "jitgate/model.hpp"
 #include "jitgate/ssh_wire.hpp"
+#include "jitgate/text.hpp"
 
 namespace jitgate {
 namespace {
@@ -244,6 +245,19 @@ Result<ClientCredential> parseNtlmAuthenticate(std::string_view m) {
   if (!c) return c;
   if (c->domain.empty()) c->domain = domain;
   return c;
+}
+
+Status acceptAccountDomain(const ClientCredential& c, const std::vector<std::string>& accepted) {
+  if (c.domain.empty()) return okStatus();
+  for (const auto& d : accepted)
+    if (iequals(c.domain, d)) return okStatus();
+  std::string shown = printable(c.domain, 64);
+  return authError(accepted.empty()
+                       ? "the credentials name the domain '" + shown +
+                             "', and no domain is accepted: use the bare user name, or list the "
+                             "domain in [winrm] account_domains"
+                       : "the credentials name the domain '" + shown +
+                             "', which is not in [winrm] account_domains");
 }
 
 Result<ClientCredential> parseAuthorization(std::string_view value) {

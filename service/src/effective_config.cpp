@@ -73,6 +73,7 @@ std::vector<Setting> effectiveSettings(const DaemonConfig& c) {
       {"winrm.http_listen", listen(w.httpListen)},
       {"winrm.https_listen", listen(w.httpsListen)},
       {"winrm.domain", quoted(w.domain)},
+      {"winrm.account_domains", strings(w.accountDomains)},
       {"winrm.tls_cert", quoted(w.tlsCert)},
       {"winrm.tls_key", quoted(w.tlsKey)},
       {"winrm.upstream_ca_file", quoted(w.upstreamCaFile)},
@@ -82,6 +83,7 @@ std::vector<Setting> effectiveSettings(const DaemonConfig& c) {
       {"winrm.max_header_bytes", std::to_string(w.maxHeaderBytes)},
       {"winrm.max_body_bytes", std::to_string(w.maxBodyBytes)},
       {"winrm.max_connections", std::to_string(w.maxConnections)},
+      {"winrm.max_per_source", std::to_string(w.maxPerSource)},
       {"metrics.listen", listen(c.metrics.listen)},
   };
 }

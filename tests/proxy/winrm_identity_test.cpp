@@ -86,6 +86,37 @@ TEST(WinrmIdentity, BasicWindowsAccountFormsNameTheSameUser) {
   EXPECT_EQ(upn->domain, "corp.example");
 }
 
+TEST(WinrmIdentity, OnlyAcceptedDomainsRideABareNamesGrant) {
+  std::vector<std::string> none, corp{"CORP", "corp.example"};
+  auto bare = parseAuthorization(header("Basic", "alice:pw"));
+  ASSERT_TRUE(bare);
+  EXPECT_TRUE(acceptAccountDomain(*bare, none));
+  auto evil = parseAuthorization(header("Basic", "EVIL\\alice:pw"));
+  ASSERT_TRUE(evil);
+  auto refused = acceptAccountDomain(*evil, none);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.refusal().field, "authorization");
+  EXPECT_NE(refused.refusal().message.find("'EVIL', and no domain is accepted: use the bare user "
+                                           "name, or list the domain in [winrm] account_domains"),
+            std::string::npos)
+      << refused.refusal().message;
+  auto listed = acceptAccountDomain(*evil, corp);
+  ASSERT_FALSE(listed);
+  EXPECT_NE(listed.refusal().message.find("not in [winrm] account_domains"), std::string::npos);
+  for (const char* ok : {"corp\\alice:pw", "alice@CORP.example:pw"}) {
+    auto c = parseAuthorization(header("Basic", ok));
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(acceptAccountDomain(*c, corp)) << ok;
+  }
+  auto realm = parseAuthorization(header("Basic", "alice@other.example:pw"));
+  ASSERT_TRUE(realm);
+  EXPECT_FALSE(acceptAccountDomain(*realm, corp));
+  // NTLM's own domain field counts too.
+  auto ntlm = parseAuthorization(header("NTLM", ntlmAuthenticate(utf16("EVIL"), utf16("bob"), 1)));
+  ASSERT_TRUE(ntlm);
+  EXPECT_FALSE(acceptAccountDomain(*ntlm, corp));
+}
+
 TEST(WinrmIdentity, BasicRefusals) {
   EXPECT_FALSE(parseAuthorization("Basic"));
   EXPECT_FALSE(parseAuthorization("Basic !!!!"));

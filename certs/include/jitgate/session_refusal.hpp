@@ -37,10 +37,13 @@ enum class SessionRefusal {
   CertificateRefused,        // jitgate's CA would not mint the hop certificate
   InternalError,             // the bastion itself failed (a key, a descriptor, memory)
   // WinRM.
-  Http,         // the request breaks the HTTP rules (smuggling, limits, method)
-  Routing,      // the request names no target, or another than its connection's
-  Identity,     // credentials missing, unsupported, or naming another user
-  Certificate,  // the client certificate is refused
+  Http,                      // the request breaks the HTTP rules (smuggling, limits, method)
+  Routing,                   // the request names no target, or another than its connection's
+  Identity,                  // credentials missing, unsupported, or naming another user
+  Certificate,               // the client certificate is refused
+  AccountDomain,             // DOMAIN\\user or user@realm of a domain not accepted
+  TargetRefusedCredentials,  // admitted, but the target answered 401 to the credentials
+  EndedBeforeConnected,      // admitted, but gone before the target accepted the credentials
 };
 
 struct SessionRefusalName {
@@ -75,13 +78,16 @@ inline constexpr std::array kSessionRefusals{
     SessionRefusalName{SessionRefusal::Routing, "routing"},
     SessionRefusalName{SessionRefusal::Identity, "identity"},
     SessionRefusalName{SessionRefusal::Certificate, "certificate"},
+    SessionRefusalName{SessionRefusal::AccountDomain, "account_domain"},
+    SessionRefusalName{SessionRefusal::TargetRefusedCredentials, "target_refused_credentials"},
+    SessionRefusalName{SessionRefusal::EndedBeforeConnected, "ended_before_connected"},
 };
 
 // The table lists each value once, in order, up to the last.
 constexpr bool sessionRefusalsInOrder() {
   for (size_t i = 0; i < kSessionRefusals.size(); ++i)
     if (static_cast<size_t>(kSessionRefusals[i].reason) != i) return false;
-  return kSessionRefusals.back().reason == SessionRefusal::Certificate;
+  return kSessionRefusals.back().reason == SessionRefusal::EndedBeforeConnected;
 }
 static_assert(sessionRefusalsInOrder(), "kSessionRefusals must follow SessionRefusal");
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "jitgate/result.hpp"
 #include "jitgate/roles.hpp"
@@ -35,6 +36,9 @@ struct WinrmFrontConfig {
   std::optional<ListenAddress> httpListen = ListenAddress{"0.0.0.0", 5985};
   std::optional<ListenAddress> httpsListen = ListenAddress{"0.0.0.0", 5986};
   std::string domain;  // targets may be named by Host "<target>.<domain>"
+  // Windows domains and Kerberos realms whose accounts may ride a grant of
+  // their bare user name ("CORP", "corp.example.com"); empty: bare names only.
+  std::vector<std::string> accountDomains;
   // The HTTPS front's own certificate and key (PEM); both empty: generated on
   // first start under <state_dir>/winrm (docs/WINRM.md).
   std::string tlsCert;
@@ -48,6 +52,7 @@ struct WinrmFrontConfig {
   int maxHeaderBytes = 16 * 1024;             // request and response header blocks
   int maxBodyBytes = 4 * 1024 * 1024;         // request and response bodies
   int maxConnections = 512;                   // client connections per front
+  int maxPerSource = 32;                      // of those, from one client address
 };
 
 // The Prometheus endpoint (GET /metrics). Loopback by default: the figures

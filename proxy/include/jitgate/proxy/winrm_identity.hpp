@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "jitgate/result.hpp"
 
@@ -29,15 +30,23 @@ std::string_view toString(AuthScheme s);
 struct ClientCredential {
   AuthScheme scheme = AuthScheme::None;
   std::string user;    // jitgate user name (Basic, NtlmAuthenticate)
-  std::string domain;  // the Windows domain the client named, if any (for logs)
+  std::string domain;  // the Windows domain or Kerberos realm the client named, if any
 };
 
 // Parses an Authorization header value. Basic "DOMAIN\user:pw" and
-// "user@domain:pw" both give "user"; NTLM and Negotiate carry a raw NTLMSSP
+// "user@domain:pw" both give "user" with its domain (see
+// acceptAccountDomain); NTLM and Negotiate carry a raw NTLMSSP
 // message or one wrapped in SPNEGO. The user name must be a valid jitgate
 // name (1..64 of [A-Za-z0-9._-]). Refusals (field "authorization") name the
 // reason: unsupported scheme (Kerberos, CredSSP, ...), malformed, anonymous.
 Result<ClientCredential> parseAuthorization(std::string_view value);
+
+// Whether a credential's domain or realm may ride a grant of its bare user
+// name: a bare name always; "DOMAIN\\user", "user@realm" or an NTLM domain
+// only when `accepted` names it (case-insensitive; `[winrm]
+// account_domains`). Otherwise EVIL\\alice would ride alice's grant. The
+// refusal (field "authorization") names the domain and the setting.
+Status acceptAccountDomain(const ClientCredential& c, const std::vector<std::string>& accepted);
 
 // The user name of an NTLM AUTHENTICATE message (MS-NLMP 2.2.1.3), raw bytes.
 // Exposed for tests and the fuzzer.
