@@ -2,9 +2,11 @@
 #include "ssh_driver.hpp"
 
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -87,6 +89,42 @@ void SshDriver::poll() {
 void SshDriver::close() {
   for (auto s : std::vector<ssh_session>(sessions_)) remove(s);
   event_.reset();
+}
+
+// Our descriptor keeps the socket open after libssh closed its own: send
+// FIN after the disconnect message and read what the client still sends,
+// so that the kernel does not answer it with a reset that would destroy
+// the message before the client reads it.
+void lingerClose(asio::posix::stream_descriptor fd) {
+  struct Linger : std::enable_shared_from_this<Linger> {
+    Linger(asio::posix::stream_descriptor d) : fd(std::move(d)), timer(fd.get_executor()) {}
+    asio::posix::stream_descriptor fd;
+    asio::steady_timer timer;
+    char buf[4096];
+    size_t total = 0;
+    void read() {
+      fd.async_read_some(asio::buffer(buf), [self = shared_from_this()](
+                                                const boost::system::error_code& ec, size_t n) {
+        self->total += n;
+        if (ec || self->total > 256 * 1024) {
+          self->timer.cancel();
+          boost::system::error_code ignored;
+          self->fd.close(ignored);
+          return;
+        }
+        self->read();
+      });
+    }
+  };
+  ::shutdown(fd.native_handle(), SHUT_WR);
+  auto l = std::make_shared<Linger>(std::move(fd));
+  l->timer.expires_after(std::chrono::seconds(2));
+  l->timer.async_wait([l](const boost::system::error_code& ec) {
+    if (ec) return;
+    boost::system::error_code ignored;
+    l->fd.close(ignored);
+  });
+  l->read();
 }
 
 }  // namespace jitgate

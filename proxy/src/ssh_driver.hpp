@@ -57,4 +57,9 @@ class SshDriver {
   bool polling_ = false;
 };
 
+// Closes a client socket after libssh closed its own descriptor: FIN after
+// the disconnect message, and what the client still sends read (for two
+// seconds at most), so that a reset does not destroy the message unread.
+void lingerClose(boost::asio::posix::stream_descriptor fd);
+
 }  // namespace jitgate

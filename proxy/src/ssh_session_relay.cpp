@@ -1,0 +1,308 @@
+// A terminating session channel and its twin on the hop (ssh_session_relay.hpp).
+#include "ssh_session_relay.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "jitgate/text.hpp"
+
+namespace jitgate {
+
+namespace {
+constexpr size_t kRelayChunk = 64 * 1024;
+constexpr size_t kMaxOps = 64;  // requests queued for a hop channel not yet open
+}  // namespace
+
+uint32_t writeSome(ssh_channel to, const char* data, size_t len, bool toStderr) {
+  uint32_t n = static_cast<uint32_t>(std::min<size_t>(len, ssh_channel_window_size(to)));
+  if (n == 0) return 0;
+  int rc = toStderr ? ssh_channel_write_stderr(to, data, n) : ssh_channel_write(to, data, n);
+  return rc > 0 ? static_cast<uint32_t>(rc) : 0;
+}
+
+SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool forwardOnly,
+                                 std::string user)
+    : host_(host), forwardOnly_(forwardOnly), user_(std::move(user)) {
+  client_.reset(ssh_channel_new(client));
+  if (!client_) return;
+  ssh_callbacks_init(&clientCb_);
+  clientCb_.userdata = this;
+  clientCb_.channel_data_function = [](ssh_session, ssh_channel, void* data, uint32_t len, int,
+                                       void* ud) {
+    return self(ud)->onClientData(static_cast<const char*>(data), len);
+  };
+  clientCb_.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
+    raise(self(ud)->fromClient_, Heard::Eof);
+  };
+  clientCb_.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
+    raise(self(ud)->fromClient_, Heard::Closed);
+  };
+  clientCb_.channel_pty_request_function = [](ssh_session, ssh_channel, const char* term, int w,
+                                              int h, int, int, void* ud) {
+    auto* s = self(ud);
+    if (s->forwardOnly_) return 0;
+    if (s->ops_.size() >= kMaxOps || (term && std::strlen(term) > 64)) return 1;
+    std::string t = term ? term : "xterm";
+    s->ops_.push_back(
+        [s, t, w, h]() { return ssh_channel_request_pty_size(s->up_.get(), t.c_str(), w, h); });
+    return 0;
+  };
+  clientCb_.channel_shell_request_function = [](ssh_session, ssh_channel, void* ud) {
+    auto* s = self(ud);
+    if (s->started_) return 1;
+    s->started_ = true;
+    if (s->forwardOnly_) return s->forwardOnlyNotice();
+    s->ops_.push_back([s]() { return ssh_channel_request_shell(s->up_.get()); });
+    return 0;
+  };
+  clientCb_.channel_exec_request_function = [](ssh_session, ssh_channel, const char* command,
+                                               void* ud) {
+    auto* s = self(ud);
+    if (s->started_) return 1;
+    s->started_ = true;
+    if (s->forwardOnly_) return s->forwardOnlyNotice();
+    std::string cmd = command ? command : "";
+    if (cmd.size() > 64 * 1024) return 1;
+    s->ops_.push_back([s, cmd]() { return ssh_channel_request_exec(s->up_.get(), cmd.c_str()); });
+    return 0;
+  };
+  clientCb_.channel_subsystem_request_function = [](ssh_session, ssh_channel, const char* name,
+                                                    void* ud) {
+    auto* s = self(ud);
+    if (s->started_ || s->forwardOnly_) return 1;
+    s->started_ = true;
+    std::string n = name ? name : "";
+    s->ops_.push_back([s, n]() { return ssh_channel_request_subsystem(s->up_.get(), n.c_str()); });
+    return 0;
+  };
+  // Only the locale travels (OpenSSH's default SendEnv); the target's
+  // AcceptEnv has the last word.
+  clientCb_.channel_env_request_function = [](ssh_session, ssh_channel, const char* name,
+                                              const char* value, void* ud) {
+    auto* s = self(ud);
+    std::string n = name ? name : "", v = value ? value : "";
+    if (s->forwardOnly_ || !(n == "LANG" || n.rfind("LC_", 0) == 0) || n.size() > 64 ||
+        v.size() > 256 || s->ops_.size() >= kMaxOps)
+      return 1;
+    s->ops_.push_back([s, n, v]() {
+      int rc = ssh_channel_request_env(s->up_.get(), n.c_str(), v.c_str());
+      return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;  // a refused variable is not fatal
+    });
+    return 0;
+  };
+  clientCb_.channel_pty_window_change_function = [](ssh_session, ssh_channel, int w, int h, int,
+                                                    int, void* ud) {
+    auto* s = self(ud);
+    if (s->forwardOnly_) return 0;
+    if (s->ops_.size() >= kMaxOps) return 1;
+    s->ops_.push_back([s, w, h]() {
+      int rc = ssh_channel_change_pty_size(s->up_.get(), w, h);
+      return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
+    });
+    return 0;
+  };
+  clientCb_.channel_signal_function = [](ssh_session, ssh_channel, const char* signal, void* ud) {
+    auto* s = self(ud);
+    if (s->forwardOnly_ || !signal || std::strlen(signal) > 32 || s->ops_.size() >= kMaxOps) return;
+    std::string sig = signal;
+    s->ops_.push_back([s, sig]() {
+      int rc = ssh_channel_request_send_signal(s->up_.get(), sig.c_str());
+      return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
+    });
+  };
+  // A window adjust arrived, possibly inside a nested poll after the
+  // channel's progress stopped on a full window: make sure it runs again.
+  clientCb_.channel_write_wontblock_function = [](ssh_session, ssh_channel, uint32_t, void* ud) {
+    self(ud)->host_.wake();
+    return 0;
+  };
+  ssh_set_channel_callbacks(client_.get(), &clientCb_);
+  if (!forwardOnly_) ops_.push_back([this] { return openUp(); });
+}
+
+// libssh keeps a freed channel until the peer's close arrives; it must not
+// call back into a relay that is gone.
+SshSessionRelay::~SshSessionRelay() {
+  if (client_) ssh_remove_channel_callbacks(client_.get(), &clientCb_);
+  if (up_) ssh_remove_channel_callbacks(up_.get(), &upCb_);
+}
+
+int SshSessionRelay::openUp() {
+  if (!up_) {
+    up_.reset(ssh_channel_new(hop_));
+    if (!up_) return SSH_ERROR;
+  }
+  int rc = ssh_channel_open_session(up_.get());
+  if (rc != SSH_OK) return rc;
+  ssh_callbacks_init(&upCb_);
+  upCb_.userdata = this;
+  upCb_.channel_data_function = [](ssh_session, ssh_channel, void* data, uint32_t len, int isStderr,
+                                   void* ud) {
+    return self(ud)->onUpData(static_cast<const char*>(data), len, isStderr);
+  };
+  upCb_.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
+    raise(self(ud)->fromUp_, Heard::Eof);
+  };
+  upCb_.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
+    raise(self(ud)->fromUp_, Heard::Closed);
+  };
+  upCb_.channel_exit_status_function = [](ssh_session, ssh_channel, int status, void* ud) {
+    self(ud)->exitStatus_ = status;
+  };
+  upCb_.channel_exit_signal_function = [](ssh_session, ssh_channel, const char* signal, int,
+                                          const char*, const char*, void* ud) {
+    self(ud)->exitSignal_ = signal ? signal : "KILL";
+  };
+  upCb_.channel_write_wontblock_function = clientCb_.channel_write_wontblock_function;
+  ssh_set_channel_callbacks(up_.get(), &upCb_);
+  stage_ = Stage::Relaying;
+  return SSH_OK;
+}
+
+int SshSessionRelay::forwardOnlyNotice() {
+  std::string text = "jitgate: " + user_ +
+                     " is authenticated for forwarding only (ssh -J, ssh -N -L). For a shell "
+                     "on a target, log in as " +
+                     user_ + "@TARGET.\r\n";
+  ssh_channel_write_stderr(client_.get(), text.data(), static_cast<uint32_t>(text.size()));
+  return 0;
+}
+
+// In the data callbacks, returning less than `len` leaves the rest in
+// libssh's channel buffer (holding back the sender's window); drain() moves
+// it on later. Nothing is taken while older bytes wait.
+int SshSessionRelay::onClientData(const char* data, uint32_t len) {
+  if (forwardOnly_) return static_cast<int>(len);  // nothing goes anywhere
+  if (stage_ != Stage::Relaying || !ops_.empty() || toUp_ == Told::Closed || !host_.flowing() ||
+      !pendingUp_.empty())
+    return 0;
+  uint32_t n = writeSome(up_.get(), data, len, false);
+  host_.record().bytesToTarget += n;
+  return static_cast<int>(n);
+}
+
+int SshSessionRelay::onUpData(const char* data, uint32_t len, int isStderr) {
+  std::string& pending = isStderr ? pendingDownErr_ : pendingDown_;
+  if (toClient_ == Told::Closed || !host_.flowing() || !pending.empty() || host_.clientBacklogged())
+    return 0;
+  uint32_t n = writeSome(client_.get(), data, len, isStderr != 0);
+  host_.record().bytesFromTarget += n;
+  host_.sentToClient(n);
+  return static_cast<int>(n);
+}
+
+// Moves what libssh still holds for one direction, bounded by the receiving
+// channel's window; bytes read but not taken wait in `pending`.
+uint64_t SshSessionRelay::drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr,
+                                std::string& pending) {
+  uint64_t moved = 0;
+  for (int i = 0; i < 16; ++i) {
+    if (!pending.empty()) {
+      uint32_t w = writeSome(to, pending.data(), pending.size(), toStderr);
+      pending.erase(0, w);
+      moved += w;
+      if (!pending.empty()) break;
+    }
+    int avail = ssh_channel_poll(from, isStderr);
+    uint32_t win = ssh_channel_window_size(to);
+    if (avail <= 0 || win == 0) break;
+    pending.resize(std::min<size_t>({static_cast<size_t>(avail), win, kRelayChunk}));
+    int n = ssh_channel_read_nonblocking(from, pending.data(),
+                                         static_cast<uint32_t>(pending.size()), isStderr);
+    pending.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    if (n <= 0) break;
+  }
+  return moved;
+}
+
+void SshSessionRelay::runOps() {
+  while (!ops_.empty() && toUp_ != Told::Closed) {
+    int rc = ops_.front()();
+    if (rc == SSH_AGAIN) break;
+    if (rc != SSH_OK) {
+      tell("jitgate: the target refused the request: " + printable(ssh_get_error(hop_), 200) +
+           "\r\n");
+      ops_.clear();
+      fromUp_ = Heard::Closed;
+      if (!exitStatus_) exitStatus_ = 1;
+      break;
+    }
+    ops_.pop_front();
+  }
+}
+
+void SshSessionRelay::closeClient() {
+  if (toClient_ == Told::Closed) return;
+  ssh_channel_close(client_.get());
+  toClient_ = Told::Closed;
+}
+
+void SshSessionRelay::closeUp() {
+  if (toUp_ == Told::Closed || !up_) return;
+  ssh_channel_close(up_.get());
+  toUp_ = Told::Closed;
+}
+
+void SshSessionRelay::progress(ssh_session hop) {
+  if (stage_ == Stage::Done) return;
+  if (forwardOnly_) {
+    if (fromClient_ != Heard::Open) {
+      closeClient();
+      if (fromClient_ == Heard::Closed) stage_ = Stage::Done;
+    }
+    return;
+  }
+  hop_ = hop;
+  if (hop_) runOps();
+  bool opened = stage_ == Stage::Relaying;
+  // Client -> target, then its end once everything it sent has gone.
+  if (opened && ops_.empty() && toUp_ != Told::Closed) {
+    host_.record().bytesToTarget += drain(client_.get(), up_.get(), 0, false, pendingUp_);
+    if (fromClient_ != Heard::Open && toUp_ == Told::Open && pendingUp_.empty() &&
+        ssh_channel_poll(client_.get(), 0) <= 0) {
+      ssh_channel_send_eof(up_.get());
+      toUp_ = Told::Eof;
+    }
+    if (fromClient_ == Heard::Closed && toUp_ == Told::Eof) closeUp();  // what it sent went first
+  }
+  // Target -> client, within what libssh may hold for the client.
+  if (opened && toClient_ != Told::Closed && !host_.clientBacklogged()) {
+    uint64_t moved = drain(up_.get(), client_.get(), 0, false, pendingDown_) +
+                     drain(up_.get(), client_.get(), 1, true, pendingDownErr_);
+    host_.record().bytesFromTarget += moved;
+    host_.sentToClient(moved);
+  }
+  bool upDrained =
+      !opened || (pendingDown_.empty() && pendingDownErr_.empty() &&
+                  ssh_channel_poll(up_.get(), 0) <= 0 && ssh_channel_poll(up_.get(), 1) <= 0);
+  // The target's end reaches the client in order: EOF, exit status, close.
+  if (fromUp_ != Heard::Open && upDrained && toClient_ != Told::Closed) {
+    if (toClient_ == Told::Open) {
+      ssh_channel_send_eof(client_.get());
+      toClient_ = Told::Eof;
+    }
+    if (fromUp_ == Heard::Closed) {
+      if (exitStatus_)
+        ssh_channel_request_send_exit_status(client_.get(), *exitStatus_);
+      else if (exitSignal_)
+        ssh_channel_request_send_exit_signal(client_.get(), exitSignal_->c_str(), 0, "", "");
+      closeClient();
+    }
+  }
+  if (fromClient_ == Heard::Closed) closeClient();
+  if (fromClient_ == Heard::Closed && !opened) stage_ = Stage::Done;
+  if (toClient_ == Told::Closed && (toUp_ == Told::Closed || fromUp_ == Heard::Closed)) {
+    closeUp();
+    stage_ = Stage::Done;
+  }
+  hop_ = nullptr;
+}
+
+void SshSessionRelay::targetGone() { fromUp_ = Heard::Closed; }
+
+void SshSessionRelay::tell(const std::string& text) {
+  if (stage_ == Stage::Done || toClient_ == Told::Closed || !client_) return;
+  ssh_channel_write_stderr(client_.get(), text.data(), static_cast<uint32_t>(text.size()));
+}
+
+}  // namespace jitgate

@@ -1,0 +1,103 @@
+// One client session channel of a terminating SSH connection and its twin on
+// the hop to the target: requests replayed in order, data moved within each
+// side's window, and the end in the order clients rely on (EOF each way when
+// that side is drained, the target's exit status before the client's close).
+#pragma once
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "jitgate/handle.hpp"
+#include "jitgate/proxy/session_registry.hpp"
+
+namespace jitgate {
+
+// What a relay asks of the connection it belongs to.
+class SshRelayHost {
+ public:
+  virtual ~SshRelayHost() = default;
+  virtual bool flowing() const = 0;     // the session's grant still holds
+  virtual SessionRecord& record() = 0;  // the terminating session's byte counts
+  virtual bool clientBacklogged() = 0;  // libssh holds too much for the client
+  virtual void sentToClient(uint64_t n) = 0;
+  virtual void wake() = 0;  // progress again soon (a window opened inside a poll)
+  virtual void pump() = 0;  // progress now (a socket turned ready)
+  virtual void audit(AuditEntry e) = 0;
+};
+
+// Writes at most the receiving channel's window; returns what it took (0 when
+// the session cannot take data now, e.g. during a key re-exchange).
+uint32_t writeSome(ssh_channel to, const char* data, size_t len, bool toStderr);
+
+class SshSessionRelay {
+ public:
+  // What one end has told us, and what we have told it.
+  enum class Heard { Open, Eof, Closed };
+  enum class Told { Open, Eof, Closed };
+  enum class Stage {
+    WaitingForHop,  // the hop's channel is not open yet: requests queue
+    Relaying,
+    Done,
+  };
+
+  // `forwardOnly`: a "user" login without a target, nothing upstream.
+  SshSessionRelay(SshRelayHost& host, ssh_session client, bool forwardOnly, std::string user);
+  ~SshSessionRelay();
+  SshSessionRelay(const SshSessionRelay&) = delete;
+  SshSessionRelay& operator=(const SshSessionRelay&) = delete;
+
+  ssh_channel clientChannel() const { return client_.get(); }  // null: could not be made
+  // Runs queued requests (when `hop` is up and ready, else null), moves
+  // data, and carries the ends through.
+  void progress(ssh_session hop);
+  // The target's connection is gone: what it sent is finished, then the end.
+  void targetGone();
+  // A line on the client's stderr while it can still be told anything.
+  void tell(const std::string& text);
+  bool done() const { return stage_ == Stage::Done; }
+
+ private:
+  static SshSessionRelay* self(void* ud) { return static_cast<SshSessionRelay*>(ud); }
+  int openUp();
+  int onClientData(const char* data, uint32_t len);
+  int onUpData(const char* data, uint32_t len, int isStderr);
+  int forwardOnlyNotice();
+  void runOps();
+  uint64_t drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr,
+                 std::string& pending);
+  void closeClient();
+  void closeUp();
+  static void raise(Heard& h, Heard to) {
+    if (to > h) h = to;
+  }
+
+  SshRelayHost& host_;
+  SshChannelPtr client_;
+  SshChannelPtr up_;
+  ssh_channel_callbacks_struct clientCb_{};
+  ssh_channel_callbacks_struct upCb_{};
+  bool forwardOnly_;
+  std::string user_;
+  Stage stage_ = Stage::WaitingForHop;
+  Heard fromClient_ = Heard::Open, fromUp_ = Heard::Open;
+  Told toClient_ = Told::Open, toUp_ = Told::Open;
+  bool started_ = false;  // shell, exec or subsystem asked for: one per channel
+  // Requests for the hop's channel, replayed in order once it can take them:
+  // each returns SSH_OK (done), SSH_AGAIN (call again later) or SSH_ERROR.
+  // The first opens the hop's channel.
+  std::deque<std::function<int()>> ops_;
+  ssh_session hop_ = nullptr;  // while progress() runs with a ready hop
+  std::optional<int> exitStatus_;
+  std::optional<std::string> exitSignal_;
+  // Read from one channel, not yet taken by the other (a write that takes
+  // less, e.g. while a key re-exchange holds the session): at most one chunk.
+  std::string pendingUp_, pendingDown_, pendingDownErr_;
+};
+
+}  // namespace jitgate
