@@ -19,7 +19,7 @@ Steady::time_point steadyAt(SysTime at, const Clock& clock) {
 
 GrantBinding::GrantBinding(boost::asio::io_context& io, GrantEngine& engine,
                            SessionRegistry& registry)
-    : io_(io), engine_(engine), registry_(registry), deadline_(io), warning_(io) {}
+    : engine_(engine), registry_(registry), deadline_(io), warning_(io) {}
 
 GrantBinding::~GrantBinding() { unbind(); }
 

@@ -59,7 +59,6 @@ class GrantBinding {
   // still cover the session.
   void recheck(EndReason why);
 
-  boost::asio::io_context& io_;
   GrantEngine& engine_;
   SessionRegistry& registry_;
   boost::asio::steady_timer deadline_;
