@@ -1,10 +1,10 @@
 // Strict JSON reading for untrusted bodies (see json_input.hpp).
 #include "jitgate/json_input.hpp"
 
-#include "jitgate/text.hpp"
-
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+
+#include "jitgate/text.hpp"
 
 namespace jitgate {
 namespace {
