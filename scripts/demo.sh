@@ -23,7 +23,7 @@
 #                  a build tree instead of building and installing them
 #   --state DIR    everything the demo writes goes under DIR (own jitgated
 #                  state dir and control socket, target sshd files)
-#   --any-port     every listener on a port the kernel picks
+#   --any-port     every listener (metrics too) on a port the kernel picks
 #   --window SECS  the length of the window that is cut (40)
 #   --user NAME    the demo's Unix user (jitgate-demo)
 #   --no-wait      stop everything after the demo instead of staying up
@@ -106,8 +106,10 @@ done
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 if [ "$any_port" = 1 ]; then
   ssh_listen="$listen:0" http_listen="$listen:0" https_listen="$listen:0" target_port=$(free_port)
+  metrics_listen="127.0.0.1:0"
 else
   ssh_listen="$listen:2222" http_listen="$listen:5985" https_listen="$listen:5986" target_port=2200
+  metrics_listen="127.0.0.1:9620"
 fi
 
 if [ "$own_state" = 0 ] && [ ! -e /var/lib/jitgate ] && [ ! -e "$demo/made-state" ]; then
@@ -119,7 +121,7 @@ mkdir -p "$demo" /run/sshd
 chmod 700 "$demo"
 [ "$made_state" = 1 ] && : >"$demo/made-state"
 daemon_args=(--ssh-listen "$ssh_listen" --winrm-http-listen "$http_listen"
-  --winrm-https-listen "$https_listen")
+  --winrm-https-listen "$https_listen" --metrics-listen "$metrics_listen")
 jitctl=("$jitctl_bin")
 socket=/run/jitgate/control.sock
 if [ "$own_state" = 1 ]; then

@@ -46,6 +46,16 @@ bool isControl(uint32_t cp) {
 
 }  // namespace
 
+std::optional<size_t> firstInvalidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp;
+    size_t len = utf8Sequence(text, i, cp);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::nullopt;
+}
+
 std::string printable(std::string_view text, size_t maxLen) {
   std::string out;
   size_t i = 0;

@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
+#include "jitgate/text.hpp"
+
 namespace jitgate {
 namespace {
 
@@ -101,6 +103,12 @@ std::string jsonTypeName(const json::value& v) {
 
 Result<json::object> parseJsonObject(std::string_view text) {
   if (text.size() > kMaxJsonBody) return invalid("body", "larger than 64 KiB");
+  // Boost.JSON would say only "syntax error": name the place, escaped.
+  if (auto at = firstInvalidUtf8(text)) {
+    size_t from = *at > 16 ? *at - 16 : 0;
+    return invalid("body", "not valid UTF-8 at byte " + std::to_string(*at) + ": ..." +
+                               printable(text.substr(from, 32), 160) + "...");
+  }
   json::parse_options opts;
   opts.max_depth = kMaxDepth;
   {

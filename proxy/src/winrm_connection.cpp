@@ -26,6 +26,7 @@
 #include "jitgate/proxy/http_rules.hpp"
 #include "jitgate/proxy/winrm_identity.hpp"
 #include "jitgate/text.hpp"
+#include "winrm_fault.hpp"
 #include "winrm_tls.hpp"
 
 namespace jitgate {
@@ -272,6 +273,11 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
         return refuse(401, SessionRefusal::Identity,
                       "no user name: send Basic or NTLM credentials or a jitgate client "
                       "certificate");
+      // No grant covers this target, port and source for anyone: say so now,
+      // rather than challenge for credentials that cannot pass (an NTLM
+      // client would fail on the refused NEGOTIATE leg with no reason shown).
+      if (auto any = front_->engine.decideAnyUser(target_->name, port_, source_); !any.allowed)
+        return refuse(403, any.reason, any.message);
       challenge_ = true;
       parser_->body_limit(kUnnamedBodyLimit);
       return readBody();
@@ -544,8 +550,9 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     res->version(11);
     res->result(status);
     res->set(http::field::server, "jitgated");
-    res->set(http::field::content_type, "text/plain; charset=utf-8");
-    res->body() = std::move(text) + "\n";
+    // A WS-Man fault: what pywinrm and PowerShell show their user.
+    res->set(http::field::content_type, "application/soap+xml;charset=UTF-8");
+    res->body() = wsmanFault(text);
     res->keep_alive(false);
     res->prepare_payload();
     if (upstream_) {

@@ -127,7 +127,8 @@ class Standin {
 
 // Sends raw bytes to 127.0.0.1:port and returns everything read until the
 // peer closes or 5 s pass; `closed` says whether the peer closed.
-std::string rawExchange(int port, const std::string& bytes, bool* closed = nullptr) {
+[[maybe_unused]] std::string rawExchange(int port, const std::string& bytes,
+                                         bool* closed = nullptr) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
