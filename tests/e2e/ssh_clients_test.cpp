@@ -1,6 +1,7 @@
 // Everyday SSH tools through the bastion, unchanged: OpenSSH multiplexing
 // (ControlMaster), asyncssh and Ansible with its defaults, against a real
 // sshd target.
+#include <filesystem>
 #include <fstream>
 
 #include "ssh_bastion_fixture.hpp"
@@ -133,6 +134,101 @@ TEST_F(SshClientsTest, AgentForwardingIsRefusedWithAReason) {
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err << daemon_->log();
   EXPECT_NE(r.out.find("agent forwarding"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"exit_status\": 0"), std::string::npos) << r.out;
+}
+
+// Ansible (Debian's ansible-core) with its defaults (ControlMaster=auto,
+// ControlPersist=60s, sftp for files) runs a playbook with copy, template and
+// a command against the real sshd through the bastion, in both modes, with
+// the inventories docs/SSH.md gives.
+class SshAnsibleTest : public SshClientsTest {
+ protected:
+  void SetUp() override {
+    SshClientsTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    if (::access("/usr/bin/ansible-playbook", X_OK) != 0)
+      GTEST_SKIP() << "ansible-core is not installed (scripts/setup-deps.sh installs it)";
+    std::ofstream(dir_ / "greeting.j2") << "hello {{ inventory_hostname }} from {{ who }}\n";
+    std::ofstream(dir_ / "playbook.yml") << R"(- hosts: all
+  gather_facts: false
+  vars:
+    who: jitgate
+  tasks:
+    - name: copy a file
+      ansible.builtin.copy:
+        content: "copied through the bastion\n"
+        dest: "{{ dest }}/copied.txt"
+    - name: render a template
+      ansible.builtin.template:
+        src: greeting.j2
+        dest: "{{ dest }}/greeting.txt"
+    - name: run a command
+      ansible.builtin.command: sha256sum copied.txt greeting.txt
+      args:
+        chdir: "{{ dest }}"
+      register: sums
+    - name: keep what it printed
+      ansible.builtin.copy:
+        content: "{{ sums.stdout }}\n"
+        dest: "{{ dest }}/sums.txt"
+)";
+  }
+  void TearDown() override {
+    // ControlPersist keeps a master in the background: stop each one.
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ / "home/.ansible/cp", ec))
+      testing::run({testing::kSshPath, "-S", e.path().string(), "-O", "exit", "x"}, dir_.path());
+    SshClientsTest::TearDown();
+  }
+  RunResult playbook(const std::string& inventory) {
+    std::ofstream(dir_ / "inventory") << inventory;
+    std::filesystem::create_directories(std::string(dir_ / "home"));
+    std::ofstream(dir_ / "ansible.cfg") << "[defaults]\n";  // every default, none of /etc's
+    return testing::run({"/usr/bin/ansible-playbook", "-i", dir_ / "inventory", "-e",
+                         "dest=" + user_->home(), dir_ / "playbook.yml"},
+                        dir_.path(), std::nullopt,
+                        {"HOME=" + (dir_ / "home"), "ANSIBLE_NOCOLOR=1",
+                         "ANSIBLE_CONFIG=" + (dir_ / "ansible.cfg")});
+  }
+  void expectPlaybookRan(const RunResult& r) {
+    EXPECT_EQ(r.exitCode, 0) << r.out << r.err << daemon_->log();
+    EXPECT_NE(r.out.find("failed=0"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("unreachable=0"), std::string::npos) << r.out;
+    EXPECT_EQ(testing::slurp(user_->home() + "/copied.txt"), "copied through the bastion\n");
+    EXPECT_EQ(testing::slurp(user_->home() + "/greeting.txt"), "hello vm1 from jitgate\n");
+    auto sums = testing::slurp(user_->home() + "/sums.txt");
+    EXPECT_NE(sums.find("  copied.txt\n"), std::string::npos) << sums;
+    EXPECT_NE(sums.find("  greeting.txt\n"), std::string::npos) << sums;
+    // The remote temporary directory was the user's own, not "~alice@vm1".
+    EXPECT_TRUE(std::filesystem::is_directory(user_->home() + "/.ansible/tmp")) << r.out;
+  }
+};
+
+// Terminating mode: the bastion is the host Ansible connects to; the target
+// travels in the login name, set in ssh's own options (not ansible_user).
+TEST_F(SshAnsibleTest, APlaybookRunsInTerminatingMode) {
+  grant(targetPort_);
+  auto r = playbook("vm1 ansible_host=127.0.0.1 ansible_port=" + std::to_string(bastionPort_) +
+                    " ansible_ssh_common_args='-F " + (dir_ / "ssh_config") +
+                    " -o User=" + user_->name() + "@vm1'\n");
+  expectPlaybookRan(r);
+  auto a = audit();
+  EXPECT_NE(a.find("front=ssh"), std::string::npos) << a;
+}
+
+// Forward mode: ProxyJump through the bastion, the target's own sshd at the
+// far end, the user's jitgate certificate for the window.
+TEST_F(SshAnsibleTest, APlaybookRunsInForwardMode) {
+  auto id = grant(targetPort_);
+  ASSERT_EQ(
+      jitctl({"cert", "ssh", id, "--pubkey", dir_ / "id.pub", "-o", dir_ / "id-cert.pub"}).exitCode,
+      0);
+  auto r = playbook("vm1 ansible_host=vm1 ansible_port=" + targetPort_ +
+                    " ansible_user=" + user_->name() + " ansible_ssh_common_args='-F " +
+                    (dir_ / "ssh_config") + " -o CertificateFile=" + (dir_ / "id-cert.pub") +
+                    " -J " + user_->name() + "@127.0.0.1:" + std::to_string(bastionPort_) + "'\n");
+  expectPlaybookRan(r);
+  auto a = audit();
+  EXPECT_NE(a.find("front=ssh-forward"), std::string::npos) << a;
 }
 
 }  // namespace
