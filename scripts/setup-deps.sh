@@ -11,6 +11,7 @@ pkgs=(
   libbenchmark-dev clang-14 libclang-rt-14-dev clang-format ccache
   libsystemd-dev prometheus-cpp-dev prometheus lintian
   libpq-dev postgresql
+  ssh-audit testssl.sh iproute2
 )
 missing=()
 for p in "${pkgs[@]}"; do
