@@ -12,6 +12,7 @@ pkgs=(
   libsystemd-dev prometheus-cpp-dev prometheus lintian
   libpq-dev postgresql
   python3-asyncssh ansible-core
+  ssh-audit testssl.sh iproute2
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -19,10 +19,21 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// libssh 0.10's chacha20-poly1305 breaks the connection at the first rekey
-// (see kFrontCiphers in ssh_front.cpp): AES-GCM and AES-CTR only.
+// The client side of the front's choice (kFrontCiphers and the rest in
+// ssh_front.cpp), open to what Debian 12's OpenSSH (9.2) targets offer:
+// libssh 0.10's chacha20-poly1305 breaks the connection at the first rekey,
+// so AES-GCM and AES-CTR only; no NIST ECDH curves, no 2048-bit groups;
+// encrypt-then-MAC only. Group exchange stays for targets older than OpenSSH
+// 7.3 (no group16/18; OpenSSH 6.5+ picks curve25519 before it). Host keys:
+// Ed25519 and RSA-SHA2, not ECDSA (NIST curves; OpenSSH makes an Ed25519 host
+// key by default since 6.5, and libssh preferred it, so known_hosts has it).
 constexpr const char* kHopCiphers =
-    "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
+    "aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes128-ctr";
+constexpr const char* kHopKex =
+    "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
+    "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256";
+constexpr const char* kHopMacs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+constexpr const char* kHopHostKeys = "ssh-ed25519,rsa-sha2-512,rsa-sha2-256";
 
 }  // namespace
 
@@ -109,6 +120,10 @@ void SshHop::connected() {
       {SSH_OPTIONS_TIMEOUT, &timeout, "timeout"},
       {SSH_OPTIONS_CIPHERS_C_S, kHopCiphers, "ciphers_c_s"},
       {SSH_OPTIONS_CIPHERS_S_C, kHopCiphers, "ciphers_s_c"},
+      {SSH_OPTIONS_KEY_EXCHANGE, kHopKex, "key_exchange"},
+      {SSH_OPTIONS_HMAC_C_S, kHopMacs, "hmac_c_s"},
+      {SSH_OPTIONS_HMAC_S_C, kHopMacs, "hmac_s_c"},
+      {SSH_OPTIONS_HOSTKEYS, kHopHostKeys, "hostkeys"},
   };
   for (const auto& o : options)
     if (ssh_options_set(s, o.option, o.value) != SSH_OK)
