@@ -11,6 +11,7 @@ pkgs=(
   libbenchmark-dev clang-14 libclang-rt-14-dev clang-format ccache
   libsystemd-dev prometheus-cpp-dev prometheus lintian
   libpq-dev postgresql
+  python3-asyncssh ansible-core
   ssh-audit testssl.sh iproute2
 )
 missing=()

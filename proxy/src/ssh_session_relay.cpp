@@ -51,7 +51,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     auto* s = self(ud);
     if (s->started_) return 1;
     s->started_ = true;
-    if (s->forwardOnly_) return s->forwardOnlyNotice();
+    if (s->forwardOnly_) return s->forwardOnlyRefusal(true);
     s->ops_.push_back([s]() { return ssh_channel_request_shell(s->up_.get()); });
     return 0;
   };
@@ -60,7 +60,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     auto* s = self(ud);
     if (s->started_) return 1;
     s->started_ = true;
-    if (s->forwardOnly_) return s->forwardOnlyNotice();
+    if (s->forwardOnly_) return s->forwardOnlyRefusal(true);
     std::string cmd = command ? command : "";
     if (cmd.size() > 64 * 1024) return 1;
     s->ops_.push_back([s, cmd]() { return ssh_channel_request_exec(s->up_.get(), cmd.c_str()); });
@@ -69,8 +69,9 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
   clientCb_.channel_subsystem_request_function = [](ssh_session, ssh_channel, const char* name,
                                                     void* ud) {
     auto* s = self(ud);
-    if (s->started_ || s->forwardOnly_) return 1;
+    if (s->started_) return 1;
     s->started_ = true;
+    if (s->forwardOnly_) return s->forwardOnlyRefusal(false);
     std::string n = name ? name : "";
     s->ops_.push_back([s, n]() { return ssh_channel_request_subsystem(s->up_.get(), n.c_str()); });
     return 0;
@@ -110,6 +111,15 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
       return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
     });
   };
+  // Agent forwarding is not offered: the target would reach the user's agent
+  // through the bastion. libssh answers a want-reply request SUCCESS once
+  // this callback exists (OpenSSH, paramiko and asyncssh ask without one);
+  // no agent channel is ever opened towards the client either way.
+  clientCb_.channel_auth_agent_req_function = [](ssh_session, ssh_channel, void* ud) {
+    self(ud)->tell(
+        "jitgate: agent forwarding (ssh -A) is not offered through the bastion: the target "
+        "would reach your agent. Keys stay with you; use ssh -J for hops beyond the target.\r\n");
+  };
   // A window adjust arrived, possibly inside a nested poll after the
   // channel's progress stopped on a full window: make sure it runs again.
   clientCb_.channel_write_wontblock_function = [](ssh_session, ssh_channel, uint32_t, void* ud) {
@@ -141,17 +151,22 @@ int SshSessionRelay::openUp() {
     return self(ud)->onUpData(static_cast<const char*>(data), len, isStderr);
   };
   upCb_.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
-    raise(self(ud)->fromUp_, Heard::Eof);
+    self(ud)->heardUpEnd(UpEnd(UpEnd::Kind::Eof));
   };
   upCb_.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
-    raise(self(ud)->fromUp_, Heard::Closed);
+    self(ud)->heardUpEnd(UpEnd(UpEnd::Kind::Close));
   };
   upCb_.channel_exit_status_function = [](ssh_session, ssh_channel, int status, void* ud) {
-    self(ud)->exitStatus_ = status;
+    self(ud)->heardUpEnd(UpEnd(UpEnd::Kind::ExitStatus, status));
   };
-  upCb_.channel_exit_signal_function = [](ssh_session, ssh_channel, const char* signal, int,
-                                          const char*, const char*, void* ud) {
-    self(ud)->exitSignal_ = signal ? signal : "KILL";
+  upCb_.channel_exit_signal_function = [](ssh_session, ssh_channel, const char* signal, int core,
+                                          const char* message, const char*, void* ud) {
+    // The signal's name and message reach the client's terminal: printable,
+    // bounded (RFC 4254 6.10: a name without "SIG").
+    std::string name = printable(signal ? signal : "", 32);
+    if (name.empty()) name = "KILL";
+    self(ud)->heardUpEnd(
+        UpEnd(UpEnd::Kind::ExitSignal, 0, name, printable(message ? message : "", 256), core != 0));
   };
   upCb_.channel_write_wontblock_function = clientCb_.channel_write_wontblock_function;
   ssh_set_channel_callbacks(up_.get(), &upCb_);
@@ -159,13 +174,68 @@ int SshSessionRelay::openUp() {
   return SSH_OK;
 }
 
-int SshSessionRelay::forwardOnlyNotice() {
+// A shell, command or subsystem on a login without a target. A shell or a
+// command is answered by the bastion itself, as a command that prints the
+// reason on stderr and exits 1 (clients show both; OpenSSH drops stderr that
+// came before a FAILURE); a subsystem gets the reason and FAILURE, since its
+// client would read the text as protocol. Either way the channel then ends.
+int SshSessionRelay::forwardOnlyRefusal(bool asCommand) {
   std::string text = "jitgate: " + user_ +
                      " is authenticated for forwarding only (ssh -J, ssh -N -L). For a shell "
                      "on a target, log in as " +
                      user_ + "@TARGET.\r\n";
   ssh_channel_write_stderr(client_.get(), text.data(), static_cast<uint32_t>(text.size()));
+  if (!asCommand) return 1;
+  heardUpEnd(UpEnd(UpEnd::Kind::Eof));
+  heardUpEnd(UpEnd(UpEnd::Kind::ExitStatus, 1));
+  heardUpEnd(UpEnd(UpEnd::Kind::Close));
   return 0;
+}
+
+void SshSessionRelay::heardUpEnd(UpEnd e) {
+  if (upCloseHeard_) return;  // nothing counts after the close
+  if (e.kind == UpEnd::Kind::Eof) {
+    if (fromUp_ != Heard::Open) return;  // one EOF
+    raise(fromUp_, Heard::Eof);
+  }
+  if (e.kind == UpEnd::Kind::Close) {
+    raise(fromUp_, Heard::Closed);
+    upCloseHeard_ = true;
+  }
+  if ((e.kind == UpEnd::Kind::ExitStatus || e.kind == UpEnd::Kind::ExitSignal) &&
+      upEnds_.size() >= 8)
+    return;  // a target repeating itself is not queued without bound
+  upEnds_.push_back(std::move(e));
+}
+
+// The target's end reaches the client in the target's order, each part once
+// what came before it has gone (or the client has closed and takes no more
+// data): so an exit status is always sent before the close that ends the
+// channel, even when the client closed first.
+void SshSessionRelay::relayUpEnds(bool upDrained) {
+  bool clientClosed = fromClient_ == Heard::Closed;
+  while (!upEnds_.empty() && toClient_ != Told::Closed && (upDrained || clientClosed)) {
+    UpEnd e = std::move(upEnds_.front());
+    upEnds_.pop_front();
+    switch (e.kind) {
+      case UpEnd::Kind::Eof:
+        if (toClient_ == Told::Open && !clientClosed) {
+          ssh_channel_send_eof(client_.get());
+          toClient_ = Told::Eof;
+        }
+        break;
+      case UpEnd::Kind::ExitStatus:
+        ssh_channel_request_send_exit_status(client_.get(), e.status);
+        break;
+      case UpEnd::Kind::ExitSignal:
+        ssh_channel_request_send_exit_signal(client_.get(), e.signal.c_str(), e.core ? 1 : 0,
+                                             e.message.c_str(), "");
+        break;
+      case UpEnd::Kind::Close:
+        closeClient();
+        break;
+    }
+  }
 }
 
 // In the data callbacks, returning less than `len` leaves the rest in
@@ -182,6 +252,7 @@ int SshSessionRelay::onClientData(const char* data, uint32_t len) {
 }
 
 int SshSessionRelay::onUpData(const char* data, uint32_t len, int isStderr) {
+  if (fromClient_ == Heard::Closed) return static_cast<int>(len);  // dropped: see progress()
   std::string& pending = isStderr ? pendingDownErr_ : pendingDown_;
   if (toClient_ == Told::Closed || !host_.flowing() || !pending.empty() || host_.clientBacklogged())
     return 0;
@@ -223,8 +294,9 @@ void SshSessionRelay::runOps() {
       tell("jitgate: the target refused the request: " + printable(ssh_get_error(hop_), 200) +
            "\r\n");
       ops_.clear();
-      fromUp_ = Heard::Closed;
-      if (!exitStatus_) exitStatus_ = 1;
+      heardUpEnd(UpEnd(UpEnd::Kind::Eof));
+      heardUpEnd(UpEnd(UpEnd::Kind::ExitStatus, 1));
+      heardUpEnd(UpEnd(UpEnd::Kind::Close));
       break;
     }
     ops_.pop_front();
@@ -246,13 +318,14 @@ void SshSessionRelay::closeUp() {
 void SshSessionRelay::progress(ssh_session hop) {
   if (stage_ == Stage::Done) return;
   if (forwardOnly_) {
-    if (fromClient_ != Heard::Open) {
-      closeClient();
-      if (fromClient_ == Heard::Closed) stage_ = Stage::Done;
-    }
+    relayUpEnds(true);  // the bastion's own answer to a command
+    if (fromClient_ != Heard::Open || started_) closeClient();  // started: refused, it ends
+    if (fromClient_ == Heard::Closed) stage_ = Stage::Done;
     return;
   }
   hop_ = hop;
+  bool clientClosed = fromClient_ == Heard::Closed;
+  if (clientClosed) ops_.clear();  // nothing more is started for a client that has gone
   if (hop_) runOps();
   bool opened = stage_ == Stage::Relaying;
   // Client -> target, then its end once everything it sent has gone.
@@ -263,10 +336,17 @@ void SshSessionRelay::progress(ssh_session hop) {
       ssh_channel_send_eof(up_.get());
       toUp_ = Told::Eof;
     }
-    if (fromClient_ == Heard::Closed && toUp_ == Told::Eof) closeUp();  // what it sent went first
+    if (clientClosed && toUp_ == Told::Eof) closeUp();  // what it sent went first
   }
-  // Target -> client, within what libssh may hold for the client.
-  if (opened && toClient_ != Told::Closed && !host_.clientBacklogged()) {
+  // Target -> client, within what libssh may hold for the client; a client
+  // that has closed takes no more data, so what the target still sends is
+  // dropped rather than left to fill its window.
+  if (opened && clientClosed) {
+    pendingDown_.clear();
+    pendingDownErr_.clear();
+    discard(up_.get(), 0);
+    discard(up_.get(), 1);
+  } else if (opened && toClient_ != Told::Closed && !host_.clientBacklogged()) {
     uint64_t moved = drain(up_.get(), client_.get(), 0, false, pendingDown_) +
                      drain(up_.get(), client_.get(), 1, true, pendingDownErr_);
     host_.record().bytesFromTarget += moved;
@@ -275,22 +355,13 @@ void SshSessionRelay::progress(ssh_session hop) {
   bool upDrained =
       !opened || (pendingDown_.empty() && pendingDownErr_.empty() &&
                   ssh_channel_poll(up_.get(), 0) <= 0 && ssh_channel_poll(up_.get(), 1) <= 0);
-  // The target's end reaches the client in order: EOF, exit status, close.
-  if (fromUp_ != Heard::Open && upDrained && toClient_ != Told::Closed) {
-    if (toClient_ == Told::Open) {
-      ssh_channel_send_eof(client_.get());
-      toClient_ = Told::Eof;
-    }
-    if (fromUp_ == Heard::Closed) {
-      if (exitStatus_)
-        ssh_channel_request_send_exit_status(client_.get(), *exitStatus_);
-      else if (exitSignal_)
-        ssh_channel_request_send_exit_signal(client_.get(), exitSignal_->c_str(), 0, "", "");
-      closeClient();
-    }
+  relayUpEnds(upDrained);
+  // A client that closes before the hop's channel is open has nothing to wait
+  // for; otherwise its close is answered when the target's close is relayed.
+  if (clientClosed && !opened) {
+    closeClient();
+    stage_ = Stage::Done;
   }
-  if (fromClient_ == Heard::Closed) closeClient();
-  if (fromClient_ == Heard::Closed && !opened) stage_ = Stage::Done;
   if (toClient_ == Told::Closed && (toUp_ == Told::Closed || fromUp_ == Heard::Closed)) {
     closeUp();
     stage_ = Stage::Done;
@@ -298,7 +369,14 @@ void SshSessionRelay::progress(ssh_session hop) {
   hop_ = nullptr;
 }
 
-void SshSessionRelay::targetGone() { fromUp_ = Heard::Closed; }
+// Reads and drops what libssh holds for one stream of `from`.
+void SshSessionRelay::discard(ssh_channel from, int isStderr) {
+  char scratch[16 * 1024];
+  for (int i = 0; i < 64 && ssh_channel_poll(from, isStderr) > 0; ++i)
+    if (ssh_channel_read_nonblocking(from, scratch, sizeof scratch, isStderr) <= 0) break;
+}
+
+void SshSessionRelay::targetGone() { heardUpEnd(UpEnd(UpEnd::Kind::Close)); }
 
 void SshSessionRelay::tell(const std::string& text) {
   if (stage_ == Stage::Done || toClient_ == Told::Closed || !client_) return;

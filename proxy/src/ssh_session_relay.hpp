@@ -67,10 +67,11 @@ class SshSessionRelay {
   int openUp();
   int onClientData(const char* data, uint32_t len);
   int onUpData(const char* data, uint32_t len, int isStderr);
-  int forwardOnlyNotice();
+  int forwardOnlyRefusal(bool asCommand);
   void runOps();
   uint64_t drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr,
                  std::string& pending);
+  void discard(ssh_channel from, int isStderr);
   void closeClient();
   void closeUp();
   static void raise(Heard& h, Heard to) {
@@ -93,8 +94,27 @@ class SshSessionRelay {
   // The first opens the hop's channel.
   std::deque<std::function<int()>> ops_;
   ssh_session hop_ = nullptr;  // while progress() runs with a ready hop
-  std::optional<int> exitStatus_;
-  std::optional<std::string> exitSignal_;
+  // What the target said about its end (EOF, exit status or signal, close),
+  // in the order it said it: relayed in that order once the data before it
+  // has gone to the client, and before the client's close is answered.
+  struct UpEnd {
+    enum class Kind { Eof, ExitStatus, ExitSignal, Close };
+    explicit UpEnd(Kind k, int exitStatus = 0, std::string sig = {}, std::string text = {},
+                   bool coreDumped = false)
+        : kind(k),
+          status(exitStatus),
+          signal(std::move(sig)),
+          message(std::move(text)),
+          core(coreDumped) {}
+    Kind kind;
+    int status;
+    std::string signal, message;
+    bool core;
+  };
+  void heardUpEnd(UpEnd e);
+  void relayUpEnds(bool upDrained);
+  std::deque<UpEnd> upEnds_;
+  bool upCloseHeard_ = false;  // a Close is queued: nothing after it
   // Read from one channel, not yet taken by the other (a write that takes
   // less, e.g. while a key re-exchange holds the session): at most one chunk.
   std::string pendingUp_, pendingDown_, pendingDownErr_;

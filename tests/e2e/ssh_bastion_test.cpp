@@ -45,6 +45,7 @@ TEST_F(SshBastionTest, AgentForwardingIsNotPassedOn) {
   auto r = testing::run(a, dir_.path(), std::nullopt, {"SSH_AUTH_SOCK=" + agent});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(r.out, "agent=none\n") << r.err;
+  EXPECT_NE(r.err.find("agent forwarding (ssh -A) is not offered"), std::string::npos) << r.err;
 }
 
 TEST_F(SshBastionTest, FiftyMegabytesRoundTripByteIdenticalWithScpAndSftp) {

@@ -73,6 +73,63 @@ ClientResult clientExec(int fd, const std::string& command, const std::string& i
   return r;
 }
 
+// The client as OpenSSH's ControlMaster behaves: exec, EOF, read to the
+// target's EOF, then close at once, before any exit status came; the exit
+// status and the close that answers it are then awaited (5 s at most).
+ClientResult clientExecClosingAtEof(int fd, const std::string& command) {
+  ClientResult r;
+  ssh_session s = ssh_new();
+  int zero = 0;
+  long timeout = 5;
+  ssh_options_set(s, SSH_OPTIONS_FD, &fd);
+  ssh_options_set(s, SSH_OPTIONS_HOST, "bastion");
+  ssh_options_set(s, SSH_OPTIONS_USER, "alice");
+  ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &zero);
+  ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+  struct Heard {
+    int status = -2;
+    bool closed = false;
+  } heard;
+  ssh_channel_callbacks_struct cb{};
+  ssh_callbacks_init(&cb);
+  cb.userdata = &heard;
+  cb.channel_exit_status_function = [](ssh_session, ssh_channel, int status, void* ud) {
+    static_cast<Heard*>(ud)->status = status;
+  };
+  cb.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
+    static_cast<Heard*>(ud)->closed = true;
+  };
+  ssh_channel ch = nullptr;
+  if (ssh_connect(s) != SSH_OK || ssh_userauth_none(s, nullptr) != SSH_AUTH_SUCCESS) {
+    r.error = "connect";
+  } else if (!(ch = ssh_channel_new(s)) || ssh_channel_open_session(ch) != SSH_OK) {
+    r.error = "open";
+  } else if (ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
+    r.error = "exec";
+  } else {
+    ssh_set_channel_callbacks(ch, &cb);
+    ssh_channel_send_eof(ch);
+    char buf[256];
+    int n;
+    while ((n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, 5000)) > 0) r.out.append(buf, n);
+    if (!ssh_channel_is_eof(ch)) r.error = "no eof";
+    if (heard.status != -2) r.error = "the exit status came before the close: not this case";
+    ssh_channel_close(ch);
+    ssh_event ev = ssh_event_new();
+    ssh_event_add_session(ev, s);
+    auto limit = std::chrono::steady_clock::now() + 5s;
+    while (!heard.closed && std::chrono::steady_clock::now() < limit) ssh_event_dopoll(ev, 50);
+    ssh_event_remove_session(ev, s);
+    ssh_event_free(ev);
+    if (!heard.closed) r.error = "no close";
+    r.exitStatus = heard.status;
+  }
+  if (ch) ssh_channel_free(ch);
+  ssh_disconnect(s);
+  ssh_free(s);
+  return r;
+}
+
 // A libssh server session over `fd` that accepts anyone ("none").
 SshSessionPtr serverOn(ssh_bind bind, int fd, ssh_server_callbacks_struct& cb, void* ud) {
   SshSessionPtr s(ssh_new());
@@ -123,6 +180,9 @@ class SshSessionRelayTest : public ::testing::Test {
       };
       t->targetChannelCb_.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
         static_cast<SshSessionRelayTest*>(ud)->inputEof_ = true;
+      };
+      t->targetChannelCb_.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
+        static_cast<SshSessionRelayTest*>(ud)->relayClosed_ = true;
       };
       ssh_set_channel_callbacks(t->targetChannel_, &t->targetChannelCb_);
       return t->targetChannel_;
@@ -179,10 +239,17 @@ class SshSessionRelayTest : public ::testing::Test {
       if (!inEvent_.empty()) ssh_event_dopoll(event_.get(), 5);
       if (targetChannel_ && inputEof_ && !answered_) {
         ssh_channel_write(targetChannel_, "out", 3);
-        ssh_channel_request_send_exit_status(targetChannel_, 7);
+        if (!exitAfterRelayCloses_) ssh_channel_request_send_exit_status(targetChannel_, 7);
         ssh_channel_send_eof(targetChannel_);
-        ssh_channel_close(targetChannel_);
+        if (!exitAfterRelayCloses_) ssh_channel_close(targetChannel_);
         answered_ = true;
+      }
+      // sshd's order when its client closes first: the exit status once the
+      // command has ended, then the close.
+      if (exitAfterRelayCloses_ && answered_ && relayClosed_ && !exited_) {
+        ssh_channel_request_send_exit_status(targetChannel_, 7);
+        ssh_channel_close(targetChannel_);
+        exited_ = true;
       }
       if (relay_) relay_->progress(inEvent_.count(hop_.get()) ? hop_.get() : nullptr);
       std::this_thread::sleep_for(1ms);
@@ -198,6 +265,7 @@ class SshSessionRelayTest : public ::testing::Test {
   ssh_channel targetChannel_ = nullptr;  // freed with the target's session
   std::set<ssh_session> inEvent_;
   bool hopConnected_ = false, failed_ = false, inputEof_ = false, answered_ = false;
+  bool exitAfterRelayCloses_ = false, relayClosed_ = false, exited_ = false;
   std::string command_, input_;
   FakeHost host_;
   std::unique_ptr<SshSessionRelay> relay_;
@@ -219,6 +287,23 @@ TEST_F(SshSessionRelayTest, TheTargetsOutputEofAndExitStatusReachTheClientBefore
   EXPECT_TRUE(relay_->done());
   EXPECT_EQ(host_.rec.bytesToTarget, 2u);
   EXPECT_EQ(host_.rec.bytesFromTarget, 3u);
+}
+
+// The multiplexing client's case: it closes at the target's EOF; its close is
+// answered only after the target's exit status has been relayed.
+TEST_F(SshSessionRelayTest, AClientClosingAtTheTargetsEofStillGetsTheExitStatus) {
+  exitAfterRelayCloses_ = true;
+  auto client = std::async(std::launch::async, clientExecClosingAtEof, clientFds_[1], "run it");
+  serve(
+      [&] { return client.wait_for(0s) == std::future_status::ready && relay_ && relay_->done(); });
+  ASSERT_EQ(client.wait_for(10s), std::future_status::ready);
+  auto r = client.get();
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.out, "out");
+  EXPECT_TRUE(relayClosed_);  // the client's close went on to the target
+  EXPECT_EQ(r.exitStatus, 7);
+  ASSERT_TRUE(relay_);
+  EXPECT_TRUE(relay_->done());
 }
 
 }  // namespace
