@@ -53,6 +53,23 @@ bool isIpLiteral(const std::string& s) {
 
 namespace {
 
+// The self-made certificate's lifetime: under the 398 days browsers and the
+// CA/Browser Forum allow a public TLS certificate (testssl.sh warns over 825),
+// and renewed at start when fewer than kRenewBefore remain (docs/WINRM.md).
+constexpr long kSelfMadeDays = 397;
+constexpr long kRenewBeforeDays = 30;
+constexpr const char* kSelfMadeName = "jitgated WinRM front";
+
+// TLS 1.2: ECDHE with AEAD only (no CBC: LUCKY13; no RSA key exchange; no
+// DHE), ECDSA and RSA certificates both served. TLS 1.3: OpenSSL's three.
+// The server's order decides: AES-GCM first (AES-NI), then ChaCha20.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kTls13Ciphers =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 bool addExtension(X509* cert, int nid, const std::string& value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -71,12 +88,12 @@ Result<std::pair<std::string, std::string>> makeSelfSigned(const std::string& do
             X509_set_version(cert.get(), 2) == 1 &&
             BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) &&
             X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) &&
-            X509_gmtime_adj(X509_getm_notAfter(cert.get()), 825L * 86400);
+            X509_gmtime_adj(X509_getm_notAfter(cert.get()), kSelfMadeDays * 86400);
   X509_NAME* name = X509_get_subject_name(cert.get());
   ok = ok &&
        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                  reinterpret_cast<const unsigned char*>("jitgated WinRM front"),
-                                  -1, -1, 0) == 1 &&
+                                  reinterpret_cast<const unsigned char*>(kSelfMadeName), -1, -1,
+                                  0) == 1 &&
        X509_set_issuer_name(cert.get(), name) == 1 && X509_set_pubkey(cert.get(), key.get()) == 1;
   std::string san = "DNS:localhost,IP:127.0.0.1,IP:::1";
   char host[256] = {};
@@ -100,6 +117,45 @@ Result<std::pair<std::string, std::string>> makeSelfSigned(const std::string& do
   return std::pair{bioString(keyBio.get()), bioString(certBio.get())};
 }
 
+bool selfMade(X509* cert) {
+  char cn[64] = {};
+  X509_NAME* subject = X509_get_subject_name(cert);
+  return X509_NAME_cmp(subject, X509_get_issuer_name(cert)) == 0 &&
+         X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof cn) > 0 &&
+         std::string(cn) == kSelfMadeName;
+}
+
+// Why the certificate in the state directory must be made again, or "" while
+// it serves: fewer than kRenewBeforeDays left, or made for longer than
+// kSelfMadeDays (earlier jitgated builds made them for 825 days). One put
+// there by an admin (not self-made by jitgated) is left alone, with a warning.
+std::string renewalReason(const std::string& certFile) {
+  BioPtr bio(BIO_new_file(certFile.c_str(), "r"));
+  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  ERR_clear_error();
+  if (!cert) return "";  // the TLS context's load names the problem
+  int days = 0, secs = 0;
+  if (!selfMade(cert.get())) {
+    if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert.get())) == 1 &&
+        days < kRenewBeforeDays)
+      spdlog::warn(
+          "winrm-https: {} ends in {} days; it is not jitgated's own, so it is not renewed",
+          certFile, days);
+    return "";
+  }
+  if (ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()),
+                     X509_get0_notAfter(cert.get())) != 1)
+    return "its validity cannot be read";
+  if (days > kSelfMadeDays + 1)
+    return "it is valid for " + std::to_string(days) + " days (now at most " +
+           std::to_string(kSelfMadeDays) + ")";
+  if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert.get())) != 1)
+    return "its end cannot be read";
+  if (days < kRenewBeforeDays)
+    return days < 0 || secs < 0 ? "it has expired" : "it ends in " + std::to_string(days) + " days";
+  return "";
+}
+
 }  // namespace
 
 Result<WinrmTlsFiles> ensureWinrmServerCertificate(const WinrmFrontConfig& config,
@@ -117,10 +173,12 @@ Result<WinrmTlsFiles> ensureWinrmServerCertificate(const WinrmFrontConfig& confi
   }, cs{};
   bool haveKey = ::lstat(files.keyFile.c_str(), &ks) == 0;
   bool haveCert = ::lstat(files.certFile.c_str(), &cs) == 0;
+  std::string renewing;
   if (haveKey && haveCert) {
     if (!S_ISREG(ks.st_mode) || (ks.st_mode & 0077))
       return tlsError(files.keyFile + " must be a regular file with mode 0600");
-    return files;
+    renewing = renewalReason(files.certFile);
+    if (renewing.empty()) return files;
   }
   auto made = makeSelfSigned(config.domain);
   if (!made) return made.refusal();
@@ -129,10 +187,16 @@ Result<WinrmTlsFiles> ensureWinrmServerCertificate(const WinrmFrontConfig& confi
   OPENSSL_cleanse(keyPem.data(), keyPem.size());
   if (!st1) return st1.refusal();
   if (auto st2 = writeFileAtomically(files.certFile, certPem, 0644); !st2) return st2.refusal();
-  spdlog::info(
-      "winrm-https: made a self-signed certificate {} (clients trust it, or set "
-      "[winrm] tls_cert and tls_key)",
-      files.certFile);
+  if (renewing.empty())
+    spdlog::info(
+        "winrm-https: made a self-signed certificate {} for {} days (clients trust it, or set "
+        "[winrm] tls_cert and tls_key)",
+        files.certFile, kSelfMadeDays);
+  else
+    spdlog::warn(
+        "winrm-https: renewed the self-signed certificate {} ({}): clients that trust the "
+        "file itself must be given the new one",
+        files.certFile, renewing);
   return files;
 }
 
@@ -140,12 +204,17 @@ Status configureServerTls(ssl::context& server, const WinrmTlsFiles& files,
                           const std::string& clientCaPem) {
   boost::system::error_code ec;
   server.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                     ssl::context::no_compression);
+  SSL_CTX* sctx = server.native_handle();
+  SSL_CTX_set_options(sctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_cipher_list(sctx, kTls12Ciphers) != 1 ||
+      SSL_CTX_set_ciphersuites(sctx, kTls13Ciphers) != 1)
+    return tlsError("setting the HTTPS front's cipher suites: " + opensslError());
   server.use_certificate_chain_file(files.certFile, ec);
   if (ec) return tlsError("winrm tls_cert " + files.certFile + ": " + ec.message());
   server.use_private_key_file(files.keyFile, ssl::context::pem, ec);
   if (ec) return tlsError("winrm tls_key " + files.keyFile + ": " + ec.message());
-  SSL_CTX* sctx = server.native_handle();
   // Ask for a client certificate, decide after the handshake (a refusal is
   // an HTTP answer with its reason, not a TLS alert).
   SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });

@@ -21,8 +21,10 @@ enum class WinrmScheme { Http, Https };
 
 // Where the HTTPS front's certificate and key are: the configured files, or
 // <stateDir>/winrm/tls.crt and tls.key (key 0600, directory 0700), a
-// self-signed ECDSA P-256 certificate made on first start for localhost,
-// 127.0.0.1, ::1, this host's name and, with a domain, *.<domain>.
+// self-signed ECDSA P-256 certificate for localhost, 127.0.0.1, ::1, this
+// host's name and, with a domain, *.<domain>, valid 397 days: made on first
+// start, and made again at a start when fewer than 30 days are left or when
+// an older build made it for longer (one an admin put there is kept).
 struct WinrmTlsFiles {
   std::string certFile;
   std::string keyFile;
