@@ -214,6 +214,19 @@ Row grantRow(const json::value& g) {
 
 }  // namespace
 
+int renderSessions(std::ostream& out, const json::value& v) {
+  std::vector<Row> rows;
+  for (const auto& s : items(&v))
+    rows.push_back({text(s, "id"), text(s, "user"), text(s, "target"), text(s, "port"),
+                    text(s, "source"), text(s, "front"), text(s, "grant"), text(s, "startedUtc"),
+                    text(s, "bytesToTarget"), text(s, "bytesFromTarget"), text(s, "node")});
+  printTable(out,
+             {"ID", "USER", "TARGET", "PORT", "SOURCE", "FRONT", "GRANT", "STARTED", "BYTES UP",
+              "BYTES DOWN", "NODE"},
+             rows);
+  return 0;
+}
+
 int renderGrants(std::ostream& out, const json::value& v) {
   std::vector<Row> rows;
   for (const auto& g : items(&v)) rows.push_back(grantRow(g));

@@ -103,10 +103,13 @@ ApiResponse Call::refuse(const Refusal& r) {
   // The path argument is named only once it is known to be a well-formed name.
   if (op.arg != ArgKind::None && validateName(arg, "path").ok()) {
     // The column of the audit entry each ArgKind names, in the enum's order.
-    static constexpr std::string AuditEntry::*kColumn[] = {
-        nullptr, &AuditEntry::target, &AuditEntry::grantId, &AuditEntry::requestId,
-        &AuditEntry::user};
-    e.*kColumn[static_cast<size_t>(op.arg)] = arg;
+    static constexpr std::string AuditEntry::*kColumn[] = {nullptr,
+                                                           &AuditEntry::target,
+                                                           &AuditEntry::grantId,
+                                                           &AuditEntry::requestId,
+                                                           &AuditEntry::user,
+                                                           nullptr};
+    if (auto column = kColumn[static_cast<size_t>(op.arg)]) e.*column = arg;
   }
   e.detail = std::string(refusalCodeName(r.code)) + ": " + r.describe();
   (void)engine.record(std::move(e));
@@ -222,6 +225,7 @@ std::optional<ApiResponse> ControlApi::admit(http::verb method, std::string_view
   }
   if (!control::admits(m.op->access, caller.roles)) {
     control::Call call{engine_, authority_, version_, started_, caller, *m.op, m.arg};
+    call.sessions = sessions_;
     std::string roles;
     for (const auto& n : caller.roles.names()) roles += (roles.empty() ? "" : ", ") + n;
     return call.refuse(Refusal{RefusalCode::Forbidden, "",
@@ -238,6 +242,7 @@ ApiResponse ControlApi::handle(http::verb method, std::string_view target, std::
   auto m = match(method, target);
   const Operation& op = *m.op;
   control::Call call{engine_, authority_, version_, started_, caller, op, m.arg};
+  call.sessions = sessions_;
   // Names and ids in the path follow the same rule as names in bodies; a
   // malformed one is refused without being echoed.
   if (op.arg != control::ArgKind::None) {

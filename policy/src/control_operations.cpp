@@ -410,6 +410,8 @@ constexpr Operation kOperations[] = {
     {verb::put,     "/v1/targets/{}/policy",          "policy.enable",   A::Admin,         K::Target,  B::ObjectOrEmpty, "",                          _,  "",       setPolicy},
     {verb::delete_, "/v1/targets/{}/policy",          "policy.disable",  A::Admin,         K::Target,  B::None,          "",                          _,  "",       disablePolicy},
     {verb::get,     "/v1/policies",                   "policy.list",     A::Inventory,     K::None,    B::None,          "",                          _,  "",       listPolicies},
+    {verb::get,     "/v1/sessions",                   "session.list",    A::Grants,        K::None,    B::None,          "user,target,grant",         _,  "",       listSessions},
+    {verb::post,    "/v1/sessions/{}/kill",           "session.kill",    A::Admin,         K::Session, B::ObjectOrEmpty, "",                          _,  "",       killSession},
     {verb::get,     "/v1/grants",                     "grant.list",      A::GrantsOrOwn,   K::None,    B::None,          "active,user,target",        _,  "",       listGrants},
     {verb::post,    "/v1/grants",                     "grant.create",    A::Admin,         K::None,    B::Object,        "",                          _,  "target", createGrant},
     {verb::get,     "/v1/grants/{}",                  "grant.show",      A::GrantsOrOwn,   K::Grant,   B::None,          "",                          _,  "",       getGrant},

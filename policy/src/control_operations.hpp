@@ -15,13 +15,14 @@
 #include "jitgate/authority.hpp"
 #include "jitgate/control_api.hpp"
 #include "jitgate/engine.hpp"
+#include "jitgate/live_sessions.hpp"
 #include "jitgate/roles.hpp"
 
 namespace jitgate::control {
 
 // What the path argument names, so that refusals are audited in the right
 // column (Call::refuse maps them in this order).
-enum class ArgKind { None, Target, Grant, Request, User };
+enum class ArgKind { None, Target, Grant, Request, User, Session };
 
 // Which roles admit an operation at all; finer checks (a requester sees
 // only their own grants) happen while serving it.
@@ -87,6 +88,7 @@ struct Call {
 
   GrantEngine& engine;
   CertificateAuthority* authority;
+  LiveSessions* sessions = nullptr;  // this node's fronts (null: none running)
   const std::string& version;
   std::chrono::steady_clock::time_point started;
   const Caller& caller;
@@ -103,5 +105,9 @@ struct Call {
 };
 
 ApiResponse jsonResponse(unsigned status, const boost::json::value& v);
+
+// Live sessions (control_sessions.cpp).
+ApiResponse listSessions(Call& c);
+ApiResponse killSession(Call& c);
 
 }  // namespace jitgate::control

@@ -52,6 +52,8 @@ struct Window {
 
 struct Args {
   std::string name, target, user, id;
+  // sessions, session kill
+  std::string grant, killReason;
   // target add
   std::string address, os;
   std::optional<int> sshPort, winrmHttpPort, winrmHttpsPort;
@@ -563,6 +565,35 @@ int run(int argc, char** argv) {
       return serve(ctx, verb::post, apiTarget({"grants", a.id, "revoke"}), {},
                    [](std::ostream& out, const json::value& g) {
                      out << shown("grant " + text(g, "id") + " is " + text(g, "state")) << '\n';
+                     return 0;
+                   });
+    });
+  }
+
+  {
+    auto* sessions = app.add_subcommand("sessions", "live sessions through this bastion");
+    sessions->add_option("--user", a.user, "only this user's");
+    sessions->add_option("--target", a.target, "only on this target");
+    sessions->add_option("--grant", a.grant, "only under this grant");
+    on(sessions, [&] {
+      Query q;
+      if (!a.user.empty()) q.emplace_back("user", a.user);
+      if (!a.target.empty()) q.emplace_back("target", a.target);
+      if (!a.grant.empty()) q.emplace_back("grant", a.grant);
+      return serve(ctx, verb::get, apiTarget({"sessions"}, q), {}, renderSessions);
+    });
+    auto* session = group("session", "one live session");
+    auto* kill = session->add_subcommand("kill", "end a live session now (admin)");
+    kill->add_option("ID", a.id, "session id (jitctl sessions)")->required();
+    kill->add_option("--reason", a.killReason, "shown to the user and audited");
+    on(kill, [&] {
+      json::object o;
+      if (!a.killReason.empty()) o["reason"] = a.killReason;
+      return serve(ctx, verb::post, apiTarget({"sessions", a.id, "kill"}), json::serialize(o),
+                   [](std::ostream& out, const json::value& s) {
+                     out << shown("session " + text(s, "id") + " of " + text(s, "user") + " on " +
+                                  text(s, "target") + " ended")
+                         << '\n';
                      return 0;
                    });
     });

@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+
 namespace jitgate {
 
 namespace {
@@ -35,9 +37,21 @@ void GrantBinding::bind(SessionRecord record, const IpAddress& source, const Dec
   active_ = true;
   self_ = std::make_shared<GrantBinding*>(this);
   std::weak_ptr<GrantBinding*> weak = self_;
-  regId_ = registry_.add(d.grantId, [weak](const GrantEnded& ev) {
-    if (auto self = weak.lock()) (*self)->recheck(endReasonFor(ev.why));
-  });
+  regId_ = registry_.add(
+      d.grantId,
+      [weak](const GrantEnded& ev) {
+        if (auto self = weak.lock()) (*self)->recheck(endReasonFor(ev.why));
+      },
+      &record_,
+      // Asked from the control socket: the session ends on the next turn of
+      // the loop, not inside the control API's call.
+      [weak, ex = deadline_.get_executor()](const std::string& note) {
+        boost::asio::post(ex, [weak, note] {
+          auto self = weak.lock();
+          if (!self || !(*self)->active_) return;
+          (*self)->killed(note);
+        });
+      });
   arm();
 }
 
@@ -78,6 +92,16 @@ void GrantBinding::arm() {
     if (!self || ec || !(*self)->active_) return;
     (*self)->events_.warn((*self)->end_);
   });
+}
+
+void GrantBinding::killed(const std::string& note) {
+  record_.endNote = note;
+  deadline_.cancel();
+  warning_.cancel();
+  if (events_.ended) {
+    auto ended = events_.ended;
+    ended(EndReason::Killed, engine_.now());
+  }
 }
 
 void GrantBinding::recheck(EndReason why) {

@@ -58,6 +58,7 @@ class GrantBinding {
   // The grant ended (registry) or its end came (timer): another grant may
   // still cover the session.
   void recheck(EndReason why);
+  void killed(const std::string& note);
 
   GrantEngine& engine_;
   SessionRegistry& registry_;

@@ -220,6 +220,7 @@ int run(int argc, char** argv) {
 
   Metrics metrics(io, engine, store);
   SessionRegistry registry(engine);
+  api.serveSessions(&registry);
   std::string fronts;
   std::unique_ptr<SshFront> sshFront;
   if (config.ssh.listen) {

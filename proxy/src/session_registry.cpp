@@ -1,9 +1,14 @@
 #include "jitgate/proxy/session_registry.hpp"
 
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <vector>
 
+#include "jitgate/text.hpp"
 #include "jitgate/timefmt.hpp"
 
 namespace jitgate {
@@ -24,6 +29,8 @@ std::string_view toString(EndReason r) {
       return "shutdown";
     case EndReason::StoreUnavailable:
       return "store_unavailable";
+    case EndReason::Killed:
+      return "killed";
   }
   return "error";
 }
@@ -58,6 +65,7 @@ AuditEntry sessionEntry(const SessionRecord& s, const char* action) {
 AuditEntry connectEntry(const SessionRecord& s) {
   auto e = sessionEntry(s, "session.connect");
   e.detail = "front=" + s.front;
+  if (!s.id.empty()) e.detail += " session=" + s.id;
   return e;
 }
 
@@ -72,7 +80,9 @@ AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::str
   e.detail = "front=" + s.front + " reason=" + std::string(toString(why)) +
              " bytes_to_target=" + std::to_string(s.bytesToTarget) +
              " bytes_from_target=" + std::to_string(s.bytesFromTarget) + " duration=" + duration;
+  if (!s.id.empty()) e.detail += " session=" + s.id;
   if (!note.empty()) e.detail += " " + note;
+  if (why == EndReason::Killed && !s.endNote.empty()) e.detail += " " + s.endNote;
   if (why == EndReason::Error) e.outcome = "error";
   return e;
 }
@@ -93,23 +103,36 @@ AuditEntry refusalEntry(const std::string& front, const std::string& user,
   return e;
 }
 
-std::string endMessage(const std::string& target, SysTime at, EndReason why) {
+std::string endMessage(const std::string& target, SysTime at, EndReason why,
+                       const std::string& note) {
   std::string how = why == EndReason::Expired            ? "window expired"
                     : why == EndReason::Revoked          ? "grant revoked"
                     : why == EndReason::StoreUnavailable ? "the store is unreachable"
+                    : why == EndReason::Killed           ? "session ended " + note
                                                          : std::string(toString(why));
   return "jitgate: access to " + target + " ended at " + formatTimestamp(at) + " (" + how + ")";
 }
 
 SessionRegistry::SessionRegistry(GrantEngine& engine) : engine_(engine) {
   listener_ = engine_.subscribe([this](const GrantEnded& ev) { grantEnded(ev); });
+  char host[256] = {};
+  node_ = ::gethostname(host, sizeof host - 1) == 0 ? printable(host, 64) : "unknown";
 }
 
 SessionRegistry::~SessionRegistry() { engine_.unsubscribe(listener_); }
 
-SessionRegistry::Id SessionRegistry::add(const std::string& grantId, OnGrantEnded onEnd) {
+SessionRegistry::Id SessionRegistry::add(const std::string& grantId, OnGrantEnded onEnd,
+                                         SessionRecord* record, OnKill onKill) {
   Id id = next_++;
-  sessions_.emplace(id, Session{grantId, std::move(onEnd)});
+  if (record) {
+    // Unguessable, so that an id seen in one place names nothing elsewhere.
+    unsigned char raw[8];
+    if (RAND_bytes(raw, sizeof raw) != 1) std::memcpy(raw, &id, sizeof raw);
+    static const char* hex = "0123456789abcdef";
+    record->id = "s-";
+    for (unsigned char b : raw) record->id += {hex[b >> 4], hex[b & 15]};
+  }
+  sessions_.emplace(id, Session{grantId, std::move(onEnd), record, std::move(onKill)});
   byGrant_[grantId].insert(id);
   return id;
 }
@@ -140,6 +163,43 @@ void SessionRegistry::remove(Id id) {
 size_t SessionRegistry::sessionsUnder(const std::string& grantId) const {
   auto g = byGrant_.find(grantId);
   return g == byGrant_.end() ? 0 : g->second.size();
+}
+
+LiveSession SessionRegistry::view(const SessionRecord& r) const {
+  LiveSession s;
+  s.id = r.id;
+  s.front = r.front;
+  s.user = r.user;
+  s.target = r.target;
+  s.port = r.port;
+  s.source = r.source;
+  s.grantId = r.grantId;
+  s.started = r.startedUtc;
+  s.bytesToTarget = r.bytesToTarget;
+  s.bytesFromTarget = r.bytesFromTarget;
+  s.node = node_;
+  return s;
+}
+
+std::vector<LiveSession> SessionRegistry::list() const {
+  std::vector<LiveSession> out;
+  for (const auto& [id, s] : sessions_)
+    if (s.record) out.push_back(view(*s.record));
+  std::sort(out.begin(), out.end(),
+            [](const LiveSession& a, const LiveSession& b) { return a.started < b.started; });
+  return out;
+}
+
+Result<LiveSession> SessionRegistry::kill(const std::string& id, const std::string& by,
+                                          const std::string& reason) {
+  for (auto& [key, s] : sessions_) {
+    if (!s.record || s.record->id != id || !s.onKill) continue;
+    auto seen = view(*s.record);
+    auto onKill = s.onKill;
+    onKill("by " + by + (reason.empty() ? "" : ": " + reason));
+    return seen;
+  }
+  return Refusal{RefusalCode::NotFound, "session", "no live session " + id + " on this node"};
 }
 
 void SessionRegistry::grantEnded(const GrantEnded& ev) {

@@ -359,7 +359,7 @@ class Connection final : public SshConnection,
   void cut(SshForwardRelay* f, EndReason why, SysTime at) {
     if (closed_) return;
     const auto& rec = f ? f->binding().record() : binding_.record();
-    auto message = endMessage(rec.target, at, why);
+    auto message = endMessage(rec.target, at, why, rec.endNote);
     spdlog::info("ssh: cutting {} on {} from {}: {}", rec.user, rec.target, source_, message);
     if (f) {
       f->end(why, "");

@@ -321,7 +321,8 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     GrantBinding::Events events;
     events.ended = [weak](EndReason why, SysTime at) {
       if (auto self = weak.lock(); self && !self->closed_)
-        self->finish(why, endMessage(self->target_->name, at, why));
+        self->finish(why,
+                     endMessage(self->target_->name, at, why, self->binding_.record().endNote));
     };
     binding_.bind(std::move(record), source_, d, std::chrono::seconds(0), std::move(events));
     spdlog::info("{}: {} from {} to {} port {} under {}", front_->name, user_, sourceText_,

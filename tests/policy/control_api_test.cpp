@@ -305,5 +305,69 @@ TEST_F(ControlApiTest, PolicyInputValidation) {
   EXPECT_EQ(call(admin_, http::put, "/v1/targets/nope/policy", "").status, 404u);
 }
 
+// Live sessions through the API, over a LiveSessions of two sessions:
+// readers see them, only admins end one, the kill is audited.
+struct TwoSessions final : LiveSessions {
+  std::vector<LiveSession> sessions;
+  std::vector<std::string> killed;
+  std::vector<LiveSession> list() const override { return sessions; }
+  Result<LiveSession> kill(const std::string& id, const std::string& by,
+                           const std::string& reason) override {
+    for (const auto& s : sessions)
+      if (s.id == id) {
+        killed.push_back(id + " by " + by + ": " + reason);
+        return s;
+      }
+    return Refusal{RefusalCode::NotFound, "session", "no live session " + id};
+  }
+};
+
+TEST_F(ControlApiTest, LiveSessionsAreSeenByReadersAndEndedByAdmins) {
+  TwoSessions live;
+  LiveSession a;
+  a.id = "s-0123456789abcdef";
+  a.front = "ssh";
+  a.user = "alice";
+  a.target = "vm1";
+  a.port = 22;
+  a.grantId = "g-1";
+  LiveSession b = a;
+  b.id = "s-fedcba9876543210";
+  b.user = "bob";
+  b.front = "ssh-forward";
+  live.sessions = {a, b};
+  // Without fronts: said so, not an empty list.
+  EXPECT_EQ(call(reader_, http::get, "/v1/sessions").status, 503u);
+  api_->serveSessions(&live);
+
+  auto r = call(reader_, http::get, "/v1/sessions?user=bob");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  auto list = parse(r).as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].at("id"), "s-fedcba9876543210");
+  EXPECT_EQ(list[0].at("mode"), "forwarding");
+  EXPECT_EQ(call(secReader_, http::get, "/v1/sessions").status, 200u);
+  EXPECT_EQ(call(requester_, http::get, "/v1/sessions").status, 403u);
+
+  EXPECT_EQ(call(reader_, http::post, "/v1/sessions/s-0123456789abcdef/kill").status, 403u);
+  EXPECT_TRUE(live.killed.empty());
+  r = call(admin_, http::post, "/v1/sessions/s-0123456789abcdef/kill",
+           R"({"reason":"maintenance"})");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(live.killed, (std::vector<std::string>{"s-0123456789abcdef by root: maintenance"}));
+  EXPECT_EQ(call(admin_, http::post, "/v1/sessions/s-nope/kill").status, 404u);
+  EXPECT_EQ(call(admin_, http::post, "/v1/sessions/s-0123456789abcdef/kill", R"({"why":1})").status,
+            400u);
+  AuditQuery q;
+  auto entries = engine_->audit(q).value();
+  bool seen = false;
+  for (const auto& e : entries)
+    if (e.action == "session.kill" && e.outcome == "ok" && e.user == "alice" &&
+        e.detail.find("session=s-0123456789abcdef") != std::string::npos &&
+        e.detail.find("reason: maintenance") != std::string::npos)
+      seen = true;
+  EXPECT_TRUE(seen);
+}
+
 }  // namespace
 }  // namespace jitgate

@@ -131,5 +131,48 @@ TEST(SessionRecords, ConnectDisconnectAndRefusalEntries) {
             "jitgate: access to vm1 ended at 2026-11-23T12:00:00Z (grant revoked)");
 }
 
+TEST_F(SessionRegistryTest, LiveSessionsAreListedByIdAndKilledWithANote) {
+  SessionRegistry reg(*engine_);
+  auto g = grant(Seconds(600));
+  SessionRecord a, b;
+  a.front = "ssh";
+  a.user = "alice";
+  a.target = "vm1";
+  a.grantId = g;
+  b = a;
+  b.front = "ssh-forward";
+  std::vector<std::string> notes;
+  auto idA = reg.add(
+      g, [](const GrantEnded&) {}, &a, [&](const std::string& n) { notes.push_back("a " + n); });
+  reg.add(
+      g, [](const GrantEnded&) {}, &b, [&](const std::string& n) { notes.push_back("b " + n); });
+  reg.add(g, [](const GrantEnded&) {});  // no record: not listed
+  ASSERT_EQ(a.id.size(), 18u);
+  EXPECT_EQ(a.id.rfind("s-", 0), 0u);
+  EXPECT_NE(a.id, b.id);
+  a.bytesToTarget = 42;  // the list reads the live record
+  auto live = reg.list();
+  ASSERT_EQ(live.size(), 2u);
+  for (const auto& s : live) {
+    if (s.id == a.id) EXPECT_EQ(s.bytesToTarget, 42u);
+  }
+  auto k = reg.kill(b.id, "root", "maintenance");
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->front, "ssh-forward");
+  EXPECT_EQ(notes, (std::vector<std::string>{"b by root: maintenance"}));
+  EXPECT_EQ(reg.kill("s-0000000000000000", "root", "").refusal().code, RefusalCode::NotFound);
+  reg.remove(idA);
+  EXPECT_EQ(reg.kill(a.id, "root", "").refusal().code, RefusalCode::NotFound);
+  // What the user and the audit log are told.
+  b.endNote = "by root: maintenance";
+  EXPECT_NE(endMessage("vm1", testing::at("2026-11-23T12:05:00Z"), EndReason::Killed, b.endNote)
+                .find("(session ended by root: maintenance)"),
+            std::string::npos);
+  auto d = disconnectEntry(b, EndReason::Killed);
+  EXPECT_NE(d.detail.find("reason=killed"), std::string::npos) << d.detail;
+  EXPECT_NE(d.detail.find("session=" + b.id + " by root: maintenance"), std::string::npos)
+      << d.detail;
+}
+
 }  // namespace
 }  // namespace jitgate

@@ -10,6 +10,7 @@
 
 #include "jitgate/authority.hpp"
 #include "jitgate/engine.hpp"
+#include "jitgate/live_sessions.hpp"
 #include "jitgate/roles.hpp"
 
 namespace jitgate {
@@ -32,6 +33,8 @@ class ControlApi {
   // Serves an admitted request.
   ApiResponse handle(boost::beast::http::verb method, std::string_view target,
                      std::string_view body, const Caller& caller);
+  // The fronts' live sessions, for /v1/sessions (set once they exist).
+  void serveSessions(LiveSessions* sessions) { sessions_ = sessions; }
   // Writes an audit entry of the transport's (a connection refused).
   void audit(AuditEntry e);
   // An answer for a request that could not be parsed at the HTTP level.
@@ -41,6 +44,7 @@ class ControlApi {
   struct Call;
   GrantEngine& engine_;
   CertificateAuthority* authority_;
+  LiveSessions* sessions_ = nullptr;
   std::string version_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "jitgate/engine.hpp"
+#include "jitgate/live_sessions.hpp"
 #include "jitgate/session_refusal.hpp"
 
 namespace jitgate {
@@ -24,7 +25,8 @@ enum class EndReason {
   TargetClosed,
   Error,
   Shutdown,
-  StoreUnavailable
+  StoreUnavailable,
+  Killed  // ended by an admin (jitctl session kill): SessionRecord::endNote says who and why
 };
 std::string_view toString(EndReason r);
 // Why a session ends when its grant's window does.
@@ -39,8 +41,12 @@ struct SessionRecord {
   std::string source;  // the client's address
   std::string grantId;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::sys_time<std::chrono::milliseconds> startedUtc =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   uint64_t bytesToTarget = 0;
   uint64_t bytesFromTarget = 0;
+  std::string id;       // the registry's, once bound ("s-..."); in the audit details
+  std::string endNote;  // for Killed: "by root: maintenance"
 };
 
 AuditEntry connectEntry(const SessionRecord& s);
@@ -52,27 +58,36 @@ AuditEntry refusalEntry(const std::string& front, const std::string& user,
                         const std::string& source, SessionRefusal reason,
                         const std::string& message);
 // The line a user sees when a window ends: "jitgate: access to vm1 ended at
-// 2026-11-23T15:00:00Z (window expired)".
-std::string endMessage(const std::string& target, SysTime at, EndReason why);
+// 2026-11-23T15:00:00Z (window expired)"; for Killed, `note` says by whom.
+std::string endMessage(const std::string& target, SysTime at, EndReason why,
+                       const std::string& note = "");
 
 // Runs on the engine's io_context thread (listeners are called there).
-class SessionRegistry {
+class SessionRegistry final : public LiveSessions {
  public:
   using Id = uint64_t;
   // Called when the session's grant ended. The session re-asks the engine
   // (another grant may still cover it) and either rebinds or cuts.
   using OnGrantEnded = std::function<void(const GrantEnded&)>;
+  // Ends the session at once for an admin: the note ("by root: why").
+  using OnKill = std::function<void(const std::string& note)>;
 
   explicit SessionRegistry(GrantEngine& engine);
   ~SessionRegistry();
   SessionRegistry(const SessionRegistry&) = delete;
   SessionRegistry& operator=(const SessionRegistry&) = delete;
 
-  Id add(const std::string& grantId, OnGrantEnded onEnd);
+  // `record` (the session's, alive until remove()) gets its id here and is
+  // what list() shows.
+  Id add(const std::string& grantId, OnGrantEnded onEnd, SessionRecord* record = nullptr,
+         OnKill onKill = {});
   void rebind(Id id, const std::string& grantId);
   void remove(Id id);
   size_t size() const { return sessions_.size(); }
   size_t sessionsUnder(const std::string& grantId) const;
+  std::vector<LiveSession> list() const override;
+  Result<LiveSession> kill(const std::string& id, const std::string& by,
+                           const std::string& reason) override;
 
  private:
   void grantEnded(const GrantEnded& ev);
@@ -80,7 +95,11 @@ class SessionRegistry {
   struct Session {
     std::string grantId;
     OnGrantEnded onEnd;
+    SessionRecord* record;
+    OnKill onKill;
   };
+  LiveSession view(const SessionRecord& r) const;
+  std::string node_;
   GrantEngine& engine_;
   int listener_ = 0;
   Id next_ = 1;
