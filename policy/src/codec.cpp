@@ -203,6 +203,11 @@ json::object encode(const TargetView& v) {
       v.lastAccess ? json::value(formatTimestampMs(*v.lastAccess)) : json::value(nullptr);
   o["lastUser"] = v.lastUser;
   o["lastSource"] = v.lastSource;
+  if (!v.sharesAddressWith.empty()) {
+    json::array others;
+    for (const auto& n : v.sharesAddressWith) others.emplace_back(n);
+    o["sharesAddressWith"] = std::move(others);
+  }
   return o;
 }
 

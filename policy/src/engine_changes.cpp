@@ -184,6 +184,7 @@ Result<TargetView> GrantEngine::targetView(const std::string& name) {
     v.reason =
         "no JIT policy: nobody can be granted access; recommended: jitctl policy enable " + name;
   }
+  v.sharesAddressWith = sharingAddress(v.target);
   auto n = store_.countGrantsCreatedSince(name, now() - std::chrono::days(7));
   if (!n) return n.refusal();
   v.approvedLast7Days = *n;

@@ -169,14 +169,25 @@ int addTarget(const Context& ctx, const Args& a) {
   if (a.sshPort) o["sshPort"] = *a.sshPort;
   if (a.winrmHttpPort) o["winrmHttpPort"] = *a.winrmHttpPort;
   if (a.winrmHttpsPort) o["winrmHttpsPort"] = *a.winrmHttpsPort;
-  return serve(ctx, verb::post, apiTarget({"targets"}), json::serialize(o),
-               [](std::ostream& out, const json::value& t) {
-                 std::string line =
-                     "target " + text(t, "name") + " added: " + stateLabel(text(t, "state"));
-                 if (auto r = text(t, "reason"); !r.empty()) line += " (" + r + ")";
-                 out << shown(line) << '\n';
-                 return 0;
-               });
+  return serve(
+      ctx, verb::post, apiTarget({"targets"}), json::serialize(o),
+      [](std::ostream& out, const json::value& t) {
+        std::string line = "target " + text(t, "name") + " added: " + stateLabel(text(t, "state"));
+        if (auto r = text(t, "reason"); !r.empty()) line += " (" + r + ")";
+        out << shown(line) << '\n';
+        if (auto* others = t.as_object().if_contains("sharesAddressWith");
+            others && others->is_array()) {
+          std::string names;
+          for (const auto& n : others->as_array())
+            if (n.is_string()) names += (names.empty() ? "" : ", ") + std::string(n.as_string());
+          std::cerr << shown("warning: address " + text(t, "address") + " is also " + names +
+                             "'s: a client naming the address (ssh -J, -W, -L) gets the "
+                             "target whose grant covers it, and is refused when several "
+                             "do; name targets to be sure")
+                    << '\n';
+        }
+        return 0;
+      });
 }
 
 int enablePolicy(const Context& ctx, const Args& a) {

@@ -231,12 +231,12 @@ class Connection final : public SshConnection,
       return;
     }
     if (port <= 0 || port > 65535) return refuse("", SessionRefusal::BadPort, "port out of range");
-    auto target = front_->engine.findTarget(host);
-    if (!target)
-      return refuse(printable(host, 64), SessionRefusal::UnknownTarget,
-                    "no enrolled target named or at '" + printable(host, 64) + "'");
-    auto d = front_->engine.decide(user_, target->name, static_cast<uint16_t>(port), sourceIp_);
-    if (!d.allowed) return refuse(target->name, d.reason, d.message);
+    auto choice = front_->engine.decideAt(printable(host, 255), user_, static_cast<uint16_t>(port),
+                                          sourceIp_);
+    const auto& d = choice.decision;
+    if (!d.allowed)
+      return refuse(choice.target ? choice.target->name : printable(host, 64), d.reason, d.message);
+    const auto& target = choice.target;
     if (liveForwards() >= 64)
       return refuse(target->name, SessionRefusal::TooManyChannels,
                     "at most 64 forwarded channels at once");

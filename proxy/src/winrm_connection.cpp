@@ -194,12 +194,20 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     auto auth = req.find(http::field::authorization);
     Result<ClientCredential> cred = auth == req.end() ? Result<ClientCredential>(ClientCredential{})
                                                       : parseAuthorization(auth->value());
+    std::vector<Target> named;
+    if (route) named = front_->engine.targetsNamed(route->target);
     std::optional<Target> target;
-    if (route) target = front_->engine.findTarget(route->target);
+    if (named.size() == 1) target = named.front();
 
     if (req.method() != http::verb::post)
       return refuse(405, SessionRefusal::Http, "only POST is relayed (WS-Man)");
     if (!route) return refuse(400, SessionRefusal::Routing, route.refusal().message);
+    if (named.size() > 1)  // the user is not known yet: no grant can choose
+      return refuse(403, SessionRefusal::AmbiguousTarget,
+                    printable(route->target, 64) + " is the address of " +
+                        std::to_string(named.size()) + " targets (" + named[0].name + ", " +
+                        named[1].name + (named.size() > 2 ? ", ..." : "") +
+                        "): name the target instead of its address");
     if (!target)
       return refuse(403, SessionRefusal::UnknownTarget,
                     "no target named '" + printable(route->target, 64) + "'");

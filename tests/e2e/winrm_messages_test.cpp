@@ -46,5 +46,26 @@ TEST_F(WinrmMessagesTest, AfterARevokeNtlmShowsTheReason) {
   EXPECT_NE(r.err.find("WinRMError: jitgate: "), std::string::npos) << r.err;
 }
 
+// A path naming an address that two targets share: the route is chosen
+// before the user is known, so it is refused with the candidates named.
+TEST_F(WinrmMessagesTest, AnAddressSharedByTargetsIsRefusedNamingThem) {
+  startStandin();
+  startDaemon();
+  addTarget();
+  std::string sp = std::to_string(standin_->port());
+  ASSERT_EQ(jitctl({"target", "add", "win2", "--address", "127.0.0.1", "--os", "windows",
+                    "--winrm-http-port", sp, "--winrm-https-port", sp})
+                .exitCode,
+            0);
+  grant("alice", standin_->port());
+  auto r = client(clientArgs("http://127.0.0.1:" + std::to_string(httpPort_) + "/127.0.0.1/wsman",
+                             "plaintext", "alice", "echo hi"));
+  EXPECT_EQ(r.exitCode, 1);
+  EXPECT_NE(r.err.find("127.0.0.1 is the address of 2 targets (vm1, win2)"), std::string::npos)
+      << r.err;
+  EXPECT_TRUE(standin_->requests().empty()) << "nothing reached the target";
+  EXPECT_NE(jitctl({"audit", "--csv"}).out.find("reason=ambiguous_target"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace jitgate

@@ -514,5 +514,48 @@ TEST_F(EngineTest, EveryChangeIsAudited) {
                                                "grant.revoke"}));
 }
 
+// Three targets at one address (the fixture's 10.0.0.5): a client naming
+// the address gets the one whose grant covers it, or is refused with every
+// candidate named.
+TEST_F(EngineTest, AnAddressSharedByTargetsResolvesToTheCoveredOne) {
+  for (const char* n : {"vm1", "win2", "win3"}) {
+    addTarget(n);
+    enable(n, {PortRule{22, "tcp", {Cidr::any()}, 3h}, PortRule{3389, "tcp", {Cidr::any()}, 3h}});
+  }
+  EXPECT_EQ(engine_->sharingAddress(engine_->findTarget("win2").value()),
+            (std::vector<std::string>{"vm1", "win3"}));
+  ASSERT_TRUE(grant("alice", "vm1", 22, "10.1.0.0/16", 1h).ok());
+  ASSERT_TRUE(grant("alice", "win2", 3389, "10.1.0.0/16", 1h).ok());
+
+  auto c = engine_->decideAt("10.0.0.5", "alice", 22, ip("10.1.2.3"));
+  ASSERT_TRUE(c.decision.allowed) << c.decision.message;
+  EXPECT_EQ(c.target->name, "vm1");
+  c = engine_->decideAt("10.0.0.5", "alice", 3389, ip("10.1.2.3"));
+  ASSERT_TRUE(c.decision.allowed) << c.decision.message;
+  EXPECT_EQ(c.target->name, "win2");
+  // By name: only that target, whatever the others hold.
+  c = engine_->decideAt("win3", "alice", 22, ip("10.1.2.3"));
+  EXPECT_FALSE(c.decision.allowed);
+  EXPECT_EQ(c.target->name, "win3");
+  // No grant on any of them: every candidate named.
+  c = engine_->decideAt("10.0.0.5", "bob", 22, ip("10.1.2.3"));
+  EXPECT_FALSE(c.decision.allowed);
+  EXPECT_FALSE(c.target);
+  EXPECT_EQ(c.decision.reason, SessionRefusal::NoGrant);
+  EXPECT_NE(c.decision.message.find("10.0.0.5 is the address of vm1, win2, win3"),
+            std::string::npos)
+      << c.decision.message;
+  // Two grants cover it: ambiguous, refused.
+  ASSERT_TRUE(grant("alice", "win3", 22, "10.1.0.0/16", 1h).ok());
+  c = engine_->decideAt("10.0.0.5", "alice", 22, ip("10.1.2.3"));
+  EXPECT_FALSE(c.decision.allowed);
+  EXPECT_EQ(c.decision.reason, SessionRefusal::AmbiguousTarget);
+  EXPECT_NE(c.decision.message.find("grants on vm1, win3 cover port 22"), std::string::npos)
+      << c.decision.message;
+  // An address nobody has.
+  c = engine_->decideAt("10.0.0.6", "alice", 22, ip("10.1.2.3"));
+  EXPECT_EQ(c.decision.reason, SessionRefusal::UnknownTarget);
+}
+
 }  // namespace
 }  // namespace jitgate

@@ -14,6 +14,7 @@ namespace jitgate {
 enum class SessionRefusal {
   // The grant engine's answer (decide).
   UnknownTarget,     // no enrolled target of that name (or at that address)
+  AmbiguousTarget,   // an address shared by targets, grants on more than one cover it
   NoGrant,           // the user holds no grant on that target
   PortNotGranted,    // grants on the target, none for that port
   SourceNotAllowed,  // grants for the port, none from that address
@@ -55,6 +56,7 @@ struct SessionRefusalName {
 // Every reason, in the enum's order.
 inline constexpr std::array kSessionRefusals{
     SessionRefusalName{SessionRefusal::UnknownTarget, "unknown_target"},
+    SessionRefusalName{SessionRefusal::AmbiguousTarget, "ambiguous_target"},
     SessionRefusalName{SessionRefusal::NoGrant, "no_grant"},
     SessionRefusalName{SessionRefusal::PortNotGranted, "port_not_granted"},
     SessionRefusalName{SessionRefusal::SourceNotAllowed, "source_not_allowed"},

@@ -49,6 +49,12 @@ struct GrantEnded {
 enum class TargetState { Configured, NotConfigured, Unsupported };
 std::string_view toString(TargetState s);
 
+// decideAt's answer: the target chosen (when allowed, or the only one there).
+struct TargetDecision {
+  std::optional<Target> target;
+  Decision decision;
+};
+
 struct TargetView {
   Target target;
   TargetState state = TargetState::NotConfigured;
@@ -58,6 +64,7 @@ struct TargetView {
   std::optional<std::chrono::sys_time<std::chrono::milliseconds>> lastAccess;
   std::string lastUser;
   std::string lastSource;
+  std::vector<std::string> sharesAddressWith;  // other targets at the same address
 };
 
 struct GrantInput {
@@ -135,6 +142,16 @@ class GrantEngine {
   // front's NTLM NEGOTIATE). grantId/end name one such grant.
   Decision decideAnyUser(const std::string& target, uint16_t port, const IpAddress& source) const;
   std::optional<Target> findTarget(const std::string& nameOrAddress) const;
+  // The target so named, else every target at that address (by name).
+  std::vector<Target> targetsNamed(const std::string& nameOrAddress) const;
+  // The other targets enrolled at `t`'s address (by name).
+  std::vector<std::string> sharingAddress(const Target& t) const;
+  // A front's question when a client names a host (a forwarded channel): the
+  // target so named, else the one at that address whose grant covers (user,
+  // port, source); refused with every candidate named when that is not
+  // exactly one (AmbiguousTarget when several grants cover it).
+  TargetDecision decideAt(const std::string& nameOrAddress, const std::string& user, uint16_t port,
+                          const IpAddress& source) const;
   size_t activeGrantCount() const;
   // Told of each front's decide() and how long it took (metrics). Set before
   // the fronts start; called on the deciding thread.
