@@ -94,6 +94,31 @@ Status readListen(const toml::table& t, const std::string& prefix, const char* k
   return okStatus();
 }
 
+// [winrm.http_target_listen] and [winrm.https_target_listen]: a table of
+// TARGET = "ADDR:PORT". Each address once, on neither front's own.
+Status readTargetListen(const toml::table& t, const char* key, std::vector<WinrmTargetListen>& out,
+                        std::set<std::string>& taken) {
+  const auto* n = t.get(key);
+  if (!n) return okStatus();
+  std::string field = std::string("winrm.") + key;
+  const auto* table = n->as_table();
+  if (!table) return configError(field, "must be a table of TARGET = \"ADDR:PORT\"");
+  for (const auto& [k, v] : *table) {
+    std::string target(k.str()), entry = field + "." + std::string(k.str());
+    if (auto st = validateName(target, entry); !st)
+      return configError(entry, "'" + printable(target, 64) + "' is not a target name");
+    std::string text;
+    if (auto st = readString(*table, field + ".", target.c_str(), text); !st) return st;
+    auto parsed = parseListenAddress(text, entry);
+    if (!parsed) return parsed.refusal();
+    if (!*parsed) return configError(entry, "must be ADDR:PORT (remove the line for none)");
+    if ((*parsed)->port != 0 && !taken.insert((*parsed)->toString()).second)
+      return configError(entry, (*parsed)->toString() + " is already a WinRM listener");
+    out.push_back({target, **parsed});
+  }
+  return okStatus();
+}
+
 }  // namespace
 
 std::string ListenAddress::toString() const {
@@ -241,17 +266,24 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   if (const auto* n = root.get("winrm")) {
     const auto* t = n->as_table();
     if (!t) return configError("winrm", "must be a table");
-    if (auto st = checkKeys(
-            *t, "winrm.",
-            {"http_listen", "https_listen", "domain", "account_domains", "tls_cert", "tls_key",
-             "upstream_ca_file", "connect_timeout", "request_timeout", "response_timeout",
-             "max_header_bytes", "max_body_bytes", "max_connections", "max_per_source"});
+    if (auto st =
+            checkKeys(*t, "winrm.",
+                      {"http_listen", "https_listen", "domain", "account_domains", "tls_cert",
+                       "tls_key", "upstream_ca_file", "connect_timeout", "request_timeout",
+                       "response_timeout", "max_header_bytes", "max_body_bytes", "max_connections",
+                       "max_per_source", "http_target_listen", "https_target_listen"});
         !st)
       return st.refusal();
     if (auto st = readListen(*t, "winrm.", "http_listen", c.winrm.httpListen); !st)
       return st.refusal();
     if (auto st = readListen(*t, "winrm.", "https_listen", c.winrm.httpsListen); !st)
       return st.refusal();
+    std::set<std::string> taken;  // each listener once, the fronts' own among them
+    for (const auto& front : {c.winrm.httpListen, c.winrm.httpsListen})
+      if (front && front->port != 0) taken.insert(front->toString());
+    for (auto [key, out] : {std::pair{"http_target_listen", &c.winrm.httpTargetListen},
+                            std::pair{"https_target_listen", &c.winrm.httpsTargetListen}})
+      if (auto st = readTargetListen(*t, key, *out, taken); !st) return st.refusal();
     if (auto st = readString(*t, "winrm.", "domain", c.winrm.domain); !st) return st.refusal();
     if (!c.winrm.domain.empty())
       if (auto st = validateAddress(c.winrm.domain, "winrm.domain"); !st) return st.refusal();

@@ -48,8 +48,9 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
 
  public:
   Connection(std::shared_ptr<WinrmFront::Shared> front, uint64_t id, tcp::socket socket,
-             IpAddress source)
+             IpAddress source, std::string listenerTarget)
       : front_(std::move(front)),
+        listenerTarget_(std::move(listenerTarget)),
         cfg_(front_->config),
         id_(id),
         client_(makeClient(std::move(socket))),
@@ -187,7 +188,9 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     auto& req = parser_->get();
     clientKeepAlive_ = req.keep_alive();
 
-    auto route = routeRequest(req.target(), req[http::field::host], cfg_.domain);
+    auto route = listenerTarget_.empty()
+                     ? routeRequest(req.target(), req[http::field::host], cfg_.domain)
+                     : routeToListenerTarget(req.target(), listenerTarget_);
     auto auth = req.find(http::field::authorization);
     Result<ClientCredential> cred = auth == req.end() ? Result<ClientCredential>(ClientCredential{})
                                                       : parseAuthorization(auth->value());
@@ -637,6 +640,7 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
   }
 
   std::shared_ptr<WinrmFront::Shared> front_;
+  std::string listenerTarget_;  // the target of a listener of its own, else empty
   const WinrmFrontConfig& cfg_;
   uint64_t id_;
   Stream client_;
@@ -685,15 +689,15 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
 }  // namespace
 
 void startWinrmConnection(const std::shared_ptr<WinrmFront::Shared>& front, uint64_t id,
-                          tcp::socket socket, const IpAddress& source) {
+                          tcp::socket socket, const IpAddress& source, std::string target) {
   auto run = [&](auto conn) {
     front->live.emplace(id, conn);
     conn->run();
   };
   if (front->scheme == WinrmScheme::Https)
-    run(std::make_shared<Connection<true>>(front, id, std::move(socket), source));
+    run(std::make_shared<Connection<true>>(front, id, std::move(socket), source, target));
   else
-    run(std::make_shared<Connection<false>>(front, id, std::move(socket), source));
+    run(std::make_shared<Connection<false>>(front, id, std::move(socket), source, target));
 }
 
 }  // namespace jitgate

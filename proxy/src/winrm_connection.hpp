@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "jitgate/audit_throttle.hpp"
 #include "jitgate/net.hpp"
@@ -43,6 +44,12 @@ struct WinrmFront::Shared {
   WinrmScheme scheme;
   std::string name;
   boost::asio::ip::tcp::acceptor acceptor;
+  // Listeners of one target's own (config.httpTargetListen, httpsTargetListen).
+  struct TargetListener {
+    std::string target;
+    boost::asio::ip::tcp::acceptor acceptor;
+  };
+  std::vector<std::unique_ptr<TargetListener>> targetListeners;
   std::optional<boost::asio::ssl::context> serverTls;
   std::optional<boost::asio::ssl::context> upstreamTls;
   std::unordered_map<uint64_t, std::weak_ptr<WinrmConnection>> live;
@@ -78,8 +85,10 @@ class SourceSlot {
 };
 
 // Makes the connection for an accepted socket (HTTPS when the front is), in
-// front->live under `id` until it ends, and starts it.
+// front->live under `id` until it ends, and starts it. `listenerTarget`: the
+// target of the listener it came to, if that is one target's own.
 void startWinrmConnection(const std::shared_ptr<WinrmFront::Shared>& front, uint64_t id,
-                          boost::asio::ip::tcp::socket socket, const IpAddress& source);
+                          boost::asio::ip::tcp::socket socket, const IpAddress& source,
+                          std::string listenerTarget);
 
 }  // namespace jitgate

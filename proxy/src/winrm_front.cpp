@@ -21,6 +21,25 @@ namespace asio = boost::asio;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
+namespace {
+Status listenOn(tcp::acceptor& acc, const ListenAddress& listen, const std::string& field) {
+  boost::system::error_code ec;
+  tcp::endpoint ep(asio::ip::make_address(listen.host, ec), listen.port);
+  if (!ec) acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Refusal{RefusalCode::Unavailable, field, listen.toString() + ": " + ec.message()};
+  return okStatus();
+}
+std::string boundTo(const tcp::acceptor& acc) {
+  boost::system::error_code ec;
+  auto ep = acc.local_endpoint(ec);
+  if (ec) return "?";
+  return ListenAddress{ep.address().to_string(), ep.port()}.toString();
+}
+}  // namespace
+
 WinrmFront::WinrmFront(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
 
 WinrmFront::~WinrmFront() { stop(); }
@@ -47,15 +66,18 @@ Result<std::unique_ptr<WinrmFront>> WinrmFront::open(asio::io_context& io, Grant
       return st.refusal();
   }
 
-  auto addr = asio::ip::make_address(listen->host);
-  tcp::endpoint ep(addr, listen->port);
-  boost::system::error_code ec;
-  auto& acc = shared->acceptor;
-  acc.open(ep.protocol(), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(ep, ec);
-  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Refusal{RefusalCode::Unavailable, field, listen->toString() + ": " + ec.message()};
+  if (auto st = listenOn(shared->acceptor, *listen, field); !st) return st.refusal();
+  const auto& own =
+      scheme == WinrmScheme::Https ? config.httpsTargetListen : config.httpTargetListen;
+  for (const auto& t : own) {
+    auto listener = std::make_unique<Shared::TargetListener>(
+        Shared::TargetListener{t.target, tcp::acceptor(io)});
+    std::string ownField = (scheme == WinrmScheme::Https ? "winrm.https_target_listen."
+                                                         : "winrm.http_target_listen.") +
+                           t.target;
+    if (auto st = listenOn(listener->acceptor, t.listen, ownField); !st) return st.refusal();
+    shared->targetListeners.push_back(std::move(listener));
+  }
   return std::unique_ptr<WinrmFront>(new WinrmFront(std::move(shared)));
 }
 
@@ -74,12 +96,24 @@ std::optional<std::string> overLimit(const WinrmFront::Shared& front, const std:
 }
 }  // namespace
 
-void WinrmFront::start() { accept(); }
+void WinrmFront::start() {
+  accept(0);
+  for (size_t i = 0; i < shared_->targetListeners.size(); ++i) {
+    const auto& t = *shared_->targetListeners[i];
+    spdlog::info("{}: {} has a listener of its own on {} (requests there go to {})", shared_->name,
+                 t.target, boundTo(t.acceptor), t.target);
+    accept(i + 1);
+  }
+}
 
-void WinrmFront::accept() {
+void WinrmFront::accept(size_t listener) {
   auto shared = shared_;
-  shared->acceptor.async_accept([shared, this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !shared->acceptor.is_open()) return;
+  auto& acceptor =
+      listener == 0 ? shared->acceptor : shared->targetListeners[listener - 1]->acceptor;
+  std::string target = listener == 0 ? "" : shared->targetListeners[listener - 1]->target;
+  acceptor.async_accept([shared, this, &acceptor, listener, target](boost::system::error_code ec,
+                                                                    tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (ec) {
       spdlog::warn("{}: accept: {}", shared->name, ec.message());
     } else {
@@ -100,10 +134,10 @@ void WinrmFront::accept() {
                                             SessionRefusal::ConnectionLimit, *full));
       } else {
         socket.set_option(tcp::no_delay(true), rec);
-        startWinrmConnection(shared, shared->nextId++, std::move(socket), *source);
+        startWinrmConnection(shared, shared->nextId++, std::move(socket), *source, target);
       }
     }
-    accept();
+    accept(listener);
   });
 }
 
@@ -112,6 +146,7 @@ void WinrmFront::stop() {
   shared_->preAuth.flush();
   boost::system::error_code ec;
   shared_->acceptor.close(ec);
+  for (auto& t : shared_->targetListeners) t->acceptor.close(ec);
   std::vector<std::shared_ptr<WinrmConnection>> conns;
   for (auto& [id, weak] : shared_->live)
     if (auto c = weak.lock()) conns.push_back(c);
@@ -119,13 +154,7 @@ void WinrmFront::stop() {
   shared_->live.clear();
 }
 
-std::string WinrmFront::boundAddress() const {
-  boost::system::error_code ec;
-  auto ep = shared_->acceptor.local_endpoint(ec);
-  if (ec) return "?";
-  ListenAddress a{ep.address().to_string(), ep.port()};
-  return a.toString();
-}
+std::string WinrmFront::boundAddress() const { return boundTo(shared_->acceptor); }
 
 const char* WinrmFront::name() const { return shared_->name.c_str(); }
 

@@ -322,4 +322,10 @@ Result<Route> routeRequest(std::string_view requestTarget, std::string_view host
   return Route{std::string(name), std::string(requestTarget.substr(slash)), false};
 }
 
+Result<Route> routeToListenerTarget(std::string_view requestTarget, std::string_view target) {
+  if (requestTarget.empty() || requestTarget[0] != '/')
+    return invalid("target", "the request target must be a path (/wsman)");
+  return Route{std::string(target), std::string(requestTarget), false};
+}
+
 }  // namespace jitgate

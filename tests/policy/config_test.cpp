@@ -301,6 +301,43 @@ TEST_F(LoadConfig, WinrmRefusals) {
   EXPECT_TRUE(refused(load("[winrm]\nmax_connections = 0\n"), kInvalid, "winrm.max_connections"));
 }
 
+TEST_F(LoadConfig, WinrmTargetListeners) {
+  auto c = load(R"([winrm]
+http_listen = "127.0.0.1:5985"
+[winrm.http_target_listen]
+win1 = "127.0.0.1:15985"
+win2 = "0.0.0.0:15987"
+[winrm.https_target_listen]
+win1 = "127.0.0.1:15986"
+)");
+  ASSERT_TRUE(c.ok()) << c.refusal().describe();
+  const auto& w = c->winrm;
+  ASSERT_EQ(w.httpTargetListen.size(), 2u);
+  EXPECT_EQ(w.httpTargetListen[0].target, "win1");
+  EXPECT_EQ(w.httpTargetListen[0].listen.toString(), "127.0.0.1:15985");
+  EXPECT_EQ(w.httpTargetListen[1].target, "win2");
+  ASSERT_EQ(w.httpsTargetListen.size(), 1u);
+  EXPECT_EQ(w.httpsTargetListen[0].listen.toString(), "127.0.0.1:15986");
+  EXPECT_TRUE(load("").value().winrm.httpTargetListen.empty());
+
+  EXPECT_TRUE(refused(load("[winrm]\nhttp_target_listen = \"127.0.0.1:15985\"\n"), kInvalid,
+                      "winrm.http_target_listen", "table of TARGET"));
+  EXPECT_TRUE(refused(load("[winrm.http_target_listen]\n\"-x\" = \"127.0.0.1:1\"\n"), kInvalid,
+                      "winrm.http_target_listen.-x", "not a target name"));
+  EXPECT_TRUE(refused(load("[winrm.http_target_listen]\nwin1 = \"off\"\n"), kInvalid,
+                      "winrm.http_target_listen.win1", "remove the line"));
+  EXPECT_TRUE(refused(load("[winrm.http_target_listen]\nwin1 = 15985\n"), kInvalid,
+                      "winrm.http_target_listen.win1", "must be a string"));
+  EXPECT_TRUE(refused(load("[winrm.http_target_listen]\nwin1 = \"nowhere\"\n"), kInvalid,
+                      "winrm.http_target_listen.win1"));
+  EXPECT_TRUE(refused(load("[winrm.http_target_listen]\nwin1 = \"127.0.0.1:15985\"\n"
+                           "[winrm.https_target_listen]\nwin2 = \"127.0.0.1:15985\"\n"),
+                      kInvalid, "winrm.https_target_listen.win2", "already a WinRM listener"));
+  EXPECT_TRUE(refused(load("[winrm]\nhttps_listen = \"127.0.0.1:5986\"\n"
+                           "[winrm.http_target_listen]\nwin1 = \"127.0.0.1:5986\"\n"),
+                      kInvalid, "winrm.http_target_listen.win1", "already a WinRM listener"));
+}
+
 TEST_F(LoadConfig, StoreSettings) {
   auto d = load("");
   ASSERT_TRUE(d.ok());

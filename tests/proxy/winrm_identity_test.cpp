@@ -266,5 +266,22 @@ TEST(WinrmRoute, Refusals) {
   EXPECT_FALSE(routeRequest("/wsman", "bad_label!.jit.example", "jit.example"));
 }
 
+TEST(WinrmRoute, AListenerOfOneTargetsOwnNamesItAndKeepsThePath) {
+  // What pywinrm's Session sends: /wsman, the bastion's own Host.
+  auto r = routeToListenerTarget("/wsman", "win1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->target, "win1");
+  EXPECT_EQ(r->upstreamPath, "/wsman");
+  EXPECT_FALSE(r->byHost);
+  // The path names nothing there: it goes to the target as it is.
+  auto p = routeToListenerTarget("/vm2/wsman?PSVersion=5.1", "win1");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->target, "win1");
+  EXPECT_EQ(p->upstreamPath, "/vm2/wsman?PSVersion=5.1");
+  EXPECT_FALSE(routeToListenerTarget("http://vm2/wsman", "win1"));  // absolute-form
+  EXPECT_FALSE(routeToListenerTarget("*", "win1"));
+  EXPECT_FALSE(routeToListenerTarget("", "win1"));
+}
+
 }  // namespace
 }  // namespace jitgate

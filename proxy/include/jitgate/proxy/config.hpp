@@ -32,6 +32,14 @@ struct SshFrontConfig {
   std::chrono::seconds connectTimeout{10};  // the bastion's own hop to a target
 };
 
+// A listener of the WinRM front that serves one target (docs/WINRM.md, "A
+// port per target"): for clients that cannot name the target in the path or
+// the Host, such as pywinrm's Session, which sends every request to /wsman.
+struct WinrmTargetListen {
+  std::string target;  // a target name
+  ListenAddress listen;
+};
+
 struct WinrmFrontConfig {
   std::optional<ListenAddress> httpListen = ListenAddress{"0.0.0.0", 5985};
   std::optional<ListenAddress> httpsListen = ListenAddress{"0.0.0.0", 5986};
@@ -43,6 +51,9 @@ struct WinrmFrontConfig {
   // first start under <state_dir>/winrm (docs/WINRM.md).
   std::string tlsCert;
   std::string tlsKey;
+  // [winrm.http_target_listen] / [winrm.https_target_listen]: TARGET = "ADDR:PORT".
+  std::vector<WinrmTargetListen> httpTargetListen;
+  std::vector<WinrmTargetListen> httpsTargetListen;
   // CA certificates (PEM) that targets' WinRM HTTPS certificates must chain
   // to; empty: the system's trust store. Never unverified.
   std::string upstreamCaFile;

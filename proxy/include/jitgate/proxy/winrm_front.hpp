@@ -57,7 +57,8 @@ class WinrmFront {
 
  private:
   explicit WinrmFront(std::shared_ptr<Shared> shared);
-  void accept();
+  // Accepts on the front's own listener (0) or Shared::targetListeners[n - 1].
+  void accept(size_t listener);
   std::shared_ptr<Shared> shared_;
 };
 

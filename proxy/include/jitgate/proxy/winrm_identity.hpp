@@ -1,8 +1,8 @@
 // What the WinRM front reads from a request before it forwards anything: who
 // is asking (the user name in Basic credentials or in an NTLM AUTHENTICATE
 // message; the credentials themselves are never changed) and which target
-// the request is for (first path segment, or the Host name under the
-// configured domain). Pure functions, unit-tested and fuzzed
+// the request is for (first path segment, the Host name under the configured
+// domain, or the listener it came to). Pure functions, unit-tested and fuzzed
 // (tests/fuzz/fuzz_winrm_auth.cpp). Wire formats: docs/WINRM.md.
 #pragma once
 
@@ -64,5 +64,10 @@ struct Route {
 // ("/vm1/wsman?x" -> "vm1", "/wsman?x"). Only origin-form request targets.
 Result<Route> routeRequest(std::string_view requestTarget, std::string_view host,
                            std::string_view domain);
+
+// A request on a listener of one target's own (WinrmTargetListen): that
+// target, whatever the path or Host say, and the path goes upstream as is
+// ("/wsman", all pywinrm's Session sends). Only origin-form request targets.
+Result<Route> routeToListenerTarget(std::string_view requestTarget, std::string_view target);
 
 }  // namespace jitgate
