@@ -154,7 +154,9 @@ TEST_F(SessionRegistryTest, LiveSessionsAreListedByIdAndKilledWithANote) {
   auto live = reg.list();
   ASSERT_EQ(live.size(), 2u);
   for (const auto& s : live) {
-    if (s.id == a.id) EXPECT_EQ(s.bytesToTarget, 42u);
+    if (s.id == a.id) {
+      EXPECT_EQ(s.bytesToTarget, 42u);
+    }
   }
   auto k = reg.kill(b.id, "root", "maintenance");
   ASSERT_TRUE(k.ok());
