@@ -55,8 +55,9 @@ std::vector<std::string> journalFields(const AuditEntry& e) {
   add("JITGATE_TARGET", e.target);
   if (e.port) add("JITGATE_PORT", std::to_string(*e.port));
   add("JITGATE_SOURCE", e.source);
-  // The session's front and reason are the first words of a session record.
-  for (const char* word : {"front", "reason"}) {
+  // A session record's words: its front, reason and id (session=s-...), each
+  // the first of its name.
+  for (const char* word : {"front", "reason", "session"}) {
     std::string needle = std::string(word) + "=";
     auto at = e.detail.find(needle);
     if (at != 0 && (at == std::string::npos || e.detail[at - 1] != ' ')) continue;

@@ -33,14 +33,17 @@ TEST(Journal, AuditRecordFields) {
   e.source = "10.0.0.9";
   e.user = "alice";
   e.grantId = "g-123";
-  e.detail = "front=ssh-forward reason=revoked bytes_to_target=1 bytes_from_target=2";
+  e.detail =
+      "front=ssh-forward reason=revoked bytes_to_target=1 bytes_from_target=2 duration=1.000s "
+      "session=s-0123456789abcdef";
   auto f = journalFields(e);
   EXPECT_EQ(f.front().rfind("MESSAGE=audit: session.disconnect ok by alice target=vm1", 0), 0u)
       << f.front();
   for (const char* want :
        {"JITGATE_GRANT=g-123", "JITGATE_USER=alice", "JITGATE_TARGET=vm1", "JITGATE_PORT=22",
         "JITGATE_SOURCE=10.0.0.9", "JITGATE_ACTION=session.disconnect", "JITGATE_FRONT=ssh-forward",
-        "JITGATE_REASON=revoked", "JITGATE_SEQ=42", "SYSLOG_IDENTIFIER=jitgated", "PRIORITY=6"})
+        "JITGATE_REASON=revoked", "JITGATE_SESSION=s-0123456789abcdef", "JITGATE_SEQ=42",
+        "SYSLOG_IDENTIFIER=jitgated", "PRIORITY=6"})
     EXPECT_TRUE(has(f, want)) << want;
   EXPECT_FALSE(has(f, "JITGATE_REQUEST="));
 }
