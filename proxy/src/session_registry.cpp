@@ -87,6 +87,14 @@ AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::str
   return e;
 }
 
+AuditEntry commandEntry(const SessionRecord& s, std::string_view kind, std::string_view text) {
+  auto e = sessionEntry(s, "session.command");
+  e.detail = "front=" + s.front;
+  if (!s.id.empty()) e.detail += " session=" + s.id;
+  e.detail += " " + std::string(kind) + ": " + printable(text, 1024);
+  return e;
+}
+
 AuditEntry refusalEntry(const std::string& front, const std::string& user,
                         const std::string& target, std::optional<uint16_t> port,
                         const std::string& source, SessionRefusal reason,

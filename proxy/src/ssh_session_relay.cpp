@@ -63,6 +63,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     if (s->forwardOnly_) return s->forwardOnlyRefusal(true);
     std::string cmd = command ? command : "";
     if (cmd.size() > 64 * 1024) return 1;
+    s->host_.audit(commandEntry(s->host_.record(), "exec", cmd));
     s->ops_.push_back([s, cmd]() { return ssh_channel_request_exec(s->up_.get(), cmd.c_str()); });
     return 0;
   };
@@ -73,6 +74,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     s->started_ = true;
     if (s->forwardOnly_) return s->forwardOnlyRefusal(false);
     std::string n = name ? name : "";
+    s->host_.audit(commandEntry(s->host_.record(), "subsystem", n));
     s->ops_.push_back([s, n]() { return ssh_channel_request_subsystem(s->up_.get(), n.c_str()); });
     return 0;
   };

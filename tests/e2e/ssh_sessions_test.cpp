@@ -1,6 +1,8 @@
 // Live sessions end to end: a terminating session through the real ssh
 // client is listed by `jitctl sessions` and ended by `jitctl session kill`,
 // with who and why shown to the user and written to the audit log.
+#include <fstream>
+
 #include "ssh_bastion_fixture.hpp"
 
 namespace jitgate {
@@ -52,6 +54,24 @@ TEST_F(SshBastionTest, ALiveSessionIsListedAndKilledWithItsReasonShown) {
   r = jitctl({"session", "kill", sid});
   EXPECT_NE(r.exitCode, 0);
   EXPECT_NE(r.err.find("no live session"), std::string::npos) << r.err;
+}
+
+// Commands on record: every exec command line and every subsystem.
+TEST_F(SshBastionTest, ExecCommandLinesAndSubsystemsAreAudited) {
+  grant(targetPort_);
+  auto r = ssh("echo on-record; exit 0");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  std::ofstream(dir_ / "batch") << "pwd\n";
+  auto sftp =
+      testing::run({"/usr/bin/sftp", "-F", dir_ / "ssh_config", "-P", std::to_string(bastionPort_),
+                    "-b", dir_ / "batch", user_->name() + "@vm1@127.0.0.1"},
+                   dir_.path());
+  ASSERT_EQ(sftp.exitCode, 0) << sftp.err;
+  auto a = audit();
+  EXPECT_NE(a.find("session.command,ok,vm1," + targetPort_), std::string::npos) << a;
+  EXPECT_NE(a.find(" exec: echo on-record; exit 0"), std::string::npos) << a;
+  EXPECT_NE(a.find(" subsystem: sftp"), std::string::npos) << a;
+  EXPECT_NE(a.find("front=ssh session=s-"), std::string::npos) << a;
 }
 
 }  // namespace

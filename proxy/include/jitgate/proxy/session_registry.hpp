@@ -52,6 +52,10 @@ struct SessionRecord {
 AuditEntry connectEntry(const SessionRecord& s);
 // detail: "front=ssh reason=expired bytes_to_target=N bytes_from_target=N duration=12.345s[ note]"
 AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::string& note = "");
+// What a session asked the target to run: action session.command, detail
+// "front=ssh session=s-... exec: COMMAND" (or "subsystem: sftp"); the text
+// printable and at most 1024 characters.
+AuditEntry commandEntry(const SessionRecord& s, std::string_view kind, std::string_view text);
 // A connection or channel that was not let through: action session.refused.
 AuditEntry refusalEntry(const std::string& front, const std::string& user,
                         const std::string& target, std::optional<uint16_t> port,
