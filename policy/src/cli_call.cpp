@@ -68,4 +68,11 @@ std::string apiTarget(std::initializer_list<std::string_view> segments, const Qu
   return std::string(u.buffer());
 }
 
+Query filters(std::initializer_list<std::pair<std::string_view, std::string_view>> given) {
+  Query q;
+  for (const auto& [name, value] : given)
+    if (!value.empty()) q.emplace_back(name, value);
+  return q;
+}
+
 }  // namespace jitgate::cli

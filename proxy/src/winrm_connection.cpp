@@ -26,6 +26,7 @@
 #include "jitgate/proxy/http_rules.hpp"
 #include "jitgate/proxy/winrm_identity.hpp"
 #include "jitgate/text.hpp"
+#include "winrm_claim.hpp"
 #include "winrm_fault.hpp"
 #include "winrm_tls.hpp"
 
@@ -188,67 +189,32 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     auto& req = parser_->get();
     clientKeepAlive_ = req.keep_alive();
 
-    auto route = listenerTarget_.empty()
-                     ? routeRequest(req.target(), req[http::field::host], cfg_.domain)
-                     : routeToListenerTarget(req.target(), listenerTarget_);
-    auto auth = req.find(http::field::authorization);
-    Result<ClientCredential> cred = auth == req.end() ? Result<ClientCredential>(ClientCredential{})
-                                                      : parseAuthorization(auth->value());
-    std::vector<Target> named;
-    if (route) named = front_->engine.targetsNamed(route->target);
-    std::optional<Target> target;
-    if (named.size() == 1) target = named.front();
-
-    if (req.method() != http::verb::post)
-      return refuse(405, SessionRefusal::Http, "only POST is relayed (WS-Man)");
-    if (!route) return refuse(400, SessionRefusal::Routing, route.refusal().message);
-    if (named.size() > 1)  // the user is not known yet: no grant can choose
-      return refuse(403, SessionRefusal::AmbiguousTarget,
-                    printable(route->target, 64) + " is the address of " +
-                        std::to_string(named.size()) + " targets (" + named[0].name + ", " +
-                        named[1].name + (named.size() > 2 ? ", ..." : "") +
-                        "): name the target instead of its address");
-    if (!target)
-      return refuse(403, SessionRefusal::UnknownTarget,
-                    "no target named '" + printable(route->target, 64) + "'");
-    if (target_ && target_->name != target->name)
-      return refuse(400, SessionRefusal::Routing,
-                    "one connection serves one target (" + target_->name + ")");
-    if (!target_) {
-      target_ = *target;
-      port_ = Tls ? target_->winrmHttpsPort : target_->winrmHttpPort;
+    WinrmRequestHead head;
+    head.post = req.method() == http::verb::post;
+    head.target = req.target();
+    head.host = req[http::field::host];
+    if (auto auth = req.find(http::field::authorization); auth != req.end())
+      head.authorization = auth->value();
+    WinrmConnectionSoFar soFar{listenerTarget_, target_ ? &*target_ : nullptr,
+                               user_,           certUser_,
+                               certTarget_,     certRefusal_};
+    auto checked = checkWinrmClaim(head, soFar, front_->engine, cfg_.domain, cfg_.accountDomains);
+    if (auto* no = std::get_if<WinrmClaimRefusal>(&checked)) {
+      if (no->target && !target_) serve(*no->target);
+      if (!no->user.empty()) userForRefusal_ = no->user;
+      return refuse(no->status, no->reason, no->message);
     }
-    upstreamPath_ = route->upstreamPath;
-    if (!cred) return refuse(401, SessionRefusal::Identity, cred.refusal().message);
-    userForRefusal_ = !certUser_.empty() ? certUser_ : cred->user;  // who the audit names
-    if (auto st = acceptAccountDomain(*cred, cfg_.accountDomains); !st)
-      return refuse(403, SessionRefusal::AccountDomain, st.refusal().message);
-    if (!certRefusal_.empty())
-      return refuse(403, SessionRefusal::Certificate,
-                    "client certificate refused: " + certRefusal_);
-    // A certificate opens only its grant's target.
-    if (!certUser_.empty() && certTarget_ != target_->name)
-      return refuse(403, SessionRefusal::Certificate,
-                    "client certificate refused: wrong_target: it is for target '" + certTarget_ +
-                        "', not '" + target_->name + "'");
-
-    std::string user = cred->user;
-    if (!certUser_.empty()) {
-      if (!user.empty() && user != certUser_)
-        return refuse(
-            403, SessionRefusal::Identity,
-            "the credentials name " + user + " but the client certificate names " + certUser_);
-      user = certUser_;
-    }
-    if (!user_.empty() && !user.empty() && user != user_)
-      return refuse(403, SessionRefusal::Identity,
-                    "this connection belongs to " + user_ + "; use a new connection for " + user);
-    if (user.empty()) user = user_;
+    const WinrmClaim& claim = std::get<WinrmClaim>(checked);
+    if (!target_) serve(claim.target);
+    upstreamPath_ = claim.upstreamPath;
+    userForRefusal_ = claim.auditUser;
+    const ClientCredential& cred = claim.credential;
+    std::string user = claim.user;
 
     handshakeLeg_ = false;
     challenge_ = false;
     if (user.empty()) {
-      if (cred->scheme == AuthScheme::NtlmNegotiate) {
+      if (cred.scheme == AuthScheme::NtlmNegotiate) {
         // NTLM names its user only in the third message; the NEGOTIATE leg
         // goes to the target (without the request body) only when some
         // grant covers this target, port and source at all.
@@ -276,7 +242,7 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
         parser_->body_limit(kUnnamedBodyLimit);
         return readBody();
       }
-      if (cred->scheme == AuthScheme::CertificateMutual)
+      if (cred.scheme == AuthScheme::CertificateMutual)
         return refuse(401, SessionRefusal::Identity,
                       Tls ? "certificate authentication needs a jitgate client certificate"
                           : "certificate authentication needs the HTTPS front");
@@ -301,12 +267,18 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     if (!identified_) {
       mintUpstreamCert_ =
           Tls && !certUser_.empty() && !upstream_ &&
-          (cred->scheme == AuthScheme::None || cred->scheme == AuthScheme::CertificateMutual);
+          (cred.scheme == AuthScheme::None || cred.scheme == AuthScheme::CertificateMutual);
       establish(user, d);
     } else {
       binding_.moveTo(d);
     }
     readBody();
+  }
+
+  // The connection's one target, from its first request on.
+  void serve(const Target& t) {
+    target_ = t;
+    port_ = Tls ? target_->winrmHttpsPort : target_->winrmHttpPort;
   }
 
   void establish(const std::string& user, const Decision& d) {

@@ -83,8 +83,9 @@ Result<std::pair<std::string, std::string>> makeSelfSigned(const std::string& do
   if (!key) return tlsError("generating the HTTPS front's key: " + opensslError());
   X509Ptr cert(X509_new());
   if (!cert) return tlsError("X509_new: " + opensslError());
+  // 63 random bits with the top one set: positive and 8 bytes in DER.
   BignumPtr serial(BN_new());
-  bool ok = serial && BN_rand(serial.get(), 63, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) == 1 &&
+  bool ok = serial && BN_rand(serial.get(), 63, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) == 1 &&
             X509_set_version(cert.get(), 2) == 1 &&
             BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) &&
             X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) &&

@@ -6,6 +6,8 @@
 
 #include <sstream>
 
+#include "jitgate/cli_call.hpp"
+
 namespace jitgate::cli {
 namespace {
 
@@ -55,6 +57,16 @@ TEST(CliRenderTest, WhoamiNamesNoRolesAsNone) {
   renderWhoami(out,
                json::parse(R"({"user": "bob", "uid": 1001, "groups": ["a", "b"], "roles": []})"));
   EXPECT_EQ(out.str(), "user:   bob (uid 1001)\ngroups: a, b\nroles:  none\n");
+}
+
+// A listing's filters: those given, in order, percent-encoded in the target.
+TEST(CliCallTest, FiltersLeaveOutWhatWasNotGiven) {
+  Query q = filters({{"user", "alice"}, {"target", ""}, {"grant", "g 1&x"}});
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].first, "user");
+  EXPECT_EQ(q[1].second, "g 1&x");
+  EXPECT_EQ(apiTarget({"sessions"}, q), "/v1/sessions?user=alice&grant=g%201%26x");
+  EXPECT_EQ(apiTarget({"sessions"}, filters({{"user", ""}})), "/v1/sessions");
 }
 
 }  // namespace

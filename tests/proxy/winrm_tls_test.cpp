@@ -3,6 +3,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../support/process.hpp"
 #include "../support/test_support.hpp"
@@ -56,6 +57,23 @@ TEST_F(WinrmTlsCertificateTest, MadeOnFirstStartForAtMost397Days) {
   struct stat st {};
   ASSERT_EQ(::stat(keyFile().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// RFC 5280 serials are positive; TLS scanners (testssl) flag ones under 8
+// bytes. A 63-bit random serial with its top bit set is 8 bytes in DER every
+// time (with any top bit, 1 in 128 came out as 7 bytes).
+TEST_F(WinrmTlsCertificateTest, ItsSerialIsAlwaysEightBytesAndPositive) {
+  for (int i = 0; i < 200; ++i) {
+    ::unlink(certFile().c_str());
+    ::unlink(keyFile().c_str());
+    ASSERT_TRUE(ensure());
+    BioPtr bio(BIO_new_file(certFile().c_str(), "r"));
+    X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    ASSERT_TRUE(cert);
+    const ASN1_INTEGER* serial = X509_get0_serialNumber(cert.get());
+    ASSERT_EQ(ASN1_STRING_length(serial), 8) << "certificate " << i;
+    EXPECT_EQ(ASN1_STRING_type(serial), V_ASN1_INTEGER);  // not V_ASN1_NEG_INTEGER
+  }
 }
 
 TEST_F(WinrmTlsCertificateTest, KeptWhileItHasMoreThan30DaysLeft) {

@@ -46,6 +46,8 @@ int serve(const Context& ctx, verb method, const std::string& target, const std:
           const Render& render);
 
 using Query = std::vector<std::pair<std::string, std::string>>;
+// A listing's query: the filters given, in order; empty values are left out.
+Query filters(std::initializer_list<std::pair<std::string_view, std::string_view>> given);
 // A request target under /v1. Segments and query values are percent-encoded:
 // a name from the command line must not be able to reshape the path.
 std::string apiTarget(std::initializer_list<std::string_view> segments, const Query& query = {});
