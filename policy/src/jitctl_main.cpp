@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "jitctl_recordings.hpp"
 #include "jitgate/cli_call.hpp"
 #include "jitgate/cli_render.hpp"
 #include "jitgate/control_client.hpp"
@@ -598,6 +599,8 @@ int run(int argc, char** argv) {
                    });
     });
   }
+
+  addRecordingVerbs(app, ctx, on);
 
   auto* user = group("user", "users and their SSH public keys");
   {
