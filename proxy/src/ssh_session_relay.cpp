@@ -48,6 +48,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
       s->height_ = h;
     }
     s->term_ = printable(t, 64);
+    s->pty_ = true;
     s->ops_.push_back(
         [s, t, w, h]() { return ssh_channel_request_pty_size(s->up_.get(), t.c_str(), w, h); });
     return 0;
@@ -396,6 +397,10 @@ void SshSessionRelay::progress(ssh_session hop) {
 bool SshSessionRelay::startRecording(const char* channel, const std::string& command) {
   RecordingStore* store = host_.recordings();
   if (!store || store->settings().mode == RecordMode::Off) return true;
+  // A channel without a pty carries bytes, not a screen (scp, rsync, a
+  // piped tar): its command is audited (session.command), its data is not
+  // recorded, or every bulk transfer would run into the size cap.
+  if (!pty_) return true;
   const SessionRecord& s = host_.record();
   RecordingHeader h;
   h.session = s.id;

@@ -159,11 +159,11 @@ TEST_F(SshRecordingsTest, ARecordingSurvivesKill9AndStillPlaysToItsLastFlush) {
 TEST_F(SshRecordingsTest, AFullBudgetRefusesWithTheReasonOrGoesOnUnrecorded) {
   restartWithConfig("[recordings]\nmax_size = \"64K\"\nbudget = \"64K\"\n");
   grant(targetPort_);
-  auto first = ssh("echo first");
+  auto first = ssh("echo first", {"-tt"});
   ASSERT_EQ(first.exitCode, 0) << first.err;
-  EXPECT_EQ(first.out, "first\n");
+  EXPECT_EQ(first.out, "first\r\n");
   // The first recording's bytes leave no room for another at the cap.
-  auto r = ssh("echo second");
+  auto r = ssh("echo second", {"-tt"});
   EXPECT_EQ(r.exitCode, 1) << r.out << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_NE(r.err.find("cannot be recorded, so it does not run"), std::string::npos) << r.err;
@@ -172,9 +172,9 @@ TEST_F(SshRecordingsTest, AFullBudgetRefusesWithTheReasonOrGoesOnUnrecorded) {
 
   restartWithConfig(
       "[recordings]\nmax_size = \"64K\"\nbudget = \"64K\"\nwhen_full = \"continue\"\n");
-  auto cont = ssh("echo third");
+  auto cont = ssh("echo third", {"-tt"});
   EXPECT_EQ(cont.exitCode, 0) << cont.err;
-  EXPECT_EQ(cont.out, "third\n");
+  EXPECT_EQ(cont.out, "third\r\n");
   EXPECT_TRUE(waitAudit("recording=- unrecorded: the recordings' disk budget is full")) << audit();
 }
 
@@ -192,10 +192,19 @@ TEST_F(SshRecordingsTest, TheSizeCapEndsTheSessionWithTheReason) {
   EXPECT_TRUE(waitAudit("reason=recording_unavailable")) << audit();
 }
 
+TEST_F(SshRecordingsTest, AChannelWithoutAPtyIsAuditedNotRecorded) {
+  grant(targetPort_);
+  auto r = ssh("head -c 1000000 /dev/zero");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out.size(), 1000000u);
+  EXPECT_EQ(out({"recordings", "--json"}), "[]");
+  EXPECT_NE(audit().find("exec: head -c 1000000 /dev/zero"), std::string::npos);
+}
+
 TEST_F(SshRecordingsTest, RecordOffRecordsNothingAndIdsCannotNameOtherFiles) {
   restartWithConfig("[recordings]\nrecord = \"off\"\n");
   grant(targetPort_);
-  ASSERT_EQ(ssh("echo unrecorded").exitCode, 0);
+  ASSERT_EQ(ssh("echo unrecorded", {"-tt"}).exitCode, 0);
   EXPECT_EQ(out({"recordings", "--json"}), "[]");
   for (const char* bad : {"../jitgate.db", "s-0123456789abcdef-1/../../jitgate.db",
                           "s-0123456789ABCDEF-1", "%2e%2e"}) {
