@@ -13,6 +13,7 @@ pkgs=(
   libpq-dev postgresql
   python3-asyncssh ansible-core
   ssh-audit testssl.sh iproute2
+  libvterm-dev asciinema
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -3,6 +3,7 @@
 // escaping of text other people typed.
 #include "jitgate/cli_render.hpp"
 
+#include <cstdio>
 #include <sstream>
 
 namespace jitgate::cli {
@@ -224,6 +225,39 @@ int renderSessions(std::ostream& out, const json::value& v) {
              {"ID", "USER", "TARGET", "PORT", "SOURCE", "FRONT", "GRANT", "STARTED", "BYTES UP",
               "BYTES DOWN", "NODE"},
              rows);
+  return 0;
+}
+
+int renderRecordings(std::ostream& out, const json::value& v) {
+  std::vector<Row> rows;
+  for (const auto& r : items(&v)) {
+    std::string state = isTrue(r, "closed") ? text(r, "end") : "open";
+    std::string what = text(r, "channel");
+    if (auto c = text(r, "command"); !c.empty()) what += ": " + c;
+    char duration[32];
+    double d = 0;
+    if (const auto* n = member(r, "durationSeconds"); n && n->is_number())
+      d = n->to_number<double>();
+    std::snprintf(duration, sizeof duration, "%.1fs", d);
+    rows.push_back({text(r, "id"), text(r, "user"), text(r, "target"), text(r, "grant"),
+                    text(r, "startedUtc"), duration, text(r, "bytes"), state, what});
+  }
+  printTable(out,
+             {"ID", "USER", "TARGET", "GRANT", "STARTED", "DURATION", "BYTES", "STATE", "WHAT"},
+             rows);
+  return 0;
+}
+
+int renderScreenHits(std::ostream& out, const json::value& v) {
+  std::vector<Row> rows;
+  for (const auto& h : items(&v)) {
+    char offset[32];
+    double d = 0;
+    if (const auto* n = member(h, "offsetSeconds"); n && n->is_number()) d = n->to_number<double>();
+    std::snprintf(offset, sizeof offset, "%.3fs", d);
+    rows.push_back({text(h, "recording"), offset, text(h, "line")});
+  }
+  printTable(out, {"RECORDING", "OFFSET", "LINE"}, rows);
   return 0;
 }
 

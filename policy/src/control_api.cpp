@@ -108,6 +108,7 @@ ApiResponse Call::refuse(const Refusal& r) {
                                                            &AuditEntry::grantId,
                                                            &AuditEntry::requestId,
                                                            &AuditEntry::user,
+                                                           nullptr,
                                                            nullptr};
     if (auto column = kColumn[static_cast<size_t>(op.arg)]) e.*column = arg;
   }
@@ -226,6 +227,7 @@ std::optional<ApiResponse> ControlApi::admit(http::verb method, std::string_view
   if (!control::admits(m.op->access, caller.roles)) {
     control::Call call{engine_, authority_, version_, started_, caller, *m.op, m.arg};
     call.sessions = sessions_;
+    call.recordings = recordings_;
     std::string roles;
     for (const auto& n : caller.roles.names()) roles += (roles.empty() ? "" : ", ") + n;
     return call.refuse(Refusal{RefusalCode::Forbidden, "",
@@ -243,6 +245,7 @@ ApiResponse ControlApi::handle(http::verb method, std::string_view target, std::
   const Operation& op = *m.op;
   control::Call call{engine_, authority_, version_, started_, caller, op, m.arg};
   call.sessions = sessions_;
+  call.recordings = recordings_;
   // Names and ids in the path follow the same rule as names in bodies; a
   // malformed one is refused without being echoed.
   if (op.arg != control::ArgKind::None) {

@@ -16,13 +16,14 @@
 #include "jitgate/control_api.hpp"
 #include "jitgate/engine.hpp"
 #include "jitgate/live_sessions.hpp"
+#include "jitgate/recordings.hpp"
 #include "jitgate/roles.hpp"
 
 namespace jitgate::control {
 
 // What the path argument names, so that refusals are audited in the right
 // column (Call::refuse maps them in this order).
-enum class ArgKind { None, Target, Grant, Request, User, Session };
+enum class ArgKind { None, Target, Grant, Request, User, Session, Recording };
 
 // Which roles admit an operation at all; finer checks (a requester sees
 // only their own grants) happen while serving it.
@@ -89,6 +90,7 @@ struct Call {
   GrantEngine& engine;
   CertificateAuthority* authority;
   LiveSessions* sessions = nullptr;  // this node's fronts (null: none running)
+  Recordings* recordings = nullptr;  // this node's recordings (null: none kept)
   const std::string& version;
   std::chrono::steady_clock::time_point started;
   const Caller& caller;
@@ -109,5 +111,12 @@ ApiResponse jsonResponse(unsigned status, const boost::json::value& v);
 // Live sessions (control_sessions.cpp).
 ApiResponse listSessions(Call& c);
 ApiResponse killSession(Call& c);
+
+// Session recordings (control_recordings.cpp).
+ApiResponse listRecordings(Call& c);
+ApiResponse searchRecordings(Call& c);
+ApiResponse getRecording(Call& c);
+ApiResponse recordingCast(Call& c);
+ApiResponse verifyRecording(Call& c);
 
 }  // namespace jitgate::control

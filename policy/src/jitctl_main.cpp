@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "jitctl_recordings.hpp"
 #include "jitctl_verbs.hpp"
 #include "jitgate/cli_call.hpp"
 #include "jitgate/cli_render.hpp"
@@ -249,6 +250,8 @@ int run(int argc, char** argv) {
                    });
     });
   }
+
+  addRecordingVerbs(app, ctx, on);
 
   auto* user = group("user", "users and their SSH public keys");
   {

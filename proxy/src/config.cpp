@@ -94,6 +94,80 @@ Status readListen(const toml::table& t, const std::string& prefix, const char* k
   return okStatus();
 }
 
+// A size: bytes, or a number with K, M, G or T (powers of 1024).
+Status readSize(const toml::table& t, const std::string& prefix, const char* key, uint64_t& out,
+                uint64_t min, uint64_t max) {
+  const auto* n = t.get(key);
+  if (!n) return okStatus();
+  std::string text;
+  if (auto v = n->value<int64_t>(); n->is_integer() && v && *v >= 0) {
+    text = std::to_string(*v);
+  } else if (auto s = n->value<std::string>(); n->is_string() && s) {
+    text = *s;
+  } else {
+    return configError(prefix + key, "must be a size such as \"64M\" or \"4G\"");
+  }
+  if (text.empty()) return configError(prefix + key, "must be a size such as \"64M\" or \"4G\"");
+  size_t digits = text.find_first_not_of("0123456789");
+  std::string unit = digits == std::string::npos ? "" : text.substr(digits);
+  static const std::pair<const char*, int> kUnits[] = {
+      {"", 0}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}};
+  int shift = -1;
+  for (auto [u, sh] : kUnits)
+    if (unit == u) shift = sh;
+  if (digits == 0 || shift < 0 || text.size() - unit.size() > 12)
+    return configError(prefix + key, "must be a size such as \"64M\" or \"4G\"");
+  uint64_t v = std::stoull(text.substr(0, digits)) << shift;
+  if (v < min || v > max)
+    return configError(prefix + key, "must be between " + std::to_string(min) + " and " +
+                                         std::to_string(max) + " bytes");
+  out = v;
+  return okStatus();
+}
+
+Status readRecordings(const toml::table& t, RecordingSettings& r) {
+  if (auto st =
+          checkKeys(t, "recordings.",
+                    {"record", "max_size", "budget", "retention", "when_full", "flush_interval"});
+      !st)
+    return st;
+  std::string mode = std::string(toString(r.mode));
+  if (auto st = readString(t, "recordings.", "record", mode); !st) return st;
+  if (mode == "off")
+    r.mode = RecordMode::Off;
+  else if (mode == "output")
+    r.mode = RecordMode::Output;
+  else if (mode == "all")
+    r.mode = RecordMode::All;
+  else
+    return configError("recordings.record", "must be off, output or all");
+  if (auto st = readSize(t, "recordings.", "max_size", r.maxBytes, 64 << 10, 1ull << 40); !st)
+    return st;
+  if (auto st = readSize(t, "recordings.", "budget", r.budgetBytes, 64 << 10, 1ull << 50); !st)
+    return st;
+  if (r.budgetBytes < r.maxBytes)
+    return configError("recordings.budget", "must be at least recordings.max_size");
+  using std::chrono::seconds;
+  if (auto st = readSeconds(t, "recordings.", "retention", r.retention, seconds(1),
+                            seconds(100 * 365 * 86400ll));
+      !st)
+    return st;
+  seconds flush(std::chrono::duration_cast<seconds>(r.flushInterval));
+  if (auto st = readSeconds(t, "recordings.", "flush_interval", flush, seconds(1), seconds(60));
+      !st)
+    return st;
+  r.flushInterval = flush;
+  std::string whenFull = r.whenFull == WhenFull::Refuse ? "refuse" : "continue";
+  if (auto st = readString(t, "recordings.", "when_full", whenFull); !st) return st;
+  if (whenFull == "refuse")
+    r.whenFull = WhenFull::Refuse;
+  else if (whenFull == "continue")
+    r.whenFull = WhenFull::Continue;
+  else
+    return configError("recordings.when_full", "must be refuse or continue");
+  return okStatus();
+}
+
 // [winrm.http_target_listen] and [winrm.https_target_listen]: a table of
 // TARGET = "ADDR:PORT". Each address once, on neither front's own.
 Status readTargetListen(const toml::table& t, const char* key, std::vector<WinrmTargetListen>& out,
@@ -169,9 +243,10 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     std::string where = e.source().begin ? " at line " + std::to_string(e.source().begin.line) : "";
     return configError(path, std::string(e.description()) + where);
   }
-  if (auto st = checkKeys(root, "",
-                          {"state_dir", "control_socket", "control_socket_group", "log_level",
-                           "roles", "control", "ca", "ssh", "winrm", "metrics", "store"});
+  if (auto st =
+          checkKeys(root, "",
+                    {"state_dir", "control_socket", "control_socket_group", "log_level", "roles",
+                     "control", "ca", "ssh", "winrm", "metrics", "store", "recordings"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -346,6 +421,11 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
                               std::chrono::seconds(86400));
         !st)
       return st.refusal();
+  }
+  if (const auto* n = root.get("recordings")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("recordings", "must be a table");
+    if (auto st = readRecordings(*t, c.recordings); !st) return st.refusal();
   }
   return c;
 }

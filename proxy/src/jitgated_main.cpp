@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -219,6 +220,42 @@ int run(int argc, char** argv) {
   server.start();
 
   Metrics metrics(io, engine, store);
+  // Recordings of terminating SSH sessions (docs/RECORDINGS.md); the
+  // directory is served even with record = off, for what is already there.
+  auto recordings = RecordingStore::open(config.stateDir + "/recordings", config.recordings);
+  if (!recordings) {
+    spdlog::error("recordings: {}", recordings.refusal().describe());
+    return 1;
+  }
+  RecordingStore& recordingStore = **recordings;
+  api.serveRecordings(&recordingStore);
+  auto prune = [&] {
+    for (const auto& id : recordingStore.prune(std::chrono::system_clock::now())) {
+      AuditEntry e;
+      e.actor = "jitgated";
+      e.action = "recording.pruned";
+      e.outcome = "ok";
+      e.detail = "recording=" + id + " older than recordings.retention";
+      (void)engine.record(std::move(e));
+    }
+  };
+  prune();
+  // Buffers written at least every flush_interval; retention applied hourly.
+  boost::asio::steady_timer recordingTimer(io);
+  auto lastPrune = std::chrono::steady_clock::now();
+  std::function<void()> tickRecordings = [&] {
+    recordingTimer.expires_after(std::chrono::seconds(1));
+    recordingTimer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      recordingStore.flushDue();
+      if (std::chrono::steady_clock::now() - lastPrune >= std::chrono::hours(1)) {
+        lastPrune = std::chrono::steady_clock::now();
+        prune();
+      }
+      tickRecordings();
+    });
+  };
+  tickRecordings();
   SessionRegistry registry(engine);
   api.serveSessions(&registry);
   std::string fronts;
@@ -232,6 +269,7 @@ int run(int argc, char** argv) {
     o.maxPerSource = config.ssh.maxPerSource;
     o.warnBefore = config.ssh.warnBefore;
     o.connectTimeout = config.ssh.connectTimeout;
+    o.recordings = &recordingStore;
     auto front = SshFront::open(io, engine, **authority, registry, o);
     if (!front) {
       spdlog::error("ssh front: {}", front.refusal().describe());
@@ -311,6 +349,7 @@ int run(int argc, char** argv) {
     service.stopping("stopping on signal " + std::to_string(sig));
     service.stopWatchdog();
     hangups.cancel();
+    recordingTimer.cancel();
     metrics.stopServing();
     server.stop();
     if (sshFront) sshFront->stop();

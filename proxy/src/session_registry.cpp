@@ -87,11 +87,22 @@ AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::str
   return e;
 }
 
-AuditEntry commandEntry(const SessionRecord& s, std::string_view kind, std::string_view text) {
+AuditEntry commandEntry(const SessionRecord& s, std::string_view kind, std::string_view text,
+                        std::string_view recording) {
   auto e = sessionEntry(s, "session.command");
   e.detail = "front=" + s.front;
   if (!s.id.empty()) e.detail += " session=" + s.id;
+  if (!recording.empty()) e.detail += " recording=" + std::string(recording);
   e.detail += " " + std::string(kind) + ": " + printable(text, 1024);
+  return e;
+}
+
+AuditEntry recordingEntry(const SessionRecord& s, std::string_view outcome, std::string_view text) {
+  auto e = sessionEntry(s, "session.recording");
+  e.outcome = std::string(outcome);
+  e.detail = "front=" + s.front;
+  if (!s.id.empty()) e.detail += " session=" + s.id;
+  e.detail += " " + std::string(text);
   return e;
 }
 

@@ -417,6 +417,7 @@ class Connection final : public SshConnection,
   void sentToClient(uint64_t n) override { unsentToClient_ += n; }
   void wake() override { windowOpened(); }
   void audit(AuditEntry e) override { front_->record(std::move(e)); }
+  RecordingStore* recordings() override { return front_->options.recordings; }
   ssh_session readyHop() const {
     return hop_ && hop_->state() == SshHop::State::Ready ? hop_->session() : nullptr;
   }

@@ -43,6 +43,12 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     if (s->forwardOnly_) return 0;
     if (s->ops_.size() >= kMaxOps || (term && std::strlen(term) > 64)) return 1;
     std::string t = term ? term : "xterm";
+    if (w > 0 && w <= 1000 && h > 0 && h <= 1000) {
+      s->width_ = w;
+      s->height_ = h;
+    }
+    s->term_ = printable(t, 64);
+    s->pty_ = true;
     s->ops_.push_back(
         [s, t, w, h]() { return ssh_channel_request_pty_size(s->up_.get(), t.c_str(), w, h); });
     return 0;
@@ -52,6 +58,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     if (s->started_) return 1;
     s->started_ = true;
     if (s->forwardOnly_) return s->forwardOnlyRefusal(true);
+    if (!s->startRecording("shell", "")) return s->refuseUnrecorded();
     s->ops_.push_back([s]() { return ssh_channel_request_shell(s->up_.get()); });
     return 0;
   };
@@ -63,7 +70,9 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     if (s->forwardOnly_) return s->forwardOnlyRefusal(true);
     std::string cmd = command ? command : "";
     if (cmd.size() > 64 * 1024) return 1;
-    s->host_.audit(commandEntry(s->host_.record(), "exec", cmd));
+    bool recordable = s->startRecording("exec", cmd);
+    s->host_.audit(commandEntry(s->host_.record(), "exec", cmd, s->rec_ ? s->rec_->id() : ""));
+    if (!recordable) return s->refuseUnrecorded();
     s->ops_.push_back([s, cmd]() { return ssh_channel_request_exec(s->up_.get(), cmd.c_str()); });
     return 0;
   };
@@ -98,6 +107,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     auto* s = self(ud);
     if (s->forwardOnly_) return 0;
     if (s->ops_.size() >= kMaxOps) return 1;
+    if (s->rec_) s->rec_->resize(w, h);
     s->ops_.push_back([s, w, h]() {
       int rc = ssh_channel_change_pty_size(s->up_.get(), w, h);
       return rc == SSH_AGAIN ? SSH_AGAIN : SSH_OK;
@@ -135,6 +145,7 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
 // libssh keeps a freed channel until the peer's close arrives; it must not
 // call back into a relay that is gone.
 SshSessionRelay::~SshSessionRelay() {
+  endRecording();
   if (client_) ssh_remove_channel_callbacks(client_.get(), &clientCb_);
   if (up_) ssh_remove_channel_callbacks(up_.get(), &upCb_);
 }
@@ -244,34 +255,39 @@ void SshSessionRelay::relayUpEnds(bool upDrained) {
 // libssh's channel buffer (holding back the sender's window); drain() moves
 // it on later. Nothing is taken while older bytes wait.
 int SshSessionRelay::onClientData(const char* data, uint32_t len) {
-  if (forwardOnly_) return static_cast<int>(len);  // nothing goes anywhere
+  if (forwardOnly_ || refused_) return static_cast<int>(len);  // nothing goes anywhere
   if (stage_ != Stage::Relaying || !ops_.empty() || toUp_ == Told::Closed || !host_.flowing() ||
       !pendingUp_.empty())
     return 0;
   uint32_t n = writeSome(up_.get(), data, len, false);
   host_.record().bytesToTarget += n;
+  if (n) recorded(data, n, true);
   return static_cast<int>(n);
 }
 
 int SshSessionRelay::onUpData(const char* data, uint32_t len, int isStderr) {
-  if (fromClient_ == Heard::Closed) return static_cast<int>(len);  // dropped: see progress()
+  if (fromClient_ == Heard::Closed || refused_)
+    return static_cast<int>(len);  // dropped: see progress()
+  if (haltPending_) return 0;
   std::string& pending = isStderr ? pendingDownErr_ : pendingDown_;
   if (toClient_ == Told::Closed || !host_.flowing() || !pending.empty() || host_.clientBacklogged())
     return 0;
   uint32_t n = writeSome(client_.get(), data, len, isStderr != 0);
   host_.record().bytesFromTarget += n;
   host_.sentToClient(n);
+  if (n) recorded(data, n, false);
   return static_cast<int>(n);
 }
 
 // Moves what libssh still holds for one direction, bounded by the receiving
 // channel's window; bytes read but not taken wait in `pending`.
 uint64_t SshSessionRelay::drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr,
-                                std::string& pending) {
+                                std::string& pending, Tap tap) {
   uint64_t moved = 0;
-  for (int i = 0; i < 16; ++i) {
+  for (int i = 0; i < 16 && !haltPending_; ++i) {
     if (!pending.empty()) {
       uint32_t w = writeSome(to, pending.data(), pending.size(), toStderr);
+      if (w && tap != Tap::None) recorded(pending.data(), w, tap == Tap::Input);
       pending.erase(0, w);
       moved += w;
       if (!pending.empty()) break;
@@ -319,10 +335,15 @@ void SshSessionRelay::closeUp() {
 
 void SshSessionRelay::progress(ssh_session hop) {
   if (stage_ == Stage::Done) return;
-  if (forwardOnly_) {
+  if (haltPending_) haltUnrecorded();
+  if (forwardOnly_ || refused_) {
     relayUpEnds(true);  // the bastion's own answer to a command
     if (fromClient_ != Heard::Open || started_) closeClient();  // started: refused, it ends
-    if (fromClient_ == Heard::Closed) stage_ = Stage::Done;
+    if (fromClient_ == Heard::Closed) {
+      closeUp();
+      stage_ = Stage::Done;
+      endRecording();
+    }
     return;
   }
   hop_ = hop;
@@ -332,7 +353,8 @@ void SshSessionRelay::progress(ssh_session hop) {
   bool opened = stage_ == Stage::Relaying;
   // Client -> target, then its end once everything it sent has gone.
   if (opened && ops_.empty() && toUp_ != Told::Closed) {
-    host_.record().bytesToTarget += drain(client_.get(), up_.get(), 0, false, pendingUp_);
+    host_.record().bytesToTarget +=
+        drain(client_.get(), up_.get(), 0, false, pendingUp_, Tap::Input);
     // A client that has closed sends nothing more and waits for our close,
     // which comes after the target's: what the target will not take now (its
     // window shut) is dropped, so that it hears the EOF and the close rather
@@ -357,8 +379,8 @@ void SshSessionRelay::progress(ssh_session hop) {
     discard(up_.get(), 0);
     discard(up_.get(), 1);
   } else if (opened && toClient_ != Told::Closed && !host_.clientBacklogged()) {
-    uint64_t moved = drain(up_.get(), client_.get(), 0, false, pendingDown_) +
-                     drain(up_.get(), client_.get(), 1, true, pendingDownErr_);
+    uint64_t moved = drain(up_.get(), client_.get(), 0, false, pendingDown_, Tap::Output) +
+                     drain(up_.get(), client_.get(), 1, true, pendingDownErr_, Tap::Output);
     host_.record().bytesFromTarget += moved;
     host_.sentToClient(moved);
   }
@@ -376,7 +398,115 @@ void SshSessionRelay::progress(ssh_session hop) {
     closeUp();
     stage_ = Stage::Done;
   }
+  if (stage_ == Stage::Done) endRecording();
   hop_ = nullptr;
+}
+
+bool SshSessionRelay::startRecording(const char* channel, const std::string& command) {
+  RecordingStore* store = host_.recordings();
+  if (!store || store->settings().mode == RecordMode::Off) return true;
+  // A channel without a pty carries bytes, not a screen (scp, rsync, a
+  // piped tar): its command is audited (session.command), its data is not
+  // recorded, or every bulk transfer would run into the size cap.
+  if (!pty_) return true;
+  const SessionRecord& s = host_.record();
+  RecordingHeader h;
+  h.session = s.id;
+  h.user = s.user;
+  h.target = s.target;
+  h.grantId = s.grantId;
+  h.source = s.source;
+  h.channel = channel;
+  h.command = command;
+  h.term = term_;
+  h.width = width_;
+  h.height = height_;
+  h.mode = store->settings().mode;
+  auto r = store->begin(h);
+  if (r) {
+    rec_ = std::move(*r);
+    host_.audit(recordingEntry(s, "ok",
+                               "recording=" + rec_->id() + " started channel=" + channel +
+                                   " record=" + std::string(toString(h.mode))));
+    return true;
+  }
+  if (store->settings().whenFull == WhenFull::Continue) {
+    host_.audit(recordingEntry(
+        s, "error",
+        "recording=- unrecorded: " + r.refusal().message + " (recordings.when_full = continue)"));
+    return true;
+  }
+  refusalText_ = "this session cannot be recorded, so it does not run: " + r.refusal().message;
+  return false;
+}
+
+int SshSessionRelay::refuseUnrecorded() {
+  const SessionRecord& s = host_.record();
+  AuditEntry e = refusalEntry("ssh", s.user, s.target, s.port, s.source,
+                              SessionRefusal::RecordingUnavailable, refusalText_);
+  e.grantId = s.grantId;
+  host_.audit(std::move(e));
+  std::string text = "jitgate: " + refusalText_ + "\r\n";
+  ssh_channel_write_stderr(client_.get(), text.data(), static_cast<uint32_t>(text.size()));
+  refused_ = true;
+  ops_.clear();
+  heardUpEnd(UpEnd(UpEnd::Kind::Eof));
+  heardUpEnd(UpEnd(UpEnd::Kind::ExitStatus, 1));
+  heardUpEnd(UpEnd(UpEnd::Kind::Close));
+  return 0;
+}
+
+void SshSessionRelay::recorded(const char* data, size_t len, bool input) {
+  if (!rec_) return;
+  if (input)
+    rec_->input(std::string_view(data, len));
+  else
+    rec_->output(std::string_view(data, len));
+  if (rec_->recording()) return;
+  RecordingStore* store = host_.recordings();
+  if (store && store->settings().whenFull == WhenFull::Continue) {
+    host_.audit(recordingEntry(host_.record(), "error",
+                               "recording=" + rec_->id() + " unrecorded from here: " +
+                                   rec_->problem() + " (recordings.when_full = continue)"));
+    endRecording();
+    return;
+  }
+  haltPending_ = true;  // inside a libssh callback: the channel ends in progress()
+  host_.wake();
+}
+
+void SshSessionRelay::haltUnrecorded() {
+  haltPending_ = false;
+  refusalText_ = (rec_ ? rec_->problem() : std::string("the recording stopped")) +
+                 ": the session ends (recordings.when_full = refuse)";
+  endRecording();
+  const SessionRecord& s = host_.record();
+  AuditEntry e = refusalEntry("ssh", s.user, s.target, s.port, s.source,
+                              SessionRefusal::RecordingUnavailable, refusalText_);
+  e.grantId = s.grantId;
+  host_.audit(std::move(e));
+  tell("\r\njitgate: " + refusalText_ + "\r\n");
+  refused_ = true;
+  ops_.clear();
+  pendingUp_.clear();
+  pendingDown_.clear();
+  pendingDownErr_.clear();
+  closeUp();
+  upEnds_.clear();
+  upCloseHeard_ = false;
+  fromUp_ = Heard::Open;
+  heardUpEnd(UpEnd(UpEnd::Kind::ExitStatus, 1));
+  heardUpEnd(UpEnd(UpEnd::Kind::Close));
+}
+
+void SshSessionRelay::endRecording() {
+  if (!rec_) return;
+  auto sum = rec_->close();
+  host_.audit(recordingEntry(host_.record(), sum.end == "write_error" ? "error" : "ok",
+                             "recording=" + sum.id + " sha256=" + sum.digest +
+                                 " bytes=" + std::to_string(sum.bytes) +
+                                 " chunks=" + std::to_string(sum.chunks) + " end=" + sum.end));
+  rec_.reset();
 }
 
 // Reads and drops what libssh holds for one stream of `from`.

@@ -15,6 +15,7 @@
 
 #include "jitgate/handle.hpp"
 #include "jitgate/proxy/session_registry.hpp"
+#include "jitgate/recording/recording_store.hpp"
 
 namespace jitgate {
 
@@ -29,6 +30,8 @@ class SshRelayHost {
   virtual void wake() = 0;  // progress again soon (a window opened inside a poll)
   virtual void pump() = 0;  // progress now (a socket turned ready)
   virtual void audit(AuditEntry e) = 0;
+  // Where shells and commands are recorded (null: not recorded).
+  virtual RecordingStore* recordings() { return nullptr; }
 };
 
 // Writes at most the receiving channel's window; returns what it took (0 when
@@ -68,9 +71,19 @@ class SshSessionRelay {
   int onClientData(const char* data, uint32_t len);
   int onUpData(const char* data, uint32_t len, int isStderr);
   int forwardOnlyRefusal(bool asCommand);
+  // --- Recording (docs/RECORDINGS.md)
+  // Starts the channel's recording; false when it cannot be recorded and
+  // must not run (when_full = refuse): refusalText_ says why.
+  bool startRecording(const char* channel, const std::string& command);
+  // A shell or command that cannot be recorded: the reason, exit status 1.
+  int refuseUnrecorded();
+  void recorded(const char* data, size_t len, bool input);
+  void haltUnrecorded();  // the recording stopped mid-session (refuse): the channel ends
+  void endRecording();
   void runOps();
+  enum class Tap { None, Output, Input };  // what drain() hands the recording
   uint64_t drain(ssh_channel from, ssh_channel to, int isStderr, bool toStderr,
-                 std::string& pending);
+                 std::string& pending, Tap tap);
   void discard(ssh_channel from, int isStderr);
   void closeClient();
   void closeUp();
@@ -118,6 +131,16 @@ class SshSessionRelay {
   // Read from one channel, not yet taken by the other (a write that takes
   // less, e.g. while a key re-exchange holds the session): at most one chunk.
   std::string pendingUp_, pendingDown_, pendingDownErr_;
+  // The pty's size and terminal type, for the recording's header.
+  int width_ = 80, height_ = 24;
+  std::string term_;
+  bool pty_ = false;  // only terminal channels are recorded
+  std::unique_ptr<Recorder> rec_;
+  // The channel was answered by the bastion (it could not be recorded):
+  // nothing more goes either way.
+  bool refused_ = false;
+  bool haltPending_ = false;  // a recording stopped inside a callback; progress() ends it
+  std::string refusalText_;
 };
 
 }  // namespace jitgate

@@ -29,6 +29,7 @@
 #include "winrm_claim.hpp"
 #include "winrm_fault.hpp"
 #include "winrm_tls.hpp"
+#include "wsman_command.hpp"
 
 namespace jitgate {
 
@@ -352,6 +353,8 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     if (challenge_) return writeChallenge();
     auto req = parser_->release();
     parser_.reset();
+    // Audited once the target has answered it (respond).
+    if (identified_ && !handshakeLeg_) command_ = parseWsmanCommand(req.body());
     outReq_.emplace(std::move(req));
     outReq_->target(upstreamPath_);
     stripHopByHop(*outReq_);
@@ -467,6 +470,9 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
     outRes_.emplace(resParser_->release());
     resParser_.reset();
     if (identified_ && !handshakeLeg_) noteTargetVerdict(outRes_->result_int());
+    if (command_ && connected_)
+      front_->audit(commandEntry(binding_.record(), "command", command_->line()));
+    command_.reset();
     bool upstreamKeepAlive = outRes_->keep_alive();
     stripHopByHop(*outRes_);
     keepAlive_ = clientKeepAlive_ && upstreamKeepAlive;
@@ -626,6 +632,7 @@ class Connection : public WinrmConnection, public std::enable_shared_from_this<C
   std::optional<http::response_parser<http::string_body>> resParser_;
   std::optional<http::request<http::string_body>> outReq_;
   std::optional<http::response<http::string_body>> outRes_;
+  std::optional<WsmanCommand> command_;  // the relayed request's, if it is a Command
 
   IpAddress source_;
   std::string sourceText_;

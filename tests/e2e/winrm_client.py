@@ -16,6 +16,7 @@ p.add_argument("--cert")
 p.add_argument("--key")
 p.add_argument("--ca")
 p.add_argument("--command", default="echo hello")
+p.add_argument("--arg", action="append", default=[], help="an argument (repeatable)")
 p.add_argument("--repeat", type=int, default=1)
 a = p.parse_args()
 kw = dict(endpoint=a.endpoint, transport=a.transport, username=a.user, password=a.password,
@@ -31,7 +32,7 @@ try:
     proto = Protocol(**kw)
     for _ in range(a.repeat):
         shell = proto.open_shell()
-        cmd = proto.run_command(shell, a.command)
+        cmd = proto.run_command(shell, a.command, a.arg)
         out, err, code = proto.get_command_output(shell, cmd)
         proto.cleanup_command(shell, cmd)
         proto.close_shell(shell)

@@ -369,5 +369,89 @@ TEST_F(ControlApiTest, LiveSessionsAreSeenByReadersAndEndedByAdmins) {
   EXPECT_TRUE(seen);
 }
 
+// Recordings through the API, over a Recordings of one: readers and security
+// readers see and read them, requesters and nobody do not; reads are
+// audited; the verification weighs the audit log's digest.
+struct OneRecording final : Recordings {
+  RecordingInfo info;
+  RecordingCheck checked;
+  std::vector<RecordingInfo> list(const RecordingFilter& f) const override {
+    if (!f.user.empty() && f.user != info.user) return {};
+    return {info};
+  }
+  Result<RecordingInfo> find(const std::string& id) const override {
+    if (id != info.id) return Refusal{RefusalCode::NotFound, "id", "no recording " + id};
+    return info;
+  }
+  Result<std::string> cast(const std::string& id) const override {
+    if (id != info.id) return Refusal{RefusalCode::NotFound, "id", "no recording " + id};
+    return std::string("{\"version\": 2}\n");
+  }
+  Result<RecordingCheck> check(const std::string&) const override { return checked; }
+  Result<std::vector<ScreenHit>> search(const std::string& text, const RecordingFilter&,
+                                        size_t) const override {
+    return std::vector<ScreenHit>{{info.id, 1.5, 3, "$ " + text}};
+  }
+};
+
+TEST_F(ControlApiTest, RecordingsAreSeenByReadersAndVerifiedAgainstTheAuditLog) {
+  OneRecording rec;
+  rec.info.id = "s-0123456789abcdef-1";
+  rec.info.session = "s-0123456789abcdef";
+  rec.info.user = "alice";
+  rec.info.target = "vm1";
+  rec.info.started =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  rec.checked.state = RecordingCheck::State::Intact;
+  rec.checked.finalDigest = std::string(64, 'a');
+  rec.checked.digest = rec.checked.finalDigest;
+  EXPECT_EQ(call(reader_, http::get, "/v1/recordings").status, 503u);
+  api_->serveRecordings(&rec);
+
+  auto r = call(reader_, http::get, "/v1/recordings?user=alice&since=1h");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(parse(r).as_array()[0].at("id"), "s-0123456789abcdef-1");
+  EXPECT_EQ(call(secReader_, http::get, "/v1/recordings/s-0123456789abcdef-1/cast").status, 200u);
+  for (const auto* who : {&requester_, &nobody_}) {
+    EXPECT_EQ(call(*who, http::get, "/v1/recordings").status, 403u);
+    EXPECT_EQ(call(*who, http::get, "/v1/recordings/s-0123456789abcdef-1/cast").status, 403u);
+    EXPECT_EQ(call(*who, http::get, "/v1/recordings/search?text=x").status, 403u);
+  }
+  EXPECT_EQ(call(reader_, http::get, "/v1/recordings/..%2fjitgate.db/cast").status, 400u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/recordings?since=yesterday").status, 400u);
+  EXPECT_EQ(call(reader_, http::get, "/v1/recordings/search").status, 400u);
+  auto hits = call(reader_, http::get, "/v1/recordings/search?text=rm%20-rf");
+  ASSERT_EQ(hits.status, 200u) << hits.body;
+  EXPECT_EQ(parse(hits).as_array()[0].at("line"), "$ rm -rf");
+
+  // No digest in the audit log yet: not confirmed.
+  auto v = parse(call(reader_, http::get, "/v1/recordings/s-0123456789abcdef-1/verify"));
+  EXPECT_EQ(v.at("state"), "incomplete");
+  AuditEntry closed;
+  closed.actor = "alice";
+  closed.action = "session.recording";
+  closed.outcome = "ok";
+  closed.target = "vm1";
+  closed.detail = "front=ssh session=s-0123456789abcdef recording=s-0123456789abcdef-1 sha256=" +
+                  std::string(64, 'b') + " bytes=1 chunks=1 end=closed";
+  ASSERT_TRUE(engine_->record(closed));
+  v = parse(call(reader_, http::get, "/v1/recordings/s-0123456789abcdef-1/verify"));
+  EXPECT_EQ(v.at("state"), "altered") << v;
+  closed.detail = "front=ssh session=s-0123456789abcdef recording=s-0123456789abcdef-1 sha256=" +
+                  std::string(64, 'a') + " bytes=1 chunks=1 end=closed";
+  ASSERT_TRUE(engine_->record(closed));
+  v = parse(call(reader_, http::get, "/v1/recordings/s-0123456789abcdef-1/verify"));
+  EXPECT_EQ(v.at("state"), "intact") << v;
+
+  bool read = false, searched = false;
+  for (const auto& e : engine_->audit(AuditQuery{}).value()) {
+    read |= e.action == "recording.read" && e.actor == "sam" &&
+            e.detail.find("recording=s-0123456789abcdef-1") != std::string::npos;
+    searched |= e.action == "recording.search" && e.detail.find("text: rm -rf") == 0;
+  }
+  EXPECT_TRUE(read);
+  EXPECT_TRUE(searched);
+}
+
 }  // namespace
 }  // namespace jitgate

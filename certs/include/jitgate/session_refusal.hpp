@@ -46,6 +46,8 @@ enum class SessionRefusal {
   AccountDomain,             // DOMAIN\\user or user@realm of a domain not accepted
   TargetRefusedCredentials,  // admitted, but the target answered 401 to the credentials
   EndedBeforeConnected,      // admitted, but gone before the target accepted the credentials
+  // Recordings (SSH terminating sessions).
+  RecordingUnavailable,  // the session cannot be recorded (budget full, cap, write error)
 };
 
 struct SessionRefusalName {
@@ -85,13 +87,14 @@ inline constexpr std::array kSessionRefusals{
     SessionRefusalName{SessionRefusal::AccountDomain, "account_domain"},
     SessionRefusalName{SessionRefusal::TargetRefusedCredentials, "target_refused_credentials"},
     SessionRefusalName{SessionRefusal::EndedBeforeConnected, "ended_before_connected"},
+    SessionRefusalName{SessionRefusal::RecordingUnavailable, "recording_unavailable"},
 };
 
 // The table lists each value once, in order, up to the last.
 constexpr bool sessionRefusalsInOrder() {
   for (size_t i = 0; i < kSessionRefusals.size(); ++i)
     if (static_cast<size_t>(kSessionRefusals[i].reason) != i) return false;
-  return kSessionRefusals.back().reason == SessionRefusal::EndedBeforeConnected;
+  return kSessionRefusals.back().reason == SessionRefusal::RecordingUnavailable;
 }
 static_assert(sessionRefusalsInOrder(), "kSessionRefusals must follow SessionRefusal");
 

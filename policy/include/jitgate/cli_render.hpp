@@ -50,6 +50,8 @@ int renderPolicy(std::ostream& out, const json::value& p);
 int renderPolicies(std::ostream& out, const json::value& v);
 int renderGrants(std::ostream& out, const json::value& v);
 int renderSessions(std::ostream& out, const json::value& v);
+int renderRecordings(std::ostream& out, const json::value& v);
+int renderScreenHits(std::ostream& out, const json::value& v);
 int renderRequests(std::ostream& out, const json::value& v);
 // A request after approve or deny: one line on what happened.
 int renderDecided(std::ostream& out, const json::value& r);

@@ -11,6 +11,7 @@
 #include "jitgate/authority.hpp"
 #include "jitgate/engine.hpp"
 #include "jitgate/live_sessions.hpp"
+#include "jitgate/recordings.hpp"
 #include "jitgate/roles.hpp"
 
 namespace jitgate {
@@ -35,6 +36,8 @@ class ControlApi {
                      std::string_view body, const Caller& caller);
   // The fronts' live sessions, for /v1/sessions (set once they exist).
   void serveSessions(LiveSessions* sessions) { sessions_ = sessions; }
+  // This node's session recordings, for /v1/recordings (set if kept).
+  void serveRecordings(Recordings* recordings) { recordings_ = recordings; }
   // Writes an audit entry of the transport's (a connection refused).
   void audit(AuditEntry e);
   // An answer for a request that could not be parsed at the HTTP level.
@@ -45,6 +48,7 @@ class ControlApi {
   GrantEngine& engine_;
   CertificateAuthority* authority_;
   LiveSessions* sessions_ = nullptr;
+  Recordings* recordings_ = nullptr;
   std::string version_;
   std::chrono::steady_clock::time_point started_;
 };

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "jitgate/recording/recording_store.hpp"
 #include "jitgate/result.hpp"
 #include "jitgate/roles.hpp"
 
@@ -86,6 +87,11 @@ struct ControlConfig {
   int adminReserve = 8;          // of max_connections, kept for admins
 };
 
+// [recordings]: terminating SSH sessions as asciicast v2 files
+// (docs/RECORDINGS.md), under state_dir/recordings.
+// record = "off" | "output" | "all", max_size, budget, retention, when_full.
+// (RecordingSettings, recording_store.hpp, holds the defaults.)
+
 struct DaemonConfig {
   std::string stateDir = "/var/lib/jitgate";
   std::string controlSocket = "/run/jitgate/control.sock";
@@ -100,6 +106,7 @@ struct DaemonConfig {
   WinrmFrontConfig winrm;
   MetricsConfig metrics;
   StoreConfig store;
+  RecordingSettings recordings;
 };
 
 // Reads a TOML file. Unknown keys and wrong types are refused (a typo in a

@@ -55,7 +55,12 @@ AuditEntry disconnectEntry(const SessionRecord& s, EndReason why, const std::str
 // What a session asked the target to run: action session.command, detail
 // "front=ssh session=s-... exec: COMMAND" (or "subsystem: sftp"); the text
 // printable and at most 1024 characters.
-AuditEntry commandEntry(const SessionRecord& s, std::string_view kind, std::string_view text);
+AuditEntry commandEntry(const SessionRecord& s, std::string_view kind, std::string_view text,
+                        std::string_view recording = {});
+// A session channel's recording (docs/RECORDINGS.md): action
+// session.recording, detail "front=ssh session=s-... " and `text`
+// ("recording=ID started ...", "recording=ID sha256=HEX ...").
+AuditEntry recordingEntry(const SessionRecord& s, std::string_view outcome, std::string_view text);
 // A connection or channel that was not let through: action session.refused.
 AuditEntry refusalEntry(const std::string& front, const std::string& user,
                         const std::string& target, std::optional<uint16_t> port,

@@ -27,6 +27,9 @@ struct SshFrontOptions {
   int maxAuthAttempts = 6;  // signed attempts; offers count double that
   std::chrono::seconds warnBefore{300};
   std::chrono::seconds connectTimeout{10};
+  // Shells and commands of terminating sessions are recorded here (null, or
+  // record = off: not at all). Outlives the front.
+  RecordingStore* recordings = nullptr;
 };
 
 struct SshFrontStats {
