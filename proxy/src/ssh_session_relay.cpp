@@ -355,14 +355,6 @@ void SshSessionRelay::progress(ssh_session hop) {
   if (opened && ops_.empty() && toUp_ != Told::Closed) {
     host_.record().bytesToTarget +=
         drain(client_.get(), up_.get(), 0, false, pendingUp_, Tap::Input);
-    // A client that has closed sends nothing more and waits for our close,
-    // which comes after the target's: what the target will not take now (its
-    // window shut) is dropped, so that it hears the EOF and the close rather
-    // than the two waiting on each other.
-    if (clientClosed && ssh_channel_window_size(up_.get()) == 0) {
-      pendingUp_.clear();
-      discard(client_.get(), 0);
-    }
     if (fromClient_ != Heard::Open && toUp_ == Told::Open && pendingUp_.empty() &&
         ssh_channel_poll(client_.get(), 0) <= 0) {
       ssh_channel_send_eof(up_.get());
