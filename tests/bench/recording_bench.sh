@@ -61,6 +61,8 @@ KbdInteractiveAuthentication no
 StrictModes no
 TrustedUserCAKeys $work/ca.pub
 AuthorizedKeysFile none
+AuthorizedPrincipalsCommand /usr/bin/echo %u@vm1
+AuthorizedPrincipalsCommandUser nobody
 EOF2
 /usr/sbin/sshd -f "$work/target.conf" -D -e 2>"$work/target.log" &
 pids+=($!)
