@@ -228,6 +228,22 @@ int renderSessions(std::ostream& out, const json::value& v) {
   return 0;
 }
 
+int renderNodes(std::ostream& out, const json::value& v) {
+  std::vector<Row> rows;
+  for (const auto& n : items(&v)) {
+    std::string addresses;
+    if (const auto* a = member(n, "addresses"); a && a->is_array())
+      for (const auto& s : a->as_array())
+        if (s.is_string()) addresses += (addresses.empty() ? "" : ", ") + std::string(s.as_string());
+    std::string state = text(n, "state");
+    if (state == "lost") state += " (by " + text(n, "lostBy") + " at " + text(n, "lostUtc") + ")";
+    rows.push_back({text(n, "name"), state, text(n, "version"), text(n, "startedUtc"),
+                    text(n, "heartbeatUtc"), addresses});
+  }
+  printTable(out, {"NAME", "STATE", "VERSION", "STARTED", "LAST HEARTBEAT", "ADDRESSES"}, rows);
+  return 0;
+}
+
 int renderRecordings(std::ostream& out, const json::value& v) {
   std::vector<Row> rows;
   for (const auto& r : items(&v)) {

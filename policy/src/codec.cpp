@@ -288,8 +288,23 @@ json::object encode(const AuditEntry& e) {
                  {"outcome", e.outcome}, {"target", e.target},
                  {"source", e.source},   {"user", e.user},
                  {"grant", e.grantId},   {"request", e.requestId},
-                 {"detail", e.detail}};
+                 {"detail", e.detail},   {"node", e.node},
+                 {"session", e.session}};
   o["port"] = e.port ? json::value(*e.port) : json::value(nullptr);
+  return o;
+}
+
+json::object encode(const NodeRecord& n) {
+  json::array addresses;
+  for (const auto& a : n.addresses) addresses.emplace_back(a);
+  json::object o{{"name", n.name},
+                 {"state", toString(n.state)},
+                 {"addresses", std::move(addresses)},
+                 {"version", n.version},
+                 {"startedUtc", formatTimestamp(n.startedAt)},
+                 {"heartbeatUtc", formatTimestampMs(n.heartbeatAt)},
+                 {"lostBy", n.lostBy}};
+  o["lostUtc"] = n.lostAt ? json::value(formatTimestamp(*n.lostAt)) : json::value(nullptr);
   return o;
 }
 
@@ -325,7 +340,7 @@ std::string csvCell(std::string_view s) {
 
 std::string auditToCsv(const std::vector<AuditEntry>& entries) {
   std::string out =
-      "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail\r\n";
+      "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail,node,session\r\n";
   for (const auto& e : entries) {
     const std::string cells[] = {std::to_string(e.seq),
                                  formatTimestampMs(e.time),
@@ -338,7 +353,9 @@ std::string auditToCsv(const std::vector<AuditEntry>& entries) {
                                  e.user,
                                  e.grantId,
                                  e.requestId,
-                                 e.detail};
+                                 e.detail,
+                                 e.node,
+                                 e.session};
     bool first = true;
     for (const auto& c : cells) {
       if (!first) out += ',';

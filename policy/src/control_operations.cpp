@@ -132,6 +132,8 @@ ApiResponse status(Call& c) {
                                                                  {"unsupported", unsupported}}}});
 }
 
+ApiResponse listNodes(Call& c) { return answerAll(c, c.engine.nodes()); }
+
 ApiResponse listTargets(Call& c) {
   auto ts = c.engine.targets();
   if (!ts) return c.refuse(ts.refusal());
@@ -410,6 +412,7 @@ constexpr Operation kOperations[] = {
     {verb::put,     "/v1/targets/{}/policy",          "policy.enable",   A::Admin,         K::Target,  B::ObjectOrEmpty, "",                          _,  "",       setPolicy},
     {verb::delete_, "/v1/targets/{}/policy",          "policy.disable",  A::Admin,         K::Target,  B::None,          "",                          _,  "",       disablePolicy},
     {verb::get,     "/v1/policies",                   "policy.list",     A::Inventory,     K::None,    B::None,          "",                          _,  "",       listPolicies},
+    {verb::get,     "/v1/nodes",                      "node.list",       A::Inventory,     K::None,    B::None,          "",                          _,  "",       listNodes},
     {verb::get,     "/v1/sessions",                   "session.list",    A::Grants,        K::None,    B::None,          "user,target,grant",         _,  "",       listSessions},
     {verb::post,    "/v1/sessions/{}/kill",           "session.kill",    A::Admin,         K::Session, B::ObjectOrEmpty, "",                          _,  "",       killSession},
     {verb::get,     "/v1/recordings",                 "recording.list",  A::Grants,        K::None,    B::None,          "user,target,grant,since",   _,  "",       listRecordings},

@@ -234,6 +234,8 @@ int run(int argc, char** argv) {
       Query q = filters({{"user", a.user}, {"target", a.target}, {"grant", a.grant}});
       return serve(ctx, verb::get, apiTarget({"sessions"}, q), {}, renderSessions);
     });
+    auto* nodes = app.add_subcommand("nodes", "the nodes sharing the store (readers)");
+    on(nodes, [&] { return serve(ctx, verb::get, apiTarget({"nodes"}), {}, renderNodes); });
     auto* session = group("session", "one live session");
     auto* kill = session->add_subcommand("kill", "end a live session now (admin)");
     kill->add_option("ID", a.id, "session id (jitctl sessions)")->required();

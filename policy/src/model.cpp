@@ -38,6 +38,14 @@ Result<GrantState> parseGrantState(std::string_view s) {
   return invalid("state", "unknown grant state");
 }
 
+std::string_view toString(NodeState s) { return s == NodeState::Up ? "up" : "lost"; }
+
+Result<NodeState> parseNodeState(std::string_view s) {
+  if (s == "up") return NodeState::Up;
+  if (s == "lost") return NodeState::Lost;
+  return invalid("state", "unknown node state");
+}
+
 std::string_view toString(RequestState s) {
   switch (s) {
     case RequestState::Pending:

@@ -118,6 +118,24 @@ CREATE TABLE changes (
   at_ms BIGINT NOT NULL
 );
 )sql",
+    // 2 (SQLite's 5): the nodes sharing the store, and the node and session
+    // of each audit entry (docs/SCALE_OUT.md); addresses are a JSON array.
+    R"sql(
+ALTER TABLE audit ADD COLUMN node TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN session TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_node_action_time ON audit(node, action, time_ms);
+CREATE INDEX audit_node_session ON audit(node, session);
+CREATE TABLE nodes (
+  name TEXT PRIMARY KEY,
+  addresses TEXT NOT NULL,
+  version TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  heartbeat_ms BIGINT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('up','lost')),
+  lost_at BIGINT,
+  lost_by TEXT NOT NULL DEFAULT ''
+);
+)sql",
 };
 
 Status exec(PGconn* c, const std::string& sql, const std::string& what) {

@@ -19,7 +19,7 @@ const std::string kRequestSelect =
     "reason,grant_ids FROM requests";
 const std::string kAuditSelect =
     "SELECT seq,time_ms,actor,action,outcome,target,port,source,\"user\",grant_id,request_id,"
-    "detail FROM audit";
+    "detail,node,session FROM audit";
 const std::string kUserSelect = "SELECT name,keys,created_at FROM users";
 const std::string kCertificateSelect =
     "SELECT c.serial,c.kind,c.grant_id,c.\"user\",c.key_id,c.ca_key_id,c.valid_after,"
@@ -92,6 +92,8 @@ Result<std::vector<RequestedPort>> portsFromJson(const std::string& text) {
   }
 }
 
+}  // namespace
+
 std::vector<std::string> stringsFromJson(const std::string& text) {
   std::vector<std::string> out;
   boost::system::error_code ec;
@@ -101,8 +103,6 @@ std::vector<std::string> stringsFromJson(const std::string& text) {
     if (s.is_string()) out.emplace_back(s.as_string());
   return out;
 }
-
-}  // namespace
 
 json::array rulesToJson(const std::vector<PortRule>& rules) {
   json::array a;
@@ -208,7 +208,7 @@ AuditEntry readAudit(const SqlRow& s) {
   AuditEntry e;
   int64_t timeMs = 0;
   s.columns(e.seq, timeMs, e.actor, e.action, e.outcome, e.target, e.port, e.source, e.user,
-            e.grantId, e.requestId, e.detail);
+            e.grantId, e.requestId, e.detail, e.node, e.session);
   e.time = std::chrono::sys_time<std::chrono::milliseconds>(std::chrono::milliseconds(timeMs));
   return e;
 }

@@ -38,6 +38,7 @@ CaKeyRecord readCaKey(const SqlRow& s);
 boost::json::array rulesToJson(const std::vector<PortRule>& rules);
 boost::json::array portsToJson(const std::vector<RequestedPort>& ports);
 std::string stringsToJson(const std::vector<std::string>& v);
+std::vector<std::string> stringsFromJson(const std::string& text);  // [] when malformed
 std::string keysToJson(const std::vector<SshPublicKey>& keys);
 
 }  // namespace jitgate::sql

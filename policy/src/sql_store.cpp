@@ -310,7 +310,7 @@ Result<std::vector<CaKeyRecord>> SqlStore::caKeys(const std::string& kind) {
 Result<int64_t> SqlStore::appendAudit(const AuditEntry& e) {
   Query q(
       "INSERT INTO audit(time_ms,actor,action,outcome,target,port,source,\"user\",grant_id,"
-      "request_id,detail) VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING seq");
+      "request_id,detail,node,session) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq");
   q.bind(static_cast<int64_t>(e.time.time_since_epoch().count()))
       .bind(e.actor)
       .bind(e.action)
@@ -321,7 +321,9 @@ Result<int64_t> SqlStore::appendAudit(const AuditEntry& e) {
       .bind(e.user)
       .bind(e.grantId)
       .bind(e.requestId)
-      .bind(e.detail);
+      .bind(e.detail)
+      .bind(e.node.empty() ? node_ : e.node)
+      .bind(e.session);
   return scalar(q, "append audit");
 }
 

@@ -59,6 +59,16 @@ class SqlStore : public Store {
   Result<std::optional<AuditEntry>> lastAudit(const std::string& target,
                                               const std::string& action) override;
 
+  void nameNode(const std::string& name) override;
+  Status registerNode(const NodeRecord& n) override;
+  Result<bool> heartbeatNode(const std::string& name,
+                             std::chrono::sys_time<std::chrono::milliseconds> at) override;
+  Result<std::vector<NodeRecord>> nodes() override;
+  Result<bool> markNodeLost(const std::string& name,
+                            std::chrono::sys_time<std::chrono::milliseconds> seen, SysTime at,
+                            const std::string& by) override;
+  Result<std::vector<AuditEntry>> openSessions(const std::string& node, SysTime since) override;
+
  protected:
   // One statement, under the store's lock (held through a transaction).
   Status exec(const Query& q, const std::string& what);
@@ -79,6 +89,7 @@ class SqlStore : public Store {
   // transaction holds the lock from BEGIN to COMMIT.
   std::recursive_mutex mu_;
   int depth_ = 0;
+  std::string node_;  // this node's name, for audit entries that name none
 };
 
 template <class T, class Read>

@@ -128,6 +128,24 @@ CREATE INDEX certificates_ca ON certificates(ca_key_id, valid_before);
 ALTER TABLE policies ADD COLUMN min_request_prefix_v4 INTEGER NOT NULL DEFAULT 24;
 ALTER TABLE policies ADD COLUMN min_request_prefix_v6 INTEGER NOT NULL DEFAULT 64;
 )sql",
+    // 5: the nodes sharing the store, and the node and session of each
+    // audit entry (docs/SCALE_OUT.md); addresses are a JSON array.
+    R"sql(
+ALTER TABLE audit ADD COLUMN node TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN session TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_node_action_time ON audit(node, action, time_ms);
+CREATE INDEX audit_node_session ON audit(node, session);
+CREATE TABLE nodes (
+  name TEXT PRIMARY KEY,
+  addresses TEXT NOT NULL,
+  version TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('up','lost')),
+  lost_at INTEGER,
+  lost_by TEXT NOT NULL DEFAULT ''
+);
+)sql",
 };
 
 using SqliteDbPtr = CHandle<sqlite3, sqlite3_close_v2>;

@@ -246,7 +246,7 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
   if (auto st =
           checkKeys(root, "",
                     {"state_dir", "control_socket", "control_socket_group", "log_level", "roles",
-                     "control", "ca", "ssh", "winrm", "metrics", "store", "recordings"});
+                     "control", "ca", "ssh", "winrm", "metrics", "store", "node", "recordings"});
       !st)
     return st.refusal();
   if (auto st = readString(root, "", "state_dir", c.stateDir); !st) return st.refusal();
@@ -418,6 +418,18 @@ Result<DaemonConfig> loadConfig(const std::string& path) {
     if (!c.store.url.empty())
       if (auto st = checkPostgresUrl(c.store.url, "store.url"); !st) return st.refusal();
     if (auto st = readSeconds(*t, "store.", "grace", c.store.grace, std::chrono::seconds(0),
+                              std::chrono::seconds(86400));
+        !st)
+      return st.refusal();
+  }
+  if (const auto* n = root.get("node")) {
+    const auto* t = n->as_table();
+    if (!t) return configError("node", "must be a table");
+    if (auto st = checkKeys(*t, "node.", {"name", "lost_after"}); !st) return st.refusal();
+    if (auto st = readString(*t, "node.", "name", c.node.name); !st) return st.refusal();
+    if (!c.node.name.empty())
+      if (auto st = validateName(c.node.name, "node.name"); !st) return st.refusal();
+    if (auto st = readSeconds(*t, "node.", "lost_after", c.node.lostAfter, std::chrono::seconds(2),
                               std::chrono::seconds(86400));
         !st)
       return st.refusal();

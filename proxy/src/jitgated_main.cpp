@@ -23,6 +23,7 @@
 #include "jitgate/control_server.hpp"
 #include "jitgate/engine.hpp"
 #include "jitgate/follower.hpp"
+#include "jitgate/node_presence.hpp"
 #include "jitgate/proxy/config.hpp"
 #include "jitgate/proxy/session_registry.hpp"
 #include "jitgate/proxy/ssh_front.hpp"
@@ -54,10 +55,17 @@ Status ensureDir(const std::string& dir, mode_t mode, const char* what) {
   return okStatus();
 }
 
+// [node] name's default: the host name, when it is a valid name.
+std::string hostNodeName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0 && validateName(host, "node.name")) return host;
+  return "jitgated";
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"jitgated: the jitgate daemon (grant engine, CA, audit, control socket)"};
   std::string configPath, checkConfigPath, stateDir, controlSocket, logLevel, sshListen,
-      winrmHttpListen, winrmHttpsListen, metricsListen, storeUrl;
+      winrmHttpListen, winrmHttpsListen, metricsListen, storeUrl, nodeName;
   app.add_option("--config", configPath, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--check-config", checkConfigPath,
                  "validate FILE, print the effective settings (with the other flags) and exit");
@@ -71,6 +79,9 @@ int run(int argc, char** argv) {
   app.add_option("--store", storeUrl,
                  "PostgreSQL store: a postgresql:// URI or libpq connection string "
                  "(default: SQLite in the state directory)");
+  app.add_option("--node-name", nodeName,
+                 "this node's name among those sharing the store (default: [node] name, else "
+                 "the host name)");
   app.set_version_flag("--version", std::string("jitgated ") + JITGATE_VERSION);
   try {
     app.parse(argc, argv);
@@ -105,6 +116,11 @@ int run(int argc, char** argv) {
       if (auto st = checkPostgresUrl(storeUrl, "--store"); !st) return st.refusal();
       c.store.url = storeUrl;
     }
+    if (!nodeName.empty()) {
+      if (auto st = validateName(nodeName, "--node-name"); !st) return st.refusal();
+      c.node.name = nodeName;
+    }
+    if (c.node.name.empty()) c.node.name = hostNodeName();
     struct {
       const std::string& flag;
       const char* name;
@@ -180,6 +196,8 @@ int run(int argc, char** argv) {
     return 1;
   }
   ObservedStore store(std::move(*opened));
+  // Every audit entry names its node, from the first one.
+  store.nameNode(config.node.name);
   std::optional<JournalAudit> journal;
   if (stderrIsJournal()) journal.emplace(store);
   boost::asio::io_context io;
@@ -257,8 +275,15 @@ int run(int argc, char** argv) {
   };
   tickRecordings();
   SessionRegistry registry(engine);
+  registry.setNode(config.node.name);
   api.serveSessions(&registry);
   std::string fronts;
+  NodeOptions nodeOptions;
+  nodeOptions.name = config.node.name;
+  nodeOptions.version = JITGATE_VERSION;
+  nodeOptions.lostAfter = config.node.lostAfter;
+  nodeOptions.heartbeat = heartbeatFor(nodeOptions.lostAfter);
+  nodeOptions.addresses.push_back("control " + config.controlSocket);
   std::unique_ptr<SshFront> sshFront;
   if (config.ssh.listen) {
     SshFrontOptions o;
@@ -280,6 +305,7 @@ int run(int argc, char** argv) {
     auto ep = sshFront->localEndpoint();
     ListenAddress bound{ep.address().to_string(), ep.port()};
     fronts += ", ssh " + bound.toString();
+    nodeOptions.addresses.push_back("ssh " + bound.toString());
     spdlog::info("ssh front: host key {}", sshFront->hostKeyFingerprint());
   }
   std::vector<std::unique_ptr<WinrmFront>> winrmFronts;
@@ -294,6 +320,7 @@ int run(int argc, char** argv) {
     }
     (*front)->start();
     fronts += std::string(", ") + (*front)->name() + " " + (*front)->boundAddress();
+    nodeOptions.addresses.push_back(std::string((*front)->name()) + " " + (*front)->boundAddress());
     winrmFronts.push_back(std::move(*front));
   }
 
@@ -303,6 +330,14 @@ int run(int argc, char** argv) {
       return 1;
     }
     fronts += ", metrics " + metrics.boundAddress();
+    nodeOptions.addresses.push_back("metrics " + metrics.boundAddress());
+  }
+  // Registered before the loop runs, so before any session: what an earlier
+  // run of this node left open is recorded as ended first.
+  NodePresence presence(io, store, clock, nodeOptions);
+  if (auto st = presence.start(); !st) {
+    spdlog::error("node {}: {}", config.node.name, st.refusal().describe());
+    return 1;
   }
 
   std::string readyStatus = "serving: control socket" + fronts;
@@ -350,14 +385,16 @@ int run(int argc, char** argv) {
     service.stopWatchdog();
     hangups.cancel();
     recordingTimer.cancel();
+    presence.stop();
     metrics.stopServing();
     server.stop();
     if (sshFront) sshFront->stop();
     for (auto& f : winrmFronts) f->stop();
     io.stop();
   });
-  spdlog::info("jitgated ready: control socket {}, state dir {}{}, {} active grants",
-               config.controlSocket, config.stateDir, fronts, engine.activeGrantCount());
+  spdlog::info("jitgated ready: node {}, control socket {}, state dir {}{}, {} active grants",
+               config.node.name, config.controlSocket, config.stateDir, fronts,
+               engine.activeGrantCount());
   service.ready(readyStatus);
   service.startWatchdog();
   io.run();

@@ -58,6 +58,7 @@ AuditEntry sessionEntry(const SessionRecord& s, const char* action) {
   e.source = s.source;
   e.user = s.user;
   e.grantId = s.grantId;
+  e.session = s.id;
   return e;
 }
 }  // namespace

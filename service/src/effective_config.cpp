@@ -90,6 +90,8 @@ std::vector<Setting> effectiveSettings(const DaemonConfig& c) {
       // Never the password: this is printed and logged.
       {"store.url", quoted(redactPostgresUrl(c.store.url))},
       {"store.grace", seconds(c.store.grace)},
+      {"node.name", quoted(c.node.name)},
+      {"node.lost_after", seconds(c.node.lostAfter)},
   };
 }
 

@@ -149,6 +149,24 @@ Result<std::optional<AuditEntry>> ObservedStore::lastAudit(const std::string& ta
   return answered(inner_->lastAudit(target, action));
 }
 
+Status ObservedStore::registerNode(const NodeRecord& n) {
+  return write([&] { return inner_->registerNode(n); });
+}
+Result<bool> ObservedStore::heartbeatNode(const std::string& name,
+                                          std::chrono::sys_time<std::chrono::milliseconds> at) {
+  return write([&] { return inner_->heartbeatNode(name, at); });
+}
+Result<std::vector<NodeRecord>> ObservedStore::nodes() { return answered(inner_->nodes()); }
+Result<bool> ObservedStore::markNodeLost(const std::string& name,
+                                         std::chrono::sys_time<std::chrono::milliseconds> seen,
+                                         SysTime at, const std::string& by) {
+  return write([&] { return inner_->markNodeLost(name, seen, at, by); });
+}
+Result<std::vector<AuditEntry>> ObservedStore::openSessions(const std::string& node,
+                                                            SysTime since) {
+  return answered(inner_->openSessions(node, since));
+}
+
 Result<std::vector<StoreChange>> ObservedStore::changesSince(int64_t seq, size_t limit) {
   return answered(inner_->changesSince(seq, limit));
 }

@@ -3,8 +3,12 @@
 // second, a revoke on C cuts the session on B within a second, a short window
 // cuts sessions on all three, and with PostgreSQL stopped a node refuses with
 // store_unavailable, cuts live sessions after the grace, and serves again
-// when it is back, without a restart.
+// when it is back, without a restart; a node killed with -9 during traffic
+// loses nothing acknowledged, is marked lost by the others with its sessions
+// ended node_lost, and rejoins when it restarts.
+#include <atomic>
 #include <boost/json.hpp>
+#include <thread>
 #include <filesystem>
 
 #include "../support/postgres.hpp"
@@ -47,7 +51,8 @@ class PgClusterTest : public ::testing::Test {
   std::string socket(int n) { return dir_ / ("c" + std::to_string(n) + ".sock"); }
 
   void startNode(int n, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--state-dir", state(n), "--control-socket", socket(n)};
+    std::vector<std::string> args{"--state-dir", state(n), "--control-socket", socket(n),
+                                  "--node-name", "node" + std::to_string(n)};
     if (std::find(extra.begin(), extra.end(), "--config") == extra.end())
       args.insert(args.end(), {"--store", url_});
     args.insert(args.end(), extra.begin(), extra.end());
@@ -195,6 +200,80 @@ TEST_F(PgClusterTest, AShortWindowCutsTheSessionsOnEveryNode) {
   EXPECT_EQ(
       PostgresCluster::shared().sql(db_, "SELECT count(*) FROM audit WHERE action='grant.expire'"),
       "1");
+}
+
+TEST_F(PgClusterTest, ANodeKilledDuringTrafficIsMarkedLostLosesNothingAndRejoins) {
+  std::string conf = dir_ / "jitgated.toml";
+  std::ofstream(conf) << "[store]\nurl = \"" << url_ << "\"\n[node]\nlost_after = \"3s\"\n";
+  ::chmod(conf.c_str(), 0600);
+  startCluster(3, {"--config", conf});
+  auto nodes = json::parse(out(1, {"--json", "nodes"}));
+  ASSERT_EQ(nodes.as_array().size(), 3u) << nodes;
+  for (const auto& n : nodes.as_array()) EXPECT_EQ(n.at("state"), "up") << n;
+  grant(0, "30m");
+  for (int n = 0; n < kNodes; ++n) {
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (!allows(n) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+  }
+  auto onC = session(2, "c");
+  auto live = json::parse(out(2, {"--json", "sessions"}));
+  ASSERT_EQ(live.as_array().size(), 1u) << live;
+  std::string sid = json::value_to<std::string>(live.as_array()[0].at("id"));
+  EXPECT_EQ(live.as_array()[0].at("node"), "node2");
+
+  // Traffic through C: grants, each acknowledged (the id printed) or not.
+  std::vector<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::thread traffic([&] {
+    while (!stop) {
+      auto r = jitctl(2, {"grant", user_->name(), "vm1", "--port", targetPort_, "--from",
+                          "127.0.0.2", "--for", "1h"});
+      if (r.exitCode == 0) acknowledged.push_back(r.out.substr(0, r.out.find('\n')));
+    }
+  });
+  std::this_thread::sleep_for(700ms);
+  nodes_[2]->kill9();
+  auto killed = std::chrono::steady_clock::now();
+  stop = true;
+  traffic.join();
+  ASSERT_FALSE(acknowledged.empty());
+  EXPECT_TRUE(onC->waitExit(5s).has_value()) << "its session outlived the node";
+
+  // The others mark it lost once lost_after (3 s) of silence has passed.
+  std::string state;
+  while (std::chrono::steady_clock::now() - killed < 15s) {
+    for (const auto& n : json::parse(out(0, {"--json", "nodes"})).as_array())
+      if (n.at("name") == "node2") state = json::value_to<std::string>(n.at("state"));
+    if (state == "lost") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  auto markedAfter = std::chrono::steady_clock::now() - killed;
+  ASSERT_EQ(state, "lost");
+  EXPECT_GE(markedAfter, 2s);  // lost_after from its last heartbeat (each second)
+  EXPECT_LT(markedAfter, 7s);
+  auto count = [&](const std::string& where) {
+    return PostgresCluster::shared().sql(db_, "SELECT count(*) FROM audit WHERE " + where);
+  };
+  EXPECT_EQ(count("action='node.lost' AND detail LIKE 'node=node2 %'"), "1");
+  EXPECT_EQ(count("action='session.disconnect' AND node='node2' AND session='" + sid +
+                  "' AND detail LIKE '%reason=node_lost%'"),
+            "1");
+  EXPECT_EQ(count("action='session.connect' AND node='node2' AND session='" + sid + "'"), "1");
+  // Nothing acknowledged is lost: every grant C printed is in the store.
+  auto grants = out(0, {"grants"});
+  for (const auto& id : acknowledged) EXPECT_NE(grants.find(id), std::string::npos) << id;
+  EXPECT_EQ(count("action='grant.create' AND outcome='ok' AND node='node2'"),
+            PostgresCluster::shared().sql(
+                db_, "SELECT count(*) FROM grants WHERE source='127.0.0.2/32'"));
+
+  // It rejoins on restart, and serves.
+  startNode(2, {"--config", conf});
+  for (const auto& n : json::parse(out(0, {"--json", "nodes"})).as_array())
+    if (n.at("name") == "node2") EXPECT_EQ(n.at("state"), "up") << n;
+  EXPECT_EQ(count("action='node.rejoin' AND node='node2'"), "1");
+  auto again = testing::run(sshVia(2, "echo back"), dir_.path());
+  EXPECT_EQ(again.out, "back\n") << again.err;
 }
 
 // A cluster of its own, stopped in the middle.

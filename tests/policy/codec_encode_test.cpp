@@ -322,7 +322,8 @@ TEST(CsvCell, NeutralisesFormulaStarts) {
 
 TEST(AuditToCsv, HeaderOnlyWhenEmpty) {
   EXPECT_EQ(auditToCsv({}),
-            "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail\r\n");
+            "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail,node,"
+            "session\r\n");
 }
 
 TEST(AuditToCsv, RowsWithCrlfQuotingAndNeutralisation) {
@@ -339,6 +340,7 @@ TEST(AuditToCsv, RowsWithCrlfQuotingAndNeutralisation) {
   a.user = "alice";
   a.grantId = "g-1";
   a.detail = "window a .. b; justification: fix, \"urgent\"";
+  a.node = "bastion-a";
   AuditEntry b;
   b.seq = 2;
   b.time = std::chrono::sys_time<std::chrono::milliseconds>(at("2026-11-23T15:00:00Z"));
@@ -346,13 +348,15 @@ TEST(AuditToCsv, RowsWithCrlfQuotingAndNeutralisation) {
   b.action = "session.refused";
   b.outcome = "denied";
   b.detail = "line1\nline2";
+  b.session = "s-0011223344556677";
   std::string csv = auditToCsv({a, b});
   std::string want =
-      "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail\r\n"
+      "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail,node,"
+            "session\r\n"
       "1,2026-11-23T14:00:00.042Z,root,grant.create,ok,web1,22,10.1.2.3/32,alice,g-1,,"
-      "\"window a .. b; justification: fix, \"\"urgent\"\"\"\r\n"
+      "\"window a .. b; justification: fix, \"\"urgent\"\"\",bastion-a,\r\n"
       "2,2026-11-23T15:00:00.000Z,'=cmd|' /C calc'!A0,session.refused,denied,,,,,,,"
-      "\"line1\nline2\"\r\n";
+      "\"line1\nline2\",,s-0011223344556677\r\n";
   EXPECT_EQ(csv, want);
 }
 

@@ -150,7 +150,7 @@ TEST(StoreTest, DurableSettingsAndSchemaVersion) {
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(pragma(path, "user_version"), 4);
+  EXPECT_EQ(pragma(path, "user_version"), 5);
   // journal_mode is persistent in the file; synchronous is per connection,
   // so it is checked through the store's own effect: WAL present.
   sqlite3* db = nullptr;

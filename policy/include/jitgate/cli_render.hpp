@@ -50,6 +50,7 @@ int renderPolicy(std::ostream& out, const json::value& p);
 int renderPolicies(std::ostream& out, const json::value& v);
 int renderGrants(std::ostream& out, const json::value& v);
 int renderSessions(std::ostream& out, const json::value& v);
+int renderNodes(std::ostream& out, const json::value& v);
 int renderRecordings(std::ostream& out, const json::value& v);
 int renderScreenHits(std::ostream& out, const json::value& v);
 int renderRequests(std::ostream& out, const json::value& v);

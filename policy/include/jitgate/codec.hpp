@@ -27,6 +27,7 @@ boost::json::object encode(const Grant& g);
 boost::json::object encode(const AccessRequest& r);
 boost::json::object encode(const User& u);
 boost::json::object encode(const AuditEntry& e);
+boost::json::object encode(const NodeRecord& n);
 boost::json::object encode(const Decision& d);
 boost::json::object encode(const Refusal& r);
 

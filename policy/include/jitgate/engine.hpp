@@ -183,6 +183,8 @@ class GrantEngine {
   // told (WindowEnd::StoreUnavailable); they re-ask decide(), which refuses.
   void endSessionsForStore();
   StoreHealth storeHealth() const { return store_.health(); }
+  // The nodes sharing the store, as registered (NodePresence).
+  Result<std::vector<NodeRecord>> nodes() { return store_.nodes(); }
   // Audit entries that could not be written because the store was
   // unreachable are held (up to a limit) and written when it is back.
   void flushHeldAudit();

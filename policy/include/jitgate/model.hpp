@@ -176,6 +176,24 @@ struct AuditEntry {
   std::string grantId;
   std::string requestId;
   std::string detail;  // free text: the reason for refusals, what changed
+  std::string node;     // the node that wrote it ([node] name); the store fills it in
+  std::string session;  // the session it concerns (s-...), for session.* entries
+};
+
+// A jitgated sharing the store, as it registered itself (docs/SCALE_OUT.md).
+enum class NodeState { Up, Lost };
+std::string_view toString(NodeState s);
+Result<NodeState> parseNodeState(std::string_view s);
+
+struct NodeRecord {
+  std::string name;                    // [node] name, unique in the cluster
+  std::vector<std::string> addresses;  // its fronts' listen addresses ("ssh 0.0.0.0:22")
+  std::string version;
+  SysTime startedAt{};
+  std::chrono::sys_time<std::chrono::milliseconds> heartbeatAt{};  // its own clock
+  NodeState state = NodeState::Up;
+  std::optional<SysTime> lostAt;  // when another node marked it lost
+  std::string lostBy;             // the node that did
 };
 
 }  // namespace jitgate

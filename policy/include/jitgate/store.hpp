@@ -86,6 +86,26 @@ class Store {
   virtual Result<std::optional<AuditEntry>> lastAudit(const std::string& target,
                                                       const std::string& action) = 0;
 
+  // --- The nodes sharing the store (node_presence.cpp; SQLite lists one).
+  // Names this node in every audit entry appended without a node.
+  virtual void nameNode(const std::string& name) = 0;
+  // Inserts or replaces `n` (state up, not lost).
+  virtual Status registerNode(const NodeRecord& n) = 0;
+  // Moves `name`'s heartbeat to `at`; false when no node of that name is up
+  // (another node marked it lost).
+  virtual Result<bool> heartbeatNode(const std::string& name,
+                                     std::chrono::sys_time<std::chrono::milliseconds> at) = 0;
+  virtual Result<std::vector<NodeRecord>> nodes() = 0;
+  // Marks `name` lost if it is still up with the heartbeat `seen` (the one
+  // the caller watched go silent); true when this call marked it. In a
+  // transaction: writers hold the store's writer lock, so once per silence.
+  virtual Result<bool> markNodeLost(const std::string& name,
+                                    std::chrono::sys_time<std::chrono::milliseconds> seen,
+                                    SysTime at, const std::string& by) = 0;
+  // The session.connect entries `node` wrote at or after `since` for
+  // sessions with no session.disconnect yet, oldest first.
+  virtual Result<std::vector<AuditEntry>> openSessions(const std::string& node, SysTime since) = 0;
+
   // --- Several nodes on one store. A store of one node's (SQLite) has no
   // changes from others and answers whenever its file does.
   virtual Result<std::vector<StoreChange>> changesSince(int64_t seq, size_t limit) {

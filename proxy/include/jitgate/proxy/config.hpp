@@ -80,6 +80,12 @@ struct StoreConfig {
   std::chrono::seconds grace{60};  // store_grace: live sessions outlast an unreachable store
 };
 
+// [node]: this jitgated among those sharing the store (docs/SCALE_OUT.md).
+struct NodeConfig {
+  std::string name;                       // empty: the host name
+  std::chrono::seconds lostAfter{30};     // silent this long: marked lost by another node
+};
+
 // Control-socket connections open at once (see ControlSocketOptions).
 struct ControlConfig {
   int maxConnections = 64;
@@ -106,6 +112,7 @@ struct DaemonConfig {
   WinrmFrontConfig winrm;
   MetricsConfig metrics;
   StoreConfig store;
+  NodeConfig node;
   RecordingSettings recordings;
 };
 

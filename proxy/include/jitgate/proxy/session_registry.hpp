@@ -92,6 +92,8 @@ class SessionRegistry final : public LiveSessions {
          OnKill onKill = {});
   void rebind(Id id, const std::string& grantId);
   void remove(Id id);
+  // The node list() names ([node] name; the host name until set).
+  void setNode(std::string name) { node_ = std::move(name); }
   size_t size() const { return sessions_.size(); }
   size_t sessionsUnder(const std::string& grantId) const;
   std::vector<LiveSession> list() const override;

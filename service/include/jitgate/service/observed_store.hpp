@@ -68,6 +68,15 @@ class ObservedStore final : public Store {
   Result<std::vector<AuditEntry>> audit(const AuditQuery& q) override;
   Result<std::optional<AuditEntry>> lastAudit(const std::string& target,
                                               const std::string& action) override;
+  void nameNode(const std::string& name) override { inner_->nameNode(name); }
+  Status registerNode(const NodeRecord& n) override;
+  Result<bool> heartbeatNode(const std::string& name,
+                             std::chrono::sys_time<std::chrono::milliseconds> at) override;
+  Result<std::vector<NodeRecord>> nodes() override;
+  Result<bool> markNodeLost(const std::string& name,
+                            std::chrono::sys_time<std::chrono::milliseconds> seen, SysTime at,
+                            const std::string& by) override;
+  Result<std::vector<AuditEntry>> openSessions(const std::string& node, SysTime since) override;
   Result<std::vector<StoreChange>> changesSince(int64_t seq, size_t limit) override;
   Result<int64_t> lastChange() override;
   void watch(std::function<void()> wake) override { inner_->watch(std::move(wake)); }
