@@ -234,7 +234,8 @@ int renderNodes(std::ostream& out, const json::value& v) {
     std::string addresses;
     if (const auto* a = member(n, "addresses"); a && a->is_array())
       for (const auto& s : a->as_array())
-        if (s.is_string()) addresses += (addresses.empty() ? "" : ", ") + std::string(s.as_string());
+        if (s.is_string())
+          addresses += (addresses.empty() ? "" : ", ") + std::string(s.as_string());
     std::string state = text(n, "state");
     if (state == "lost") state += " (by " + text(n, "lostBy") + " at " + text(n, "lostUtc") + ")";
     rows.push_back({text(n, "name"), state, text(n, "version"), text(n, "startedUtc"),

@@ -340,7 +340,8 @@ std::string csvCell(std::string_view s) {
 
 std::string auditToCsv(const std::vector<AuditEntry>& entries) {
   std::string out =
-      "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail,node,session\r\n";
+      "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail,node,"
+      "session\r\n";
   for (const auto& e : entries) {
     const std::string cells[] = {std::to_string(e.seq),
                                  formatTimestampMs(e.time),

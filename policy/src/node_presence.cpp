@@ -31,9 +31,8 @@ std::string frontOf(const AuditEntry& connect) {
 
 std::string seconds(std::chrono::milliseconds d) {
   auto ms = d.count();
-  return std::to_string(ms / 1000) + (ms % 1000 ? "." + std::to_string(ms % 1000 + 1000).substr(1)
-                                                : std::string()) +
-         "s";
+  return std::to_string(ms / 1000) +
+         (ms % 1000 ? "." + std::to_string(ms % 1000 + 1000).substr(1) : std::string()) + "s";
 }
 
 }  // namespace
@@ -218,8 +217,8 @@ void NodePresence::markLost(const NodeRecord& n) {
   bool marked = false;
   size_t ended = 0;
   auto st = store_.transaction([&]() -> Status {
-    auto m = store_.markNodeLost(n.name, n.heartbeatAt, std::chrono::floor<Seconds>(now),
-                                 options_.name);
+    auto m =
+        store_.markNodeLost(n.name, n.heartbeatAt, std::chrono::floor<Seconds>(now), options_.name);
     if (!m) return m.refusal();
     marked = *m;
     if (!marked) return okStatus();  // another node did, or it came back

@@ -69,8 +69,8 @@ Result<bool> SqlStore::markNodeLost(const std::string& name, Millis seen, SysTim
   bool marked = false;
   auto st = transaction([&]() -> Status {
     std::lock_guard lock(mu_);
-    auto n = backend_->run(q.bind(toEpoch(at)).bind(by).bind(name).bind(toMs(seen)),
-                           "mark node lost");
+    auto n =
+        backend_->run(q.bind(toEpoch(at)).bind(by).bind(name).bind(toMs(seen)), "mark node lost");
     if (!n) return n.refusal();
     marked = *n == 1;
     return okStatus();

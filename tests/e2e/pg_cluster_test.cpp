@@ -8,8 +8,8 @@
 // ended node_lost, and rejoins when it restarts.
 #include <atomic>
 #include <boost/json.hpp>
-#include <thread>
 #include <filesystem>
+#include <thread>
 
 #include "../support/postgres.hpp"
 #include "ssh_bastion_fixture.hpp"
@@ -51,8 +51,8 @@ class PgClusterTest : public ::testing::Test {
   std::string socket(int n) { return dir_ / ("c" + std::to_string(n) + ".sock"); }
 
   void startNode(int n, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--state-dir", state(n), "--control-socket", socket(n),
-                                  "--node-name", "node" + std::to_string(n)};
+    std::vector<std::string> args{"--state-dir", state(n),      "--control-socket",
+                                  socket(n),     "--node-name", "node" + std::to_string(n)};
     if (std::find(extra.begin(), extra.end(), "--config") == extra.end())
       args.insert(args.end(), {"--store", url_});
     args.insert(args.end(), extra.begin(), extra.end());

@@ -352,7 +352,7 @@ TEST(AuditToCsv, RowsWithCrlfQuotingAndNeutralisation) {
   std::string csv = auditToCsv({a, b});
   std::string want =
       "seq,time_utc,actor,action,outcome,target,port,source,user,grant,request,detail,node,"
-            "session\r\n"
+      "session\r\n"
       "1,2026-11-23T14:00:00.042Z,root,grant.create,ok,web1,22,10.1.2.3/32,alice,g-1,,"
       "\"window a .. b; justification: fix, \"\"urgent\"\"\",bastion-a,\r\n"
       "2,2026-11-23T15:00:00.000Z,'=cmd|' /C calc'!A0,session.refused,denied,,,,,,,"

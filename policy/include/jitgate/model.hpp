@@ -175,7 +175,7 @@ struct AuditEntry {
   std::string user;  // the user the entry is about (grant holder, requester)
   std::string grantId;
   std::string requestId;
-  std::string detail;  // free text: the reason for refusals, what changed
+  std::string detail;   // free text: the reason for refusals, what changed
   std::string node;     // the node that wrote it ([node] name); the store fills it in
   std::string session;  // the session it concerns (s-...), for session.* entries
 };

@@ -82,8 +82,8 @@ struct StoreConfig {
 
 // [node]: this jitgated among those sharing the store (docs/SCALE_OUT.md).
 struct NodeConfig {
-  std::string name;                       // empty: the host name
-  std::chrono::seconds lostAfter{30};     // silent this long: marked lost by another node
+  std::string name;                    // empty: the host name
+  std::chrono::seconds lostAfter{30};  // silent this long: marked lost by another node
 };
 
 // Control-socket connections open at once (see ControlSocketOptions).
