@@ -243,7 +243,8 @@ TEST_F(PgClusterTest, ANodeKilledDuringTrafficIsMarkedLostLosesNothingAndRejoins
   // The others mark it lost once lost_after (3 s) of silence has passed.
   std::string state;
   while (std::chrono::steady_clock::now() - killed < 15s) {
-    for (const auto& n : json::parse(out(0, {"--json", "nodes"})).as_array())
+    auto listed = json::parse(out(0, {"--json", "nodes"}));
+    for (const auto& n : listed.as_array())
       if (n.at("name") == "node2") state = json::value_to<std::string>(n.at("state"));
     if (state == "lost") break;
     std::this_thread::sleep_for(100ms);
@@ -269,7 +270,8 @@ TEST_F(PgClusterTest, ANodeKilledDuringTrafficIsMarkedLostLosesNothingAndRejoins
 
   // It rejoins on restart, and serves.
   startNode(2, {"--config", conf});
-  for (const auto& n : json::parse(out(0, {"--json", "nodes"})).as_array())
+  auto rejoined = json::parse(out(0, {"--json", "nodes"}));
+  for (const auto& n : rejoined.as_array())
     if (n.at("name") == "node2") EXPECT_EQ(n.at("state"), "up") << n;
   EXPECT_EQ(count("action='node.rejoin' AND node='node2'"), "1");
   auto again = testing::run(sshVia(2, "echo back"), dir_.path());
