@@ -238,10 +238,14 @@ TEST(Encode, AuditEntry) {
   e.grantId = "g-1";
   e.requestId = "r-1";
   e.detail = "d";
+  e.node = "bastion-a";
+  e.session = "s-0011223344556677";
   auto o = encode(e);
-  EXPECT_EQ(keys(o),
-            (std::set<std::string>{"seq", "timeUtc", "actor", "action", "outcome", "target", "port",
-                                   "source", "user", "grant", "request", "detail"}));
+  EXPECT_EQ(keys(o), (std::set<std::string>{"seq", "timeUtc", "actor", "action", "outcome",
+                                            "target", "port", "source", "user", "grant", "request",
+                                            "detail", "node", "session"}));
+  EXPECT_EQ(o.at("node"), "bastion-a");
+  EXPECT_EQ(o.at("session"), "s-0011223344556677");
   EXPECT_EQ(o.at("seq").to_number<int64_t>(), 7);
   EXPECT_EQ(o.at("timeUtc"), "2026-11-23T14:00:00.005Z");
   EXPECT_EQ(o.at("port").to_number<int64_t>(), 22);
