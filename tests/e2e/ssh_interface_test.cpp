@@ -15,7 +15,7 @@ class SshInterfaceTest : public SshBastionTest {
  protected:
   // `ssh -p BASTION user@127.0.0.1 COMMAND`: the interface, no target.
   RunResult verb(const std::string& command, const std::string& config = "") {
-    auto a = sshArgs();
+    auto a = sshArgs({"-o", "LogLevel=ERROR"});  // stderr is the interface's alone
     a.back() = user_->name() + "@127.0.0.1";
     if (!config.empty()) a[2] = config;
     a.push_back(command);
@@ -80,11 +80,11 @@ TEST_F(SshInterfaceTest, ARequestOverTheBastionIsUsedToConnect) {
 
 TEST_F(SshInterfaceTest, MalformedCommandsAreRefusedWithOneLineAndChangeNothing) {
   for (std::string bad : {
-           "request vm1 --port abc --for 10m --justification x",
+           std::string("request vm1 --port abc --for 10m --justification x"),
            "request vm1 --port " + targetPort_ + " --for 10m",
            "request vm1 --port " + targetPort_ + " --for 10m --justification 'open",
            "request vm1 --port " + targetPort_ + " --for 10m --justification x --sudo",
-           "rm -rf /",
+           std::string("rm -rf /"),
        }) {
     auto r = verb(bad);
     EXPECT_EQ(r.exitCode, 2) << bad << ": " << r.err;
