@@ -294,7 +294,7 @@ void SshSessionRelay::relayUpEnds(bool upDrained) {
 int SshSessionRelay::onClientData(const char* data, uint32_t len) {
   if (forwardOnly_ || refused_) return static_cast<int>(len);  // nothing goes anywhere
   if (stage_ != Stage::Relaying || !ops_.empty() || toUp_ == Told::Closed || !host_.flowing() ||
-      !pendingUp_.empty())
+      !pendingUp_.empty() || recordingHeld())
     return 0;
   uint32_t n = writeSome(up_.get(), data, len, false);
   host_.record().bytesToTarget += n;
@@ -305,7 +305,7 @@ int SshSessionRelay::onClientData(const char* data, uint32_t len) {
 int SshSessionRelay::onUpData(const char* data, uint32_t len, int isStderr) {
   if (fromClient_ == Heard::Closed || refused_)
     return static_cast<int>(len);  // dropped: see progress()
-  if (haltPending_) return 0;
+  if (haltPending_ || recordingHeld()) return 0;
   std::string& pending = isStderr ? pendingDownErr_ : pendingDown_;
   if (toClient_ == Told::Closed || !host_.flowing() || !pending.empty() || host_.clientBacklogged())
     return 0;
@@ -322,6 +322,7 @@ uint64_t SshSessionRelay::drain(ssh_channel from, ssh_channel to, int isStderr, 
                                 std::string& pending, Tap tap) {
   uint64_t moved = 0;
   for (int i = 0; i < 16 && !haltPending_; ++i) {
+    if (tap != Tap::None && recordingHeld()) break;
     if (!pending.empty()) {
       uint32_t w = writeSome(to, pending.data(), pending.size(), toStderr);
       if (w && tap != Tap::None) recorded(pending.data(), w, tap == Tap::Input);
@@ -498,17 +499,27 @@ void SshSessionRelay::recorded(const char* data, size_t len, bool input) {
     rec_->input(std::string_view(data, len));
   else
     rec_->output(std::string_view(data, len));
-  if (rec_->recording()) return;
+  recordingHeld();
+}
+
+// A recording that stopped (its size cap, a write error; found while
+// recording or by the store's flush timer) is acted on before anything more
+// is relayed: with when_full = continue the session goes on unrecorded;
+// otherwise nothing more moves and the channel ends in progress().
+bool SshSessionRelay::recordingHeld() {
+  if (haltPending_) return true;
+  if (!rec_ || rec_->recording()) return false;
   RecordingStore* store = host_.recordings();
   if (store && store->settings().whenFull == WhenFull::Continue) {
     host_.audit(recordingEntry(host_.record(), "error",
                                "recording=" + rec_->id() + " unrecorded from here: " +
                                    rec_->problem() + " (recordings.when_full = continue)"));
     endRecording();
-    return;
+    return false;
   }
-  haltPending_ = true;  // inside a libssh callback: the channel ends in progress()
+  haltPending_ = true;  // maybe inside a libssh callback: the channel ends in progress()
   host_.wake();
+  return true;
 }
 
 void SshSessionRelay::haltUnrecorded() {

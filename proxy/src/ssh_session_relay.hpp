@@ -90,6 +90,7 @@ class SshSessionRelay {
   // A shell or command that cannot be recorded: the reason, exit status 1.
   int refuseUnrecorded();
   void recorded(const char* data, size_t len, bool input);
+  bool recordingHeld();   // the recording stopped and nothing more may move (when_full = refuse)
   void haltUnrecorded();  // the recording stopped mid-session (refuse): the channel ends
   void endRecording();
   void runOps();

@@ -16,6 +16,12 @@ namespace {
 // A chunk is written once this much is buffered (or the flush interval is
 // up): the memory a recording holds, and the granularity of its chain.
 constexpr size_t kChunkBytes = 64 * 1024;
+// Output that follows within this time of the first byte not yet written as
+// an event joins it (one event per burst, as asciinema's own recorder makes),
+// up to kBurstBytes: what a program prints in many small writes costs one
+// event line, not one per read.
+constexpr auto kBurst = std::chrono::milliseconds(10);
+constexpr size_t kBurstBytes = 16 * 1024;
 }  // namespace
 
 std::string_view toString(RecordMode m) {
@@ -44,28 +50,45 @@ Recorder::Recorder(RecordingStore* store, std::string id, UniqueFd cast, UniqueF
 
 Recorder::~Recorder() { close(); }
 
-double Recorder::now() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+void Recorder::output(std::string_view bytes) {
+  if (bytes.empty() || stopped_ || closed_) return;
+  auto t = std::chrono::steady_clock::now();
+  if (burst_.empty() && bytes.size() >= kBurstBytes) return event('o', t, bytes, outCarry_);
+  if (!burst_.empty() && (t - burstAt_ > kBurst || burst_.size() + bytes.size() > kBurstBytes))
+    endBurst();
+  if (stopped_) return;
+  if (burst_.empty()) burstAt_ = t;
+  burst_.append(bytes);
+  // Near the size cap the burst is written now, so that the event crossing
+  // it is found while the relay still holds what comes next.
+  if (burst_.size() >= kBurstBytes || written_ + buffer_.size() + burst_.size() >= maxBytes_)
+    endBurst();
 }
 
-void Recorder::output(std::string_view bytes) {
-  if (!bytes.empty()) event('o', bytes, outCarry_);
+void Recorder::endBurst() {
+  if (burst_.empty()) return;
+  event('o', burstAt_, burst_, outCarry_);
+  burst_.clear();  // its capacity stays, for the next burst
 }
 
 void Recorder::input(std::string_view bytes) {
-  if (mode_ == RecordMode::All && !bytes.empty()) event('i', bytes, inCarry_);
+  if (mode_ != RecordMode::All || bytes.empty()) return;
+  endBurst();  // in the order it happened
+  event('i', std::chrono::steady_clock::now(), bytes, inCarry_);
 }
 
 void Recorder::resize(int width, int height) {
   if (width <= 0 || height <= 0 || width > 10000 || height > 10000) return;
   std::string size = std::to_string(width) + "x" + std::to_string(height);
   std::string none;
-  event('r', size, none);
+  endBurst();
+  event('r', std::chrono::steady_clock::now(), size, none);
 }
 
-void Recorder::event(char type, std::string_view bytes, std::string& carry) {
+void Recorder::event(char type, std::chrono::steady_clock::time_point at, std::string_view bytes,
+                     std::string& carry) {
   if (stopped_ || closed_) return;
-  appendEvent(buffer_, now(), type, bytes, carry);
+  appendEvent(buffer_, std::chrono::duration<double>(at - started_).count(), type, bytes, carry);
   // The event that crosses the cap is kept whole: what the user saw is in.
   if (written_ + buffer_.size() >= maxBytes_) {
     flush();
@@ -78,7 +101,9 @@ void Recorder::event(char type, std::string_view bytes, std::string& carry) {
 
 void Recorder::flushIfDue(std::chrono::steady_clock::time_point now,
                           std::chrono::milliseconds interval) {
-  if (!buffer_.empty() && now - lastFlush_ >= interval) flush();
+  if (now - lastFlush_ < interval) return;
+  endBurst();
+  if (!buffer_.empty()) flush();
 }
 
 bool Recorder::writeAll(int fd, std::string_view data) {
@@ -123,6 +148,7 @@ void Recorder::stop(std::string end, std::string problem) {
 
 RecordingSummary Recorder::close() {
   if (closed_) return summary_;
+  endBurst();
   flush();
   closed_ = true;
   summary_.id = id_;

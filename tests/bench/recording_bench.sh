@@ -2,7 +2,10 @@
 # What recording costs: a pty session (ssh -tt) through jitgate's SSH front
 # pushing SIZE_MIB of output, recorded (record = output) against the same
 # unrecorded (record = off), in one run, against one real sshd target.
-#   tests/bench/recording_bench.sh [BUILD_DIR] [SIZE_MIB] [ROUNDS]
+#   tests/bench/recording_bench.sh [BUILD_DIR] [SIZE_MIB] [ROUNDS] [PAYLOAD]
+# PAYLOAD: text (default: SIZE_MIB of "x", as a program printing plain text
+# does) or zeros (NUL bytes, each of which asciicast's JSON writes as the six
+# bytes \u0000: the worst case for the recording's size).
 # Runs as root (it creates and removes a Unix user). Prints MB/s and the
 # jitgated CPU seconds of each transfer, best of ROUNDS (alternating), and
 # the size of the recording made.
@@ -10,6 +13,7 @@ set -euo pipefail
 build=$(realpath "${1:-build}")
 size_mib=${2:-100}
 rounds=${3:-3}
+payload=${4:-text}
 jitgated=$build/proxy/jitgated
 jitctl=$build/policy/jitctl
 [ -x "$jitgated" ] && [ -x "$jitctl" ] || { echo "build jitgated and jitctl first" >&2; exit 2; }
@@ -79,8 +83,12 @@ EOF2
 
 ticks=$(getconf CLK_TCK)
 cpu_of() { awk -v t="$ticks" '{print ($14+$15)/t}' "/proc/${jpid[$1]}/stat"; }
-cmd="head -c ${size_mib}M /dev/zero | tr '\\\\0' x"
-echo "recording_bench: ${size_mib} MiB of pty output per session, best of $rounds ($(date -u +%FT%TZ), $(nproc) CPUs)"
+case $payload in
+  text) cmd="head -c ${size_mib}M /dev/zero | tr '\\0' x" ;;
+  zeros) cmd="head -c ${size_mib}M /dev/zero" ;;
+  *) echo "PAYLOAD is text or zeros" >&2; exit 2 ;;
+esac
+echo "recording_bench: ${size_mib} MiB of pty output ($payload) per session, best of $rounds ($(date -u +%FT%TZ), $(nproc) CPUs)"
 echo "client: $(ssh -V 2>&1); ssh -tt, output to /dev/null"
 for round in $(seq "$rounds"); do
   for mode in off output; do

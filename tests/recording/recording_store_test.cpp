@@ -164,6 +164,32 @@ TEST_F(RecordingStoreTest, TheSizeCapStopsTheRecordingWithTheCrossingEventKept) 
   EXPECT_EQ(store->find(sum.id)->endReason, "size_cap");
 }
 
+TEST_F(RecordingStoreTest, OutputInQuickSuccessionIsOneEventPerBurst) {
+  auto store = open();
+  auto rec = store->begin(header()).value();
+  // A program printing a character at a time: the reads come microseconds
+  // apart, within one burst (10 ms), up to 16 KiB an event.
+  for (int i = 0; i < 200; ++i) rec->output("ab");
+  rec->resize(90, 30);  // ends the burst: events stay in order
+  rec->output(std::string(40 * 1024, 'z'));
+  auto id = rec->close().id;
+  std::string text = slurp(dir_ / ("recordings/" + id + ".cast"));
+  size_t events = 0, zs = 0;
+  for (size_t at = text.find(", \"o\", \""); at != std::string::npos;
+       at = text.find(", \"o\", \"", at + 1))
+    ++events;
+  for (char c : text) zs += c == 'z';
+  size_t abs = 0;
+  for (size_t at = text.find("ab", text.find('\n')); at != std::string::npos;
+       at = text.find("ab", at + 2))
+    ++abs;
+  EXPECT_EQ(abs, 200u);
+  EXPECT_LT(text.rfind("ab"), text.find(", \"r\", \"90x30\"]"));
+  EXPECT_EQ(zs, 40u * 1024);
+  EXPECT_LE(events, 1u + 3u + 2u) << text.substr(0, 2000);  // the ab burst, 40 KiB of z, slack
+  EXPECT_EQ(store->check(id)->state, RecordingCheck::State::Intact);
+}
+
 TEST_F(RecordingStoreTest, TheBudgetRefusesWhatItHasNoRoomFor) {
   RecordingSettings s;
   s.maxBytes = 64 * 1024;

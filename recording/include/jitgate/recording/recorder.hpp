@@ -67,11 +67,12 @@ class Recorder {
   friend class RecordingStore;
   Recorder(RecordingStore* store, std::string id, UniqueFd cast, UniqueFd chain, RecordMode mode,
            uint64_t maxBytes);
-  void event(char type, std::string_view bytes, std::string& carry);
+  void event(char type, std::chrono::steady_clock::time_point at, std::string_view bytes,
+             std::string& carry);
+  void endBurst();  // the output gathered so far becomes one event
   void flush();
   bool writeAll(int fd, std::string_view data);
   void stop(std::string end, std::string problem);
-  double now() const;
 
   RecordingStore* store_;
   std::string id_;
@@ -82,6 +83,8 @@ class Recorder {
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point lastFlush_ = started_;
   std::string buffer_;  // whole event lines not yet written
+  std::string burst_;   // output not yet made an event (at most kBurstBytes)
+  std::chrono::steady_clock::time_point burstAt_;  // when its first byte came
   std::string outCarry_, inCarry_;
   uint64_t written_ = 0;  // bytes in the .cast file
   bool stopped_ = false, closed_ = false;
