@@ -34,9 +34,11 @@ bool fileTransferCommand(std::string_view command) {
     words.push_back(command.substr(start, i - start));
   }
   if (words.empty()) return false;
+  // The names OpenSSH's scp and rsync send, or their Debian paths: not a
+  // program of any name or directory the user may have put there.
   std::string_view program = words[0];
-  if (auto slash = program.rfind('/'); slash != std::string_view::npos)
-    program.remove_prefix(slash + 1);
+  if (program == "/usr/bin/scp") program = "scp";
+  if (program == "/usr/bin/rsync") program = "rsync";
   auto has = [&](std::string_view w) {
     for (size_t k = 1; k < words.size(); ++k)
       if (words[k] == w) return true;

@@ -17,10 +17,29 @@ TEST(TransferCommand, ScpAndRsyncServerEndsAreTransfers) {
 }
 
 TEST(TransferCommand, AnythingElseIsRecorded) {
-  for (const char* c : {"", "scp", "scp /tmp/x", "echo scp -t", "tar c /etc", "scpx -t a",
-                        "scp -t a; rm -rf /", "scp -f $(id)", "scp -f `id`", "scp -t a|sh",
-                        "scp -t a&&id", "scp -f 'a b'", "scp -t a\nid", "scp -f a>b",
-                        "rsync -av . /x", "rsync --server a; id", "sh -c scp -t", "scp\t-t x"})
+  for (const char* c : {"",
+                        "scp",
+                        "scp /tmp/x",
+                        "echo scp -t",
+                        "tar c /etc",
+                        "scpx -t a",
+                        "scp -t a; rm -rf /",
+                        "scp -f $(id)",
+                        "scp -f `id`",
+                        "scp -t a|sh",
+                        "scp -t a&&id",
+                        "scp -f 'a b'",
+                        "scp -t a\nid",
+                        "scp -f a>b",
+                        "rsync -av . /x",
+                        "rsync --server a; id",
+                        "sh -c scp -t",
+                        "scp\t-t x",
+                        "/tmp/scp -t x",
+                        "./scp -f a",
+                        "bin/scp -t x",
+                        "/home/alice/rsync --server .",
+                        "/usr/local/bin/scp -t x"})
     EXPECT_FALSE(fileTransferCommand(c)) << c;
   EXPECT_FALSE(fileTransferCommand("scp -t " + std::string(5000, 'a')));
 }
