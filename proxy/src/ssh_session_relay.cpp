@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "jitgate/recording/transfer_command.hpp"
 #include "jitgate/text.hpp"
 
 namespace jitgate {
@@ -442,10 +443,11 @@ void SshSessionRelay::progress(ssh_session hop) {
 bool SshSessionRelay::startRecording(const char* channel, const std::string& command) {
   RecordingStore* store = host_.recordings();
   if (!store || store->settings().mode == RecordMode::Off) return true;
-  // A channel without a pty carries bytes, not a screen (scp, rsync, a
-  // piped tar): its command is audited (session.command), its data is not
-  // recorded, or every bulk transfer would run into the size cap.
-  if (!pty_) return true;
+  // The server end of scp or rsync carries a file protocol, not a screen:
+  // audited (session.command) as sftp is, not recorded, or every bulk
+  // transfer would run into the size cap. Any other command is recorded,
+  // with a pty or without.
+  if (!pty_ && fileTransferCommand(command)) return true;
   const SessionRecord& s = host_.record();
   RecordingHeader h;
   h.session = s.id;

@@ -147,7 +147,7 @@ class SshSessionRelay {
   // The pty's size and terminal type, for the recording's header.
   int width_ = 80, height_ = 24;
   std::string term_;
-  bool pty_ = false;  // only terminal channels are recorded
+  bool pty_ = false;  // a pty was asked for (a file transfer has none)
   std::unique_ptr<Recorder> rec_;
   // The channel was answered by the bastion (it could not be recorded):
   // nothing more goes either way.
