@@ -215,7 +215,33 @@ ApiResponse createGrant(Call& c) {
   return created(c, decodeGrantInput(c.body), &GrantEngine::grant);
 }
 
-ApiResponse revokeGrant(Call& c) { return onEmptyBody(c, &GrantEngine::revoke); }
+// An admin's, or the caller's own: someone else's is answered as absent.
+Status ownGrant(Call& c) {
+  if (c.caller.roles.can(Capability::Administer)) return okStatus();
+  auto g = c.engine.findGrant(c.arg);
+  if (!g) return g.refusal();
+  if (!*g || (*g)->user != c.caller.name)
+    return Refusal{RefusalCode::NotFound, "grant", "no grant with id '" + c.arg + "'"};
+  return okStatus();
+}
+
+ApiResponse revokeGrant(Call& c) {
+  if (auto st = ownGrant(c); !st) return c.refuse(st.refusal());
+  return onEmptyBody(c, &GrantEngine::revoke);
+}
+
+ApiResponse extendGrant(Call& c) {
+  if (auto st = ownGrant(c); !st) return c.refuse(st.refusal());
+  ObjectReader rd(c.body);
+  auto text = rd.requiredString("duration", 32);
+  if (!text) return c.refuse(text.refusal());
+  if (auto st = rd.finish(); !st) return c.refuse(st.refusal());
+  auto by = parseDuration(*text, "duration");
+  if (!by) return c.refuse(by.refusal());
+  return answer(
+      c, 200,
+      c.engine.extend(c.caller.name, c.arg, *by, c.caller.roles.can(Capability::Administer)));
+}
 
 ApiResponse listRequests(Call& c) {
   std::optional<RequestState> state;
@@ -423,8 +449,9 @@ constexpr Operation kOperations[] = {
     {verb::get,     "/v1/grants",                     "grant.list",      A::GrantsOrOwn,   K::None,    B::None,          "active,user,target",        _,  "",       listGrants},
     {verb::post,    "/v1/grants",                     "grant.create",    A::Admin,         K::None,    B::Object,        "",                          _,  "target", createGrant},
     {verb::get,     "/v1/grants/{}",                  "grant.show",      A::GrantsOrOwn,   K::Grant,   B::None,          "",                          _,  "",       getGrant},
-    {verb::delete_, "/v1/grants/{}",                  "grant.revoke",    A::Admin,         K::Grant,   B::ObjectOrEmpty, "",                          _,  "",       revokeGrant},
-    {verb::post,    "/v1/grants/{}/revoke",           "grant.revoke",    A::Admin,         K::Grant,   B::ObjectOrEmpty, "",                          _,  "",       revokeGrant},
+    {verb::delete_, "/v1/grants/{}",                  "grant.revoke",    A::RequestAccess, K::Grant,   B::ObjectOrEmpty, "",                          _,  "",       revokeGrant},
+    {verb::post,    "/v1/grants/{}/revoke",           "grant.revoke",    A::RequestAccess, K::Grant,   B::ObjectOrEmpty, "",                          _,  "",       revokeGrant},
+    {verb::post,    "/v1/grants/{}/extend",           "grant.extend",    A::RequestAccess, K::Grant,   B::Object,        "",                          _,  "",       extendGrant},
     {verb::post,    "/v1/grants/{}/ssh-certificate",  "cert.issue",      A::RequestAccess, K::Grant,   B::Object,        "",                          CA, "",       issueSshCert},
     {verb::post,    "/v1/grants/{}/x509-certificate", "cert.issue",      A::RequestAccess, K::Grant,   B::ObjectOrEmpty, "",                          CA, "",       issueX509Cert},
     {verb::get,     "/v1/ca/ssh",                     "ca.export",       A::Inventory,     K::None,    B::None,          "",                          CA, "",       caSsh},

@@ -413,7 +413,8 @@ Status GrantEngine::applyChange(const StoreChange& c) {
       if (auto it = index_->byId.find(c.key); it != index_->byId.end()) indexed = it->second;
     }
     if (*g && (*g)->state == GrantState::Active) {
-      if (!indexed) {
+      if (!indexed || indexed->end != (*g)->end) {  // new here, or extended
+        if (indexed) indexRemove(c.key);
         indexAdd(**g);
         armTimer();
       }

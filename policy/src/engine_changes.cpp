@@ -335,6 +335,52 @@ Result<Grant> GrantEngine::revoke(const std::string& actor, const std::string& g
   return revoked.front();
 }
 
+Result<Grant> GrantEngine::extend(const std::string& actor, const std::string& grantId, Seconds by,
+                                  bool byAdmin) {
+  if (by <= Seconds(0)) return invalid("duration", "must be greater than zero");
+  if (by > kMaxMaxDuration)
+    return invalid("duration", formatDurationIso(by) + " is longer than any policy's maximum");
+  SysTime at = now();
+  Grant g;
+  auto st = store_.transaction([&]() -> Status {
+    auto found = inState(store_.grant(grantId), "grant", grantId, GrantState::Active);
+    if (!found) return found.refusal();
+    g = std::move(*found);
+    if (g.end <= at)
+      return Refusal{RefusalCode::Conflict, "grant", "grant " + grantId + " has already ended"};
+    RequestedPort asked;
+    asked.number = g.port;
+    asked.source = g.source;
+    asked.endTime = g.end + by;
+    // The same rules as a new window: policy present, port configured,
+    // source inside the allowed prefixes, and no longer than the maximum
+    // counted from now.
+    auto planned =
+        planOn(store_, g.target, noTarget(g.target), {asked}, at, true, FieldNames::Grant);
+    if (!planned) {
+      Refusal r = planned.refusal();
+      if (r.field == "endTimeUtc") r.field = "duration";
+      return r;
+    }
+    if (planned->policy->requireApproval && !byAdmin)
+      return Refusal{RefusalCode::PolicyViolation, "grant",
+                     "the policy of '" + g.target +
+                         "' requires approval: ask for a new window (request) instead"};
+    SysTime oldEnd = g.end;
+    g.end = *asked.endTime;
+    if (auto s = store_.updateGrant(g); !s) return s;
+    auto e = grantEntry(actor, "grant.extend", g);
+    e.detail = "end " + formatTimestamp(oldEnd) + " -> " + formatTimestamp(g.end);
+    if (auto a = store_.appendAudit(e); !a) return a.refusal();
+    return okStatus();
+  });
+  if (!st) return st.refusal();
+  indexRemove(g.id);
+  indexAdd(g);
+  armTimer();
+  return g;
+}
+
 Result<std::vector<Grant>> GrantEngine::grants(bool activeOnly) {
   return store_.grants(activeOnly);
 }

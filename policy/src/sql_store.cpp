@@ -152,8 +152,13 @@ Status SqlStore::insertGrant(const Grant& g) {
 Status SqlStore::updateGrant(const Grant& g) {
   // Only an active grant changes state: a revoked one never becomes
   // expired, nor the other way round.
-  Query q("UPDATE grants SET state=?,revoked_at=?,revoked_by=? WHERE id=? AND state='active'");
-  q.bind(std::string(toString(g.state))).bindOpt(g.revokedAt).bind(g.revokedBy).bind(g.id);
+  // The end moves only on a grant that stays active (an extension): an
+  // expiry or revoke recorded from an older copy never moves it back.
+  Query q(
+      "UPDATE grants SET state=?,revoked_at=?,revoked_by=?,"
+      "end_at=CASE WHEN ?='active' THEN ? ELSE end_at END WHERE id=? AND state='active'");
+  std::string state(toString(g.state));
+  q.bind(state).bindOpt(g.revokedAt).bind(g.revokedBy).bind(state).bind(toEpoch(g.end)).bind(g.id);
   return transaction([&]() -> Status {
     std::lock_guard lock(mu_);
     auto n = backend_->run(q, "update grant");

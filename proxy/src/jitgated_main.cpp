@@ -295,6 +295,7 @@ int run(int argc, char** argv) {
     o.warnBefore = config.ssh.warnBefore;
     o.connectTimeout = config.ssh.connectTimeout;
     o.recordings = &recordingStore;
+    o.api = &api;
     auto front = SshFront::open(io, engine, **authority, registry, o);
     if (!front) {
       spdlog::error("ssh front: {}", front.refusal().describe());

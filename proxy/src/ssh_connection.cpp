@@ -418,6 +418,35 @@ class Connection final : public SshConnection,
   void wake() override { windowOpened(); }
   void audit(AuditEntry e) override { front_->record(std::move(e)); }
   RecordingStore* recordings() override { return front_->options.recordings; }
+  bool offersCommands() const override { return front_->shell != nullptr; }
+  void commandQueued() override {
+    asio::post(io_, [weak = weak_from_this()] {
+      if (auto self = weak.lock()) self->runCommands();
+    });
+  }
+
+  // --- The bastion's command interface ----------------------------------------
+  // Run from the loop, outside libssh's callbacks: a command may end grants
+  // (revoke) and so channels of this very connection.
+  void runCommands() {
+    auto self = shared_from_this();
+    for (bool ran = true; ran && !closed_;) {
+      ran = false;
+      for (const auto& s : sessions_) {
+        auto line = s->takeCommand();
+        if (!line) continue;
+        SshSessionRelay* relay = s.get();
+        ShellUser who{user_, Roles{.requester = true}, sourceIp_};
+        ShellAnswer a = front_->shell->run(who, *line);
+        if (closed_) return;
+        for (const auto& still : sessions_)
+          if (still.get() == relay) relay->answer(std::move(a));
+        ran = true;
+        break;  // the list may have changed
+      }
+    }
+    pump();
+  }
   ssh_session readyHop() const {
     return hop_ && hop_->state() == SshHop::State::Ready ? hop_->session() : nullptr;
   }

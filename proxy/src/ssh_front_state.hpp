@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bastion_shell.hpp"
 #include "jitgate/handle.hpp"
 #include "jitgate/proxy/ssh_front.hpp"
 #include "ssh_auth.hpp"
@@ -29,13 +30,16 @@ struct SshFront::Shared : std::enable_shared_from_this<SshFront::Shared> {
         authority(authority),
         registry(registry),
         options(std::move(options)),
-        acceptor(io) {}
+        acceptor(io) {
+    if (this->options.api) shell = std::make_unique<BastionShell>(*this->options.api);
+  }
 
   boost::asio::io_context& io;
   GrantEngine& engine;
   CertificateAuthority& authority;
   SessionRegistry& registry;
   SshFrontOptions options;
+  std::unique_ptr<BastionShell> shell;  // the command interface (null: forward only)
   SshBindPtr bind;
   boost::asio::ip::tcp::acceptor acceptor;
   std::string hostKeyFingerprint;

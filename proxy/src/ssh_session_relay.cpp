@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "jitgate/recording/transfer_command.hpp"
 #include "jitgate/text.hpp"
 
 namespace jitgate {
@@ -67,8 +68,15 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
     auto* s = self(ud);
     if (s->started_) return 1;
     s->started_ = true;
-    if (s->forwardOnly_) return s->forwardOnlyRefusal(true);
+    if (s->forwardOnly_ && !s->host_.offersCommands()) return s->forwardOnlyRefusal(true);
     std::string cmd = command ? command : "";
+    if (s->forwardOnly_) {
+      // Run by the host outside this callback; one byte over the limit is
+      // enough for the interface to refuse it.
+      s->command_ = cmd.substr(0, kMaxCommandLine + 1);
+      s->host_.commandQueued();
+      return 0;
+    }
     if (cmd.size() > 64 * 1024) return 1;
     bool recordable = s->startRecording("exec", cmd);
     s->host_.audit(commandEntry(s->host_.record(), "exec", cmd, s->rec_ ? s->rec_->id() : ""));
@@ -205,6 +213,36 @@ int SshSessionRelay::forwardOnlyRefusal(bool asCommand) {
   return 0;
 }
 
+std::optional<std::string> SshSessionRelay::takeCommand() {
+  auto c = std::move(command_);
+  command_.reset();
+  return c;
+}
+
+void SshSessionRelay::answer(ShellAnswer a) {
+  if (stage_ == Stage::Done || toClient_ == Told::Closed) return;
+  pendingDown_ = std::move(a.out);
+  pendingDownErr_ = std::move(a.err);
+  heardUpEnd(UpEnd(UpEnd::Kind::Eof));
+  heardUpEnd(UpEnd(UpEnd::Kind::ExitStatus, a.exitStatus));
+  heardUpEnd(UpEnd(UpEnd::Kind::Close));
+}
+
+void SshSessionRelay::flushAnswer() {
+  if (toClient_ == Told::Closed || !client_) return;
+  for (int i = 0; i < 16; ++i) {
+    bool moved = false;
+    for (std::string* p : {&pendingDown_, &pendingDownErr_}) {
+      if (p->empty()) continue;
+      uint32_t w = writeSome(client_.get(), p->data(), std::min(p->size(), kRelayChunk),
+                             p == &pendingDownErr_);
+      p->erase(0, w);
+      moved = moved || w > 0;
+    }
+    if (!moved) break;
+  }
+}
+
 void SshSessionRelay::heardUpEnd(UpEnd e) {
   if (upCloseHeard_) return;  // nothing counts after the close
   if (e.kind == UpEnd::Kind::Eof) {
@@ -338,8 +376,15 @@ void SshSessionRelay::progress(ssh_session hop) {
   if (stage_ == Stage::Done) return;
   if (haltPending_) haltUnrecorded();
   if (forwardOnly_ || refused_) {
-    relayUpEnds(true);  // the bastion's own answer to a command
-    if (fromClient_ != Heard::Open || started_) closeClient();  // started: refused, it ends
+    if (fromClient_ == Heard::Closed) {
+      pendingDown_.clear();
+      pendingDownErr_.clear();
+    }
+    flushAnswer();
+    bool answered = pendingDown_.empty() && pendingDownErr_.empty() && !command_;
+    relayUpEnds(answered);  // the bastion's own answer to a command
+    // started: answered or refused, it ends
+    if (answered && (fromClient_ != Heard::Open || started_)) closeClient();
     if (fromClient_ == Heard::Closed) {
       closeUp();
       stage_ = Stage::Done;
@@ -398,10 +443,11 @@ void SshSessionRelay::progress(ssh_session hop) {
 bool SshSessionRelay::startRecording(const char* channel, const std::string& command) {
   RecordingStore* store = host_.recordings();
   if (!store || store->settings().mode == RecordMode::Off) return true;
-  // A channel without a pty carries bytes, not a screen (scp, rsync, a
-  // piped tar): its command is audited (session.command), its data is not
-  // recorded, or every bulk transfer would run into the size cap.
-  if (!pty_) return true;
+  // The server end of scp or rsync carries a file protocol, not a screen:
+  // audited (session.command) as sftp is, not recorded, or every bulk
+  // transfer would run into the size cap. Any other command is recorded,
+  // with a pty or without.
+  if (!pty_ && fileTransferCommand(command)) return true;
   const SessionRecord& s = host_.record();
   RecordingHeader h;
   h.session = s.id;

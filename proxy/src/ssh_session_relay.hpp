@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "bastion_shell.hpp"
 #include "jitgate/handle.hpp"
 #include "jitgate/proxy/session_registry.hpp"
 #include "jitgate/recording/recording_store.hpp"
@@ -32,6 +33,11 @@ class SshRelayHost {
   virtual void audit(AuditEntry e) = 0;
   // Where shells and commands are recorded (null: not recorded).
   virtual RecordingStore* recordings() { return nullptr; }
+  // Whether a login without a target runs the bastion's command interface;
+  // when it does, a relay with a command waiting (takeCommand) says so here
+  // and the host answers it (answer) outside any libssh callback.
+  virtual bool offersCommands() const { return false; }
+  virtual void commandQueued() {}
 };
 
 // Writes at most the receiving channel's window; returns what it took (0 when
@@ -64,6 +70,10 @@ class SshSessionRelay {
   // A line on the client's stderr while it can still be told anything.
   void tell(const std::string& text);
   bool done() const { return stage_ == Stage::Done; }
+  // The bastion's command interface (forward-only logins): the command line
+  // waiting to be run, and its answer (the output, then the exit status).
+  std::optional<std::string> takeCommand();
+  void answer(ShellAnswer a);
 
  private:
   static SshSessionRelay* self(void* ud) { return static_cast<SshSessionRelay*>(ud); }
@@ -71,6 +81,8 @@ class SshSessionRelay {
   int onClientData(const char* data, uint32_t len);
   int onUpData(const char* data, uint32_t len, int isStderr);
   int forwardOnlyRefusal(bool asCommand);
+  // Writes what the interface answered, within the client's window.
+  void flushAnswer();
   // --- Recording (docs/RECORDINGS.md)
   // Starts the channel's recording; false when it cannot be recorded and
   // must not run (when_full = refuse): refusalText_ says why.
@@ -135,12 +147,13 @@ class SshSessionRelay {
   // The pty's size and terminal type, for the recording's header.
   int width_ = 80, height_ = 24;
   std::string term_;
-  bool pty_ = false;  // only terminal channels are recorded
+  bool pty_ = false;  // a pty was asked for (a file transfer has none)
   std::unique_ptr<Recorder> rec_;
   // The channel was answered by the bastion (it could not be recorded):
   // nothing more goes either way.
   bool refused_ = false;
-  bool haltPending_ = false;  // a recording stopped inside a callback; progress() ends it
+  bool haltPending_ = false;            // a recording stopped inside a callback; progress() ends it
+  std::optional<std::string> command_;  // for the bastion's interface, not yet run
   std::string refusalText_;
 };
 

@@ -85,24 +85,28 @@ TEST_F(SshClientsTest, MultiplexedSessionsEachGetTheirExitStatus) {
   EXPECT_TRUE(m.waitExit(10s).has_value());
 }
 
-// A forward-only login (no target) answers a command itself: the reason on
-// stderr and exit status 1, at once (asyncssh waited forever before); a
-// subsystem (sftp) is refused with FAILURE.
+// A login without a target answers a command itself (the bastion's command
+// interface): a command it does not know gets the reason on stderr and exit
+// status 2, at once (asyncssh waited forever before); a subsystem (sftp) is
+// refused with FAILURE.
 TEST_F(SshClientsTest, ACommandOnAForwardOnlyLoginIsAnsweredWithItsReason) {
   if (!haveAsyncssh()) GTEST_SKIP() << "python3-asyncssh is not installed (setup-deps.sh)";
   grant(targetPort_);
   auto r = asyncssh({"exec", "echo hi"}, user_->name());
   ASSERT_EQ(r.exitCode, 0) << r.out << r.err << daemon_->log();
-  EXPECT_NE(r.out.find("\"exit_status\": 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"exit_status\": 2"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\"stdout\": \"\""), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("is authenticated for forwarding only"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("is not a command of the bastion"), std::string::npos) << r.out;
+  auto w = asyncssh({"exec", "whoami"}, user_->name());
+  EXPECT_NE(w.out.find("\"exit_status\": 0"), std::string::npos) << w.out;
+  EXPECT_NE(w.out.find("(roles: requester)"), std::string::npos) << w.out;
   auto a = sshArgs();
   a.back() = user_->name() + "@127.0.0.1";
   a.push_back("echo hi");
   auto o = testing::run(a, dir_.path());
-  EXPECT_EQ(o.exitCode, 1) << o.err;
+  EXPECT_EQ(o.exitCode, 2) << o.err;
   EXPECT_EQ(o.out, "");
-  EXPECT_NE(o.err.find("is authenticated for forwarding only"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("log in as " + user_->name() + "@TARGET"), std::string::npos) << o.err;
   auto sftp =
       testing::run({"/usr/bin/sftp", "-F", dir_ / "ssh_config", "-P", std::to_string(bastionPort_),
                     "-b", "/dev/null", user_->name() + "@127.0.0.1"},

@@ -192,13 +192,59 @@ TEST_F(SshRecordingsTest, TheSizeCapEndsTheSessionWithTheReason) {
   EXPECT_TRUE(waitAudit("reason=recording_unavailable")) << audit();
 }
 
-TEST_F(SshRecordingsTest, AChannelWithoutAPtyIsAuditedNotRecorded) {
+TEST_F(SshRecordingsTest, ACommandWithoutAPtyIsRecordedAndAFileTransferIsAuditedOnly) {
+  if (!asciinemaAvailable()) GTEST_SKIP() << "no " << kAsciinema << " (apt install asciinema)";
   grant(targetPort_);
-  auto r = ssh("head -c 1000000 /dev/zero");
-  ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_EQ(r.out.size(), 1000000u);
+  // scp's legacy protocol runs `scp -t` on the target: a file transfer,
+  // audited, not recorded.
+  std::string src = dir_ / "small.txt";
+  std::ofstream(src) << "a file\n";
+  auto up = testing::run(
+      {"/usr/bin/scp", "-O", "-q", "-F", dir_ / "ssh_config", "-P", std::to_string(bastionPort_),
+       "-o", "User=" + user_->name() + "@vm1", src, "127.0.0.1:" + user_->home() + "/small.txt"},
+      dir_.path());
+  ASSERT_EQ(up.exitCode, 0) << up.err;
   EXPECT_EQ(out({"recordings", "--json"}), "[]");
-  EXPECT_NE(audit().find("exec: head -c 1000000 /dev/zero"), std::string::npos);
+  auto a = audit();
+  auto scp = a.find("exec: scp ");
+  ASSERT_NE(scp, std::string::npos) << a;
+  EXPECT_NE(a.find("small.txt", scp), std::string::npos) << a;
+
+  // Any other command is recorded, stdout and stderr, a byte that is not
+  // UTF-8 as U+FFFD.
+  auto r = ssh("echo hello; printf x; printf '\\377\\n' >&2");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(r.out, "hello\nx");
+  std::string listed = out({"recordings", "--json"});
+  std::string id = onlyId(listed);
+  ASSERT_FALSE(id.empty()) << listed;
+  EXPECT_NE(listed.find("\"channel\":\"exec\""), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"closed\":true"), std::string::npos) << listed;
+  std::string file = dir_ / ("state/recordings/" + id + ".cast");
+  std::string cast = testing::slurp(file);
+  EXPECT_NE(cast.find("\"command\": \"echo hello; printf x; printf '\\\\377\\\\n' >&2\""),
+            std::string::npos)
+      << cast;
+  EXPECT_NE(cast.find("hello\\n"), std::string::npos) << cast;
+  EXPECT_NE(cast.find("\xEF\xBF\xBD\\n"), std::string::npos) << cast;
+  auto cat = asciinemaCat(dir_, file);
+  EXPECT_EQ(cat.exitCode, 0) << cat.err;
+  EXPECT_NE(cat.out.find("hello"), std::string::npos) << cat.out;
+  EXPECT_NE(cat.out.find("x"), std::string::npos) << cat.out;
+  auto v = jitctl({"recording", "verify", id});
+  EXPECT_EQ(v.exitCode, 0) << v.err;
+  EXPECT_NE(v.out.find(id + ": intact"), std::string::npos) << v.out;
+  EXPECT_NE(audit().find("recording=" + id + " exec: echo hello"), std::string::npos) << audit();
+}
+
+TEST_F(SshRecordingsTest, ACommandWithoutAPtyMeetsTheSizeCap) {
+  restartWithConfig("[recordings]\nmax_size = \"64K\"\n");
+  grant(targetPort_);
+  auto r = ssh("head -c 1000000 /dev/zero; sleep 20");
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("size cap"), std::string::npos) << r.err;
+  EXPECT_LT(r.out.size(), 1000000u);
+  EXPECT_TRUE(waitAudit("end=size_cap")) << audit();
 }
 
 TEST_F(SshRecordingsTest, RecordOffRecordsNothingAndIdsCannotNameOtherFiles) {

@@ -111,6 +111,13 @@ class GrantEngine {
   // --- Grants and requests
   Result<Grant> grant(const std::string& actor, const GrantInput& in);
   Result<Grant> revoke(const std::string& actor, const std::string& grantId);
+  // Moves the end of an active grant `by` later, if a request for the same
+  // port and source made now, ending then, would pass the target's policy as
+  // it is now (planWindows). A policy that requires approval admits only an
+  // admin's extension (`byAdmin`). Live sessions follow: their bindings ask
+  // decide() again at the old end and find the grant still covering them.
+  Result<Grant> extend(const std::string& actor, const std::string& grantId, Seconds by,
+                       bool byAdmin);
   Result<std::vector<Grant>> grants(bool activeOnly);
   Result<std::optional<Grant>> findGrant(const std::string& id);
   Result<AccessRequest> request(const std::string& requester, const RequestInput& in);

@@ -54,7 +54,7 @@ class Store {
   virtual Result<std::vector<Policy>> policies() = 0;
 
   virtual Status insertGrant(const Grant& g) = 0;
-  virtual Status updateGrant(const Grant& g) = 0;  // state and revocation fields
+  virtual Status updateGrant(const Grant& g) = 0;  // state, revocation fields, end while active
   virtual Result<std::optional<Grant>> grant(const std::string& id) = 0;
   virtual Result<std::vector<Grant>> grants(bool activeOnly) = 0;
   virtual Result<int64_t> countGrantsCreatedSince(const std::string& target, SysTime since) = 0;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "jitgate/authority.hpp"
+#include "jitgate/control_api.hpp"
 #include "jitgate/engine.hpp"
 #include "jitgate/proxy/config.hpp"
 #include "jitgate/proxy/session_registry.hpp"
@@ -30,6 +31,10 @@ struct SshFrontOptions {
   // Shells and commands of terminating sessions are recorded here (null, or
   // record = off: not at all). Outlives the front.
   RecordingStore* recordings = nullptr;
+  // A login without a target runs the bastion's command interface through
+  // this API, as the jitgate user (null: such a login forwards only).
+  // Outlives the front.
+  ControlApi* api = nullptr;
 };
 
 struct SshFrontStats {
