@@ -44,6 +44,9 @@ bool succeeded(const PGresult* r);
 // Runs the versioned schema migrations, holding kMigrationLock so that one
 // node at a time migrates; refuses a schema newer than this build knows.
 Status migrate(PGconn* c);
+// The same inside the caller's transaction, taking no lock of its own (the
+// caller holds kMigrationLock): for copying a state directory across.
+Status migrateInTransaction(PGconn* c);
 int latestSchemaVersion();
 
 }  // namespace jitgate::pg

@@ -175,16 +175,18 @@ class MigrationLock {
 
 int latestSchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
-Status migrate(PGconn* c) {
-  MigrationLock lock(c);
-  if (auto st = lock.acquire(); !st) return st;
+namespace {
+
+// The version recorded in jitgate_schema, creating the table (at 0) if it
+// is missing; refuses one newer than this build knows.
+Result<int> schemaVersion(PGconn* c) {
   if (auto st = exec(c,
                      "CREATE TABLE IF NOT EXISTS jitgate_schema (version INTEGER NOT NULL);"
                      "INSERT INTO jitgate_schema SELECT 0 WHERE NOT EXISTS "
                      "(SELECT 1 FROM jitgate_schema)",
                      "create the schema version table");
       !st)
-    return st;
+    return st.refusal();
   PgResultPtr r(PQexec(c, "SELECT version FROM jitgate_schema"));
   if (!succeeded(r.get()) || PQntuples(r.get()) != 1)
     return failure(c, r.get(), "read the schema version");
@@ -195,18 +197,42 @@ Status migrate(PGconn* c) {
                    "the PostgreSQL schema is at version " + std::to_string(version) +
                        ", newer than this jitgated knows (" + std::to_string(latest) +
                        "): a newer jitgated migrated it; run that version here too"};
-  for (int at = version; at < latest; ++at) {
+  return version;
+}
+
+Status applyMigration(PGconn* c, int at) {
+  auto st = exec(c, kMigrations[at], "migration " + std::to_string(at + 1));
+  if (st)
+    st = exec(c, "UPDATE jitgate_schema SET version=" + std::to_string(at + 1),
+              "record schema version");
+  return st;
+}
+
+}  // namespace
+
+Status migrate(PGconn* c) {
+  MigrationLock lock(c);
+  if (auto st = lock.acquire(); !st) return st;
+  auto version = schemaVersion(c);
+  if (!version) return version.refusal();
+  for (int at = *version; at < latestSchemaVersion(); ++at) {
     auto st = exec(c, "BEGIN", "begin migration");
-    if (st) st = exec(c, kMigrations[at], "migration " + std::to_string(at + 1));
-    if (st)
-      st = exec(c, "UPDATE jitgate_schema SET version=" + std::to_string(at + 1),
-                "record schema version");
+    if (st) st = applyMigration(c, at);
     if (st) st = exec(c, "COMMIT", "commit migration");
     if (!st) {
       (void)exec(c, "ROLLBACK", "roll back migration");
       return st;
     }
     spdlog::info("store: PostgreSQL schema migrated to version {}", at + 1);
+  }
+  return okStatus();
+}
+
+Status migrateInTransaction(PGconn* c) {
+  auto version = schemaVersion(c);
+  if (!version) return version.refusal();
+  for (int at = *version; at < latestSchemaVersion(); ++at) {
+    if (auto st = applyMigration(c, at); !st) return st;
   }
   return okStatus();
 }

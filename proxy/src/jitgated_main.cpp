@@ -35,6 +35,7 @@
 #include "jitgate/service/reload.hpp"
 #include "jitgate/service/service_manager.hpp"
 #include "jitgate/store.hpp"
+#include "jitgate/store_copy.hpp"
 
 namespace {
 
@@ -65,7 +66,7 @@ std::string hostNodeName() {
 int run(int argc, char** argv) {
   CLI::App app{"jitgated: the jitgate daemon (grant engine, CA, audit, control socket)"};
   std::string configPath, checkConfigPath, stateDir, controlSocket, logLevel, sshListen,
-      winrmHttpListen, winrmHttpsListen, metricsListen, storeUrl, nodeName;
+      winrmHttpListen, winrmHttpsListen, metricsListen, storeUrl, nodeName, copyStoreTo;
   app.add_option("--config", configPath, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--check-config", checkConfigPath,
                  "validate FILE, print the effective settings (with the other flags) and exit");
@@ -82,6 +83,9 @@ int run(int argc, char** argv) {
   app.add_option("--node-name", nodeName,
                  "this node's name among those sharing the store (default: [node] name, else "
                  "the host name)");
+  app.add_option("--copy-store-to", copyStoreTo,
+                 "copy the state directory's SQLite store into the empty PostgreSQL database "
+                 "URL, print what was copied and exit (docs/STORE.md); jitgated must be stopped");
   app.set_version_flag("--version", std::string("jitgated ") + JITGATE_VERSION);
   try {
     app.parse(argc, argv);
@@ -149,6 +153,29 @@ int run(int argc, char** argv) {
     }
     std::printf("# %s: valid; the effective settings:\n%s", checkConfigPath.c_str(),
                 effectiveConfigToml(*checked).c_str());
+    return 0;
+  }
+  // Moving a node to PostgreSQL: the state directory of the configuration
+  // (or --state-dir), while no jitgated runs on it.
+  if (!copyStoreTo.empty()) {
+    auto c = readConfig(configPath);
+    if (!c) {
+      spdlog::error("{}", c.refusal().describe());
+      return 1;
+    }
+    if (!c->store.url.empty()) {
+      spdlog::error(
+          "--copy-store-to: this configuration already uses PostgreSQL ([store] url or --store); "
+          "the copy reads the SQLite store of the state directory: run it with the "
+          "configuration that still uses SQLite, then set [store] url");
+      return 1;
+    }
+    auto copied = copyStateDirToPostgres(c->stateDir, copyStoreTo);
+    if (!copied) {
+      spdlog::error("{}", copied.refusal().describe());
+      return 1;
+    }
+    std::fputs(describeStoreCopy(*copied).c_str(), stdout);
     return 0;
   }
   if (stderrIsJournal()) logToJournal();
