@@ -158,23 +158,20 @@ int run(int argc, char** argv) {
   // Moving a node to PostgreSQL: the state directory of the configuration
   // (or --state-dir), while no jitgated runs on it.
   if (!copyStoreTo.empty()) {
+    // A command, not the daemon: its refusal is one line on stderr.
+    auto refuse = [](const std::string& why) {
+      std::fprintf(stderr, "jitgated: %s\n", why.c_str());
+      return 1;
+    };
     auto c = readConfig(configPath);
-    if (!c) {
-      spdlog::error("{}", c.refusal().describe());
-      return 1;
-    }
-    if (!c->store.url.empty()) {
-      spdlog::error(
-          "--copy-store-to: this configuration already uses PostgreSQL ([store] url or --store); "
-          "the copy reads the SQLite store of the state directory: run it with the "
-          "configuration that still uses SQLite, then set [store] url");
-      return 1;
-    }
+    if (!c) return refuse(c.refusal().describe());
+    if (!c->store.url.empty())
+      return refuse(
+          "this configuration already uses PostgreSQL ([store] url or --store); the copy reads "
+          "the SQLite store of the state directory: run it with the configuration that still "
+          "uses SQLite, then set [store] url");
     auto copied = copyStateDirToPostgres(c->stateDir, copyStoreTo);
-    if (!copied) {
-      spdlog::error("{}", copied.refusal().describe());
-      return 1;
-    }
+    if (!copied) return refuse(copied.refusal().describe());
     std::fputs(describeStoreCopy(*copied).c_str(), stdout);
     return 0;
   }

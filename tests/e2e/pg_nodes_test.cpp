@@ -1,7 +1,8 @@
 // The real jitgated on a real PostgreSQL (tests/support/postgres.hpp):
 // chosen by --store or [store] url, what it commits survives kill -9 and a
 // restart, a bad or unreachable store is refused at start without echoing
-// the password.
+// the password; a node that ran on SQLite moves to PostgreSQL with
+// --copy-store-to and finds everything there.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -100,6 +101,53 @@ TEST_F(PgNodeTest, BadOrUnreachableStoresAreRefusedAtStart) {
   EXPECT_EQ(down->waitExit(), 1);
   EXPECT_NE(down->log().find("store_unavailable"), std::string::npos) << down->log();
   EXPECT_EQ(down->log().find(PostgresCluster::kPassword), std::string::npos) << down->log();
+}
+
+TEST_F(PgNodeTest, SqliteNodeMovesToPostgresWithCopyStoreTo) {
+  std::string state = dir_ / "state1";
+  auto sqlite = std::make_unique<Daemon>(
+      JITGATED_BIN, std::vector<std::string>{"--state-dir", state, "--control-socket", socket(1)},
+      dir_ / "sqlite.log");
+  ASSERT_TRUE(sqlite->waitReady()) << sqlite->log();
+  ASSERT_EQ(jitctl(1, {"target", "add", "vm1", "--address", "10.0.0.5", "--os", "linux"}).exitCode,
+            0);
+  ASSERT_EQ(jitctl(1, {"policy", "enable", "vm1", "--port", "22"}).exitCode, 0);
+  auto g =
+      jitctl(1, {"grant", "alice", "vm1", "--port", "22", "--from", "10.1.0.0/16", "--for", "1h"});
+  ASSERT_EQ(g.exitCode, 0) << g.err;
+  std::string id = g.out.substr(0, g.out.find('\n'));
+  std::string url = cluster().url(db_);
+  auto copy = [&] {
+    return testing::run({JITGATED_BIN, "--state-dir", state, "--copy-store-to", url},
+                        dir_.path());
+  };
+
+  // Not while the node runs on it.
+  auto busy = copy();
+  EXPECT_EQ(busy.exitCode, 1);
+  EXPECT_NE(busy.err.find("a jitgated is using it"), std::string::npos) << busy.err;
+  EXPECT_EQ(cluster().sql(db_, "SELECT count(*) FROM pg_tables WHERE schemaname='public'"), "0");
+  sqlite->stop();
+
+  auto done = copy();
+  ASSERT_EQ(done.exitCode, 0) << done.err;
+  EXPECT_NE(done.out.find("grants        1\n"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("targets       1\n"), std::string::npos) << done.out;
+  EXPECT_NE(done.out.find("postgres:***@127.0.0.1"), std::string::npos) << done.out;
+  EXPECT_EQ((done.out + done.err).find(PostgresCluster::kPassword), std::string::npos);
+  // Once: the database is no longer empty.
+  auto again = copy();
+  EXPECT_EQ(again.exitCode, 1);
+  EXPECT_NE(again.err.find("already holds jitgate data"), std::string::npos) << again.err;
+
+  // The same node on PostgreSQL: its grant, its audit, one copy recorded.
+  auto pg = startNode(1);  // the same state directory, with --store
+  ASSERT_TRUE(pg->waitReady()) << pg->log();
+  auto grants = jitctl(1, {"--json", "grants", "--active"});
+  ASSERT_EQ(grants.exitCode, 0) << grants.err;
+  EXPECT_NE(grants.out.find(id), std::string::npos) << grants.out;
+  EXPECT_EQ(cluster().sql(db_, "SELECT count(*) FROM audit WHERE action='grant.create'"), "1");
+  EXPECT_EQ(cluster().sql(db_, "SELECT count(*) FROM audit WHERE action='store.copy'"), "1");
 }
 
 }  // namespace
