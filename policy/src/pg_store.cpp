@@ -102,29 +102,46 @@ class PgBackend final : public SqlBackend {
     auto st = exec("BEGIN; SELECT pg_advisory_xact_lock(" + std::to_string(pg::kWriterLock) + ")",
                    "begin");
     inTransaction_ = st.ok();
-    notify_ = false;
+    changes_.clear();
     return st;
   }
+  // The transaction's change rows, its notification and the COMMIT go in
+  // one round trip: a write transaction is then BEGIN, its statements and
+  // this (each round trip is a wait on the server, docs/BENCHMARKS.md).
   Status commit() override {
-    Status st = okStatus();
-    if (notify_) st = exec(std::string("NOTIFY ") + pg::kChangesChannel, "notify");
-    if (st) st = exec("COMMIT", "commit");
+    std::string sql;
+    if (!changes_.empty()) {
+      sql = "INSERT INTO changes(kind,key,at_ms) VALUES " + changes_ + "; NOTIFY " +
+            pg::kChangesChannel + "; ";
+    }
+    sql += "COMMIT";
+    auto st = exec(sql, changes_.empty() ? "commit" : "record changes and commit");
+    changes_.clear();
     inTransaction_ = false;
     return st;
   }
   void rollback() override {
     inTransaction_ = false;
+    changes_.clear();
     if (conn_ && PQstatus(conn_.get()) == CONNECTION_OK) (void)exec("ROLLBACK", "rollback");
   }
+  // Kept until the commit: the rows take their sequence numbers there, still
+  // under the writer lock, in the order the changes were made.
   Status changed(std::string_view kind, const std::string& key) override {
-    Query q("INSERT INTO changes(kind,key,at_ms) VALUES(?,?,?)");
+    if (auto st = ready("record change"); !st) return st;
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
-    auto r = run(q.bind(std::string(kind)).bind(key).bind(static_cast<int64_t>(ms)),
-                 "record change", {});
-    if (!r) return r.refusal();
-    notify_ = true;
+    std::string row = "(";
+    for (const std::string& text : {std::string(kind), key}) {
+      char* quoted = PQescapeLiteral(conn_.get(), text.data(), text.size());
+      if (!quoted) return fail(nullptr, "record change");
+      row += quoted;
+      row += ',';
+      PQfreemem(quoted);
+    }
+    row += std::to_string(ms) + ")";
+    changes_ += (changes_.empty() ? "" : ",") + row;
     return okStatus();
   }
 
@@ -180,7 +197,7 @@ class PgBackend final : public SqlBackend {
   PgConnPtr conn_;
   std::shared_ptr<Health> health_;
   bool inTransaction_ = false;
-  bool notify_ = false;
+  std::string changes_;  // the transaction's change rows, as SQL values
   std::chrono::milliseconds backoff_{0};
   std::atomic<Steady::time_point> retryAt_{Steady::time_point{}};
 };
