@@ -28,7 +28,7 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-constexpr int kPumpRounds = 64;           // per wake-up, then the loop serves others
+constexpr int kPumpRounds = 64;  // per wake-up, then the loop serves others
 constexpr auto kReplyRecheck = std::chrono::milliseconds(5);  // see awaitReplies()
 constexpr uint64_t kMaxUnsent = 4 << 20;  // bytes libssh may hold for one client
 

@@ -126,7 +126,7 @@ class SshSessionRelay {
   // The first opens the hop's channel.
   std::deque<std::function<int()>> ops_;
   bool awaitingReply_ = false;  // the front of ops_ answered SSH_AGAIN
-  ssh_session hop_ = nullptr;  // while progress() runs with a ready hop
+  ssh_session hop_ = nullptr;   // while progress() runs with a ready hop
   // What the target said about its end (EOF, exit status or signal, close),
   // in the order it said it: relayed in that order once the data before it
   // has gone to the client, and before the client's close is answered.
