@@ -28,7 +28,8 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-constexpr int kPumpRounds = 64;           // per wake-up, then the loop serves others
+constexpr int kPumpRounds = 64;  // per wake-up, then the loop serves others
+constexpr auto kReplyRecheck = std::chrono::milliseconds(5);  // see awaitReplies()
 constexpr uint64_t kMaxUnsent = 4 << 20;  // bytes libssh may hold for one client
 
 class Connection final : public SshConnection,
@@ -43,6 +44,7 @@ class Connection final : public SshConnection,
         auth_(front_->identities, front_->options.maxAuthAttempts, source_, sourceIp_),
         clientFd_(io_),
         grace_(io_),
+        replyTimer_(io_),
         binding_(io_, front_->engine, front_->registry) {}
 
   ~Connection() { teardown(); }
@@ -462,7 +464,27 @@ class Connection final : public SshConnection,
       if (!more) break;
       if (round == kPumpRounds - 1) asio::post(io_, [self] { self->pump(); });
     }
-    if (!closed_) arm();
+    if (closed_) return;
+    arm();
+    awaitReplies();
+  }
+
+  // A relay waiting for the target's reply to a request is looked at again
+  // after kReplyRecheck even without a socket event: the reply may have been
+  // read by a libssh call made for another channel, and no callback says so.
+  void awaitReplies() {
+    if (replyTimerArmed_) return;
+    bool waiting = std::any_of(sessions_.begin(), sessions_.end(),
+                               [](const auto& s) { return s->awaitingReply(); });
+    if (!waiting) return;
+    replyTimerArmed_ = true;
+    replyTimer_.expires_after(kReplyRecheck);
+    replyTimer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->replyTimerArmed_ = false;
+      if (!ec) self->pump();
+    });
   }
 
   void step() {
@@ -558,6 +580,7 @@ class Connection final : public SshConnection,
     closed_ = true;  // callbacks libssh still runs from here on refuse everything
     if (client_) ssh_set_message_callback(client_.get(), nullptr, nullptr);
     grace_.cancel();
+    replyTimer_.cancel();
     binding_.unbind();
     for (auto& f : forwards_) f->close();  // handlers may keep it; the channel dies now
     // Channels belong to their sessions: free them first.
@@ -603,6 +626,8 @@ class Connection final : public SshConnection,
   SshDriver driver_;
   SshSocketWatch clientFd_;
   asio::steady_timer grace_;
+  asio::steady_timer replyTimer_;
+  bool replyTimerArmed_ = false;
   ssh_server_callbacks_struct serverCb_{};
   bool kexDone_ = false;
   bool authenticated_ = false;

@@ -41,12 +41,17 @@ SshForwardRelay::SshForwardRelay(asio::io_context& io, std::weak_ptr<SshRelayHos
     if (auto* h = static_cast<SshForwardRelay*>(ud)->liveHost()) h->wake();
     return 0;
   };
+  // Heard maybe inside a libssh call made for another channel, after this
+  // relay's progress() ran: acted on in the next round.
   cb_.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
     auto* f = static_cast<SshForwardRelay*>(ud);
     if (f->fromClient_ == Heard::Open) f->fromClient_ = Heard::Eof;
+    if (auto* h = f->liveHost()) h->wake();
   };
   cb_.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
-    static_cast<SshForwardRelay*>(ud)->fromClient_ = Heard::Closed;
+    auto* f = static_cast<SshForwardRelay*>(ud);
+    f->fromClient_ = Heard::Closed;
+    if (auto* h = f->liveHost()) h->wake();
   };
   ssh_set_channel_callbacks(ch_.get(), &cb_);
 }

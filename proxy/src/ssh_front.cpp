@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "jitgate/files.hpp"
+#include "jitgate/proxy/listen.hpp"
 #include "jitgate/ssh_key.hpp"
 #include "ssh_auth.hpp"
 #include "ssh_connection.hpp"
@@ -163,15 +164,7 @@ Result<std::unique_ptr<SshFront>> SshFront::open(asio::io_context& io, GrantEngi
                            kFrontHostKeys) != SSH_OK)
     return invalid("ssh", std::string("libssh: ") + ssh_get_error(shared->bind.get()));
 
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(options.listen.host, ec);
-  if (ec) return invalid("ssh.listen", "'" + options.listen.host + "' is not an IP address");
-  tcp::endpoint ep(addr, options.listen.port);
-  shared->acceptor.open(ep.protocol(), ec);
-  if (!ec) shared->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) shared->acceptor.bind(ep, ec);
-  if (!ec) shared->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return invalid("ssh.listen", options.listen.toString() + ": " + ec.message());
+  if (auto st = listenOn(shared->acceptor, options.listen, "ssh.listen"); !st) return st.refusal();
   return std::unique_ptr<SshFront>(new SshFront(std::move(shared)));
 }
 

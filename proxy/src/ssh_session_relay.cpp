@@ -34,9 +34,11 @@ SshSessionRelay::SshSessionRelay(SshRelayHost& host, ssh_session client, bool fo
   };
   clientCb_.channel_eof_function = [](ssh_session, ssh_channel, void* ud) {
     raise(self(ud)->fromClient_, Heard::Eof);
+    self(ud)->host_.wake();
   };
   clientCb_.channel_close_function = [](ssh_session, ssh_channel, void* ud) {
     raise(self(ud)->fromClient_, Heard::Closed);
+    self(ud)->host_.wake();
   };
   clientCb_.channel_pty_request_function = [](ssh_session, ssh_channel, const char* term, int w,
                                               int h, int, int, void* ud) {
@@ -257,6 +259,9 @@ void SshSessionRelay::heardUpEnd(UpEnd e) {
       upEnds_.size() >= 8)
     return;  // a target repeating itself is not queued without bound
   upEnds_.push_back(std::move(e));
+  // Heard maybe inside a libssh call made for another channel, after this
+  // relay's progress() ran in this round: relayed in the next round.
+  host_.wake();
 }
 
 // The target's end reaches the client in the target's order, each part once
@@ -296,25 +301,33 @@ int SshSessionRelay::onClientData(const char* data, uint32_t len) {
   if (forwardOnly_ || refused_) return static_cast<int>(len);  // nothing goes anywhere
   if (stage_ != Stage::Relaying || !ops_.empty() || toUp_ == Told::Closed || !host_.flowing() ||
       !pendingUp_.empty() || recordingHeld())
-    return 0;
+    return leftBehind(0, len);
   uint32_t n = writeSome(up_.get(), data, len, false);
   host_.record().bytesToTarget += n;
   if (n) recorded(data, n, true);
-  return static_cast<int>(n);
+  return leftBehind(n, len);
 }
 
 int SshSessionRelay::onUpData(const char* data, uint32_t len, int isStderr) {
   if (fromClient_ == Heard::Closed || refused_)
     return static_cast<int>(len);  // dropped: see progress()
-  if (haltPending_ || recordingHeld()) return 0;
+  if (haltPending_ || recordingHeld()) return leftBehind(0, len);
   std::string& pending = isStderr ? pendingDownErr_ : pendingDown_;
   if (toClient_ == Told::Closed || !host_.flowing() || !pending.empty() || host_.clientBacklogged())
-    return 0;
+    return leftBehind(0, len);
   uint32_t n = writeSome(client_.get(), data, len, isStderr != 0);
   host_.record().bytesFromTarget += n;
   host_.sentToClient(n);
   if (n) recorded(data, n, false);
-  return static_cast<int>(n);
+  return leftBehind(n, len);
+}
+
+// What a data callback leaves in libssh's buffer is moved by drain() in a
+// later round: make sure there is one (this packet may have been read by a
+// call made for another channel, after this relay's progress() ran).
+int SshSessionRelay::leftBehind(uint32_t taken, uint32_t len) {
+  if (taken < len) host_.wake();
+  return static_cast<int>(taken);
 }
 
 // Moves what libssh still holds for one direction, bounded by the receiving
@@ -344,9 +357,13 @@ uint64_t SshSessionRelay::drain(ssh_channel from, ssh_channel to, int isStderr, 
 }
 
 void SshSessionRelay::runOps() {
+  awaitingReply_ = false;
   while (!ops_.empty() && toUp_ != Told::Closed) {
     int rc = ops_.front()();
-    if (rc == SSH_AGAIN) break;
+    if (rc == SSH_AGAIN) {
+      awaitingReply_ = true;
+      break;
+    }
     if (rc != SSH_OK) {
       tell("jitgate: the target refused the request: " + printable(ssh_get_error(hop_), 200) +
            "\r\n");

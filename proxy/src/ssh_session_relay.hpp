@@ -70,6 +70,11 @@ class SshSessionRelay {
   // A line on the client's stderr while it can still be told anything.
   void tell(const std::string& text);
   bool done() const { return stage_ == Stage::Done; }
+  // A request (or the channel's open) waits for the target's reply. libssh
+  // has no callback for a reply, and any call on the hop's session may read
+  // it (one made for another channel, after this relay's turn): the host
+  // runs progress() again soon while this holds.
+  bool awaitingReply() const { return awaitingReply_ && stage_ != Stage::Done; }
   // The bastion's command interface (forward-only logins): the command line
   // waiting to be run, and its answer (the output, then the exit status).
   std::optional<std::string> takeCommand();
@@ -80,6 +85,7 @@ class SshSessionRelay {
   int openUp();
   int onClientData(const char* data, uint32_t len);
   int onUpData(const char* data, uint32_t len, int isStderr);
+  int leftBehind(uint32_t taken, uint32_t len);
   int forwardOnlyRefusal(bool asCommand);
   // Writes what the interface answered, within the client's window.
   void flushAnswer();
@@ -119,7 +125,8 @@ class SshSessionRelay {
   // each returns SSH_OK (done), SSH_AGAIN (call again later) or SSH_ERROR.
   // The first opens the hop's channel.
   std::deque<std::function<int()>> ops_;
-  ssh_session hop_ = nullptr;  // while progress() runs with a ready hop
+  bool awaitingReply_ = false;  // the front of ops_ answered SSH_AGAIN
+  ssh_session hop_ = nullptr;   // while progress() runs with a ready hop
   // What the target said about its end (EOF, exit status or signal, close),
   // in the order it said it: relayed in that order once the data before it
   // has gone to the client, and before the client's close is answered.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "jitgate/proxy/listen.hpp"
 #include "jitgate/proxy/session_registry.hpp"
 #include "winrm_connection.hpp"
 #include "winrm_tls.hpp"
@@ -20,25 +21,6 @@ namespace jitgate {
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
-
-namespace {
-Status listenOn(tcp::acceptor& acc, const ListenAddress& listen, const std::string& field) {
-  boost::system::error_code ec;
-  tcp::endpoint ep(asio::ip::make_address(listen.host, ec), listen.port);
-  if (!ec) acc.open(ep.protocol(), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(ep, ec);
-  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Refusal{RefusalCode::Unavailable, field, listen.toString() + ": " + ec.message()};
-  return okStatus();
-}
-std::string boundTo(const tcp::acceptor& acc) {
-  boost::system::error_code ec;
-  auto ep = acc.local_endpoint(ec);
-  if (ec) return "?";
-  return ListenAddress{ep.address().to_string(), ep.port()}.toString();
-}
-}  // namespace
 
 WinrmFront::WinrmFront(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
 

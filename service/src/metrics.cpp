@@ -3,7 +3,6 @@
 #include "jitgate/service/metrics.hpp"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -12,11 +11,12 @@
 
 #include <atomic>
 #include <boost/asio/post.hpp>
-#include <future>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
+
+#include "jitgate/service/metrics_http.hpp"
 
 namespace jitgate {
 namespace {
@@ -70,7 +70,7 @@ struct Metrics::Impl {
   ObservedStore& store;
   int listener = 0;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<MetricsHttp> http;
 
   Family<Gauge>& buildInfo = prometheus::BuildGauge()
                                  .Name("jitgate_build_info")
@@ -149,33 +149,6 @@ struct Metrics::Impl {
   // Refusal reasons seen: bounded, though the fronts' list is short already.
   std::set<std::string> reasons;
   std::atomic<bool> reachable{true};
-  std::string boundHost;
-
-  // Refreshes the engine's gauges on the io thread before each scrape. A loop
-  // that does not answer within a second leaves them as they were.
-  class Refresher final : public prometheus::Collectable {
-   public:
-    explicit Refresher(Impl& m) : m_(m) {}
-    std::vector<prometheus::MetricFamily> Collect() const override {
-      if (m_.io.get_executor().running_in_this_thread()) {
-        m_.refresh();
-        return {};
-      }
-      auto done = std::make_shared<std::promise<void>>();
-      auto f = done->get_future();
-      auto* impl = &m_;
-      boost::asio::post(m_.io, [impl, done] {
-        impl->refresh();
-        done->set_value();
-      });
-      f.wait_for(std::chrono::seconds(1));
-      return {};
-    }
-
-   private:
-    Impl& m_;
-  };
-  std::shared_ptr<Refresher> refresher = std::make_shared<Refresher>(*this);
 
   Impl(boost::asio::io_context& i, GrantEngine& e, ObservedStore& s) : io(i), engine(e), store(s) {
     buildInfo.Add({{"version", JITGATE_VERSION}}).Set(1);
@@ -265,25 +238,19 @@ Metrics::~Metrics() {
 }
 
 Status Metrics::serve(const ListenAddress& listen) {
-  try {
-    impl_->exposer = std::make_unique<prometheus::Exposer>(listen.toString(), 1);
-  } catch (const std::exception& e) {
-    return Refusal{RefusalCode::Unavailable, "metrics.listen",
-                   "cannot listen on " + listen.toString() + ": " + e.what()};
-  }
-  impl_->exposer->RegisterCollectable(impl_->refresher);
-  impl_->exposer->RegisterCollectable(impl_->registry);
-  impl_->boundHost = listen.host;
+  auto http = std::make_unique<MetricsHttp>(impl_->io, [this] { return text(); });
+  if (auto st = http->listen(listen); !st) return st;
+  impl_->http = std::move(http);
   return okStatus();
 }
 
-void Metrics::stopServing() { impl_->exposer.reset(); }
+void Metrics::stopServing() {
+  if (impl_->http) impl_->http->stop();
+  impl_->http.reset();
+}
 
 std::string Metrics::boundAddress() const {
-  if (!impl_->exposer) return "off";
-  auto ports = impl_->exposer->GetListeningPorts();
-  ListenAddress a{impl_->boundHost, static_cast<uint16_t>(ports.empty() ? 0 : ports.front())};
-  return a.toString();
+  return impl_->http ? impl_->http->boundAddress() : "off";
 }
 
 std::string Metrics::text() const {

@@ -53,14 +53,16 @@ TEST_F(SshClientsTest, MultiplexedSessionsEachGetTheirExitStatus) {
   std::string quoted;
   for (const auto& a : base) quoted += "'" + a + "' ";
   // 100 sessions, every other one with data on stdin; each exits with its
-  // own status.
+  // own status. A session that hangs is reported (124) rather than holding
+  // the test until its timeout.
   std::ofstream(dir_ / "mux.sh") << "for i in $(seq 1 100); do\n"
                                  << "  k=$((i % 7 + 1))\n"
                                  << "  if [ $((i % 2)) -eq 0 ]; then\n"
-                                 << "    " << quoted << "'" << dest
+                                 << "    timeout 60 " << quoted << "'" << dest
                                  << "' \"cat >/dev/null; exit $k\" <'" << (dir_ / "input") << "'\n"
                                  << "  else\n"
-                                 << "    " << quoted << "-n '" << dest << "' \"exit $k\"\n"
+                                 << "    timeout 60 " << quoted << "-n '" << dest
+                                 << "' \"exit $k\"\n"
                                  << "  fi\n"
                                  << "  echo \"$i $k $?\"\n"
                                  << "done\n";

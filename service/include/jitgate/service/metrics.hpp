@@ -1,9 +1,10 @@
-// Prometheus metrics of the daemon, served at GET /metrics by prometheus-cpp's
-// exposer. Session and certificate counters are read from what the store
-// commits (so they agree with the audit log), gauges from the engine when
-// Prometheus scrapes, latencies from the engine and the store. Labels take
-// only bounded values: a front, a mode, a reason from the refusal list,
-// never a user, a target or an address. Names: docs/METRICS.md.
+// Prometheus metrics of the daemon (prometheus-cpp's registry), served at
+// GET /metrics on the daemon's event loop (metrics_http.hpp). Session and
+// certificate counters are read from what the store commits (so they agree
+// with the audit log), gauges from the engine when Prometheus scrapes,
+// latencies from the engine and the store. Labels take only bounded values:
+// a front, a mode, a reason from the refusal list, never a user, a target or
+// an address. Names: docs/SERVICE.md.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -33,8 +34,7 @@ class Metrics final : public StoreObserver {
   void stopServing();
   std::string boundAddress() const;  // "127.0.0.1:9620"
 
-  // The exposition text a scrape gets, less the exposer's own families. On
-  // the io thread.
+  // The exposition text a scrape gets. On the io thread.
   std::string text() const;
 
   void committed(const Commit& c) override;
