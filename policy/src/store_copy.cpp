@@ -139,8 +139,8 @@ class SqliteFile {
  public:
   Status open(const std::string& path) {
     sqlite3* raw = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
     db_.reset(raw);
     if (rc != SQLITE_OK) return error("open " + path);
     return exec("BEGIN");
@@ -229,9 +229,10 @@ class PgTarget {
     std::vector<Row> out(PQntuples(r.get()));
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       for (int j = 0; j < PQnfields(r.get()); ++j)
-        out[i].push_back(PQgetisnull(r.get(), i, j) ? Cell()
-                                                    : Cell(std::string(PQgetvalue(r.get(), i, j),
-                                                                       PQgetlength(r.get(), i, j))));
+        out[i].push_back(
+            PQgetisnull(r.get(), i, j)
+                ? Cell()
+                : Cell(std::string(PQgetvalue(r.get(), i, j), PQgetlength(r.get(), i, j))));
     }
     return out;
   }
@@ -317,8 +318,8 @@ Status copyTable(SqliteFile& file, PgTarget& pg, const TableSpec& t,
   for (size_t i = 0; i < t.columns.size(); ++i)
     one += std::string(i ? "," : "") + "?::" + types.at(t.columns[i]);
   one += ")";
-  const std::string head = std::string("INSERT INTO \"") + t.table + "\" (" + columnList(t) +
-                           ") VALUES ";
+  const std::string head =
+      std::string("INSERT INTO \"") + t.table + "\" (" + columnList(t) + ") VALUES ";
   std::vector<sql::Value> params;
   size_t batched = 0;
   auto flush = [&]() -> Status {
@@ -330,14 +331,14 @@ Status copyTable(SqliteFile& file, PgTarget& pg, const TableSpec& t,
     batched = 0;
     return st;
   };
-  auto st = file.each(
-      "SELECT " + columnList(t) + " FROM \"" + t.table + "\" ORDER BY \"" + t.key + "\"",
-      [&](const Row& row) -> Status {
-        fromFile.add(row);
-        for (const auto& c : row) params.push_back(c ? sql::Value(*c) : sql::Value());
-        if (++batched == kBatchRows) return flush();
-        return okStatus();
-      });
+  auto st =
+      file.each("SELECT " + columnList(t) + " FROM \"" + t.table + "\" ORDER BY \"" + t.key + "\"",
+                [&](const Row& row) -> Status {
+                  fromFile.add(row);
+                  for (const auto& c : row) params.push_back(c ? sql::Value(*c) : sql::Value());
+                  if (++batched == kBatchRows) return flush();
+                  return okStatus();
+                });
   if (!st) return st;
   return flush();
 }
@@ -387,8 +388,9 @@ Status copyAll(SqliteFile& file, PgTarget& pg, const std::string& sqlitePath,
   auto schema = pg.value("SELECT current_schema()", "read the current schema");
   if (!schema) return schema.refusal();
   if (schema->empty())
-    return invalid("--copy-store-to", "the connection has no schema to create tables in "
-                                      "(search_path is empty)");
+    return invalid("--copy-store-to",
+                   "the connection has no schema to create tables in "
+                   "(search_path is empty)");
   if (auto st = checkEmpty(pg, *schema); !st) return st;
   if (auto st = pg::migrateInTransaction(pg.conn()); !st) return st;
   report.schemaVersion = pg::latestSchemaVersion();
@@ -421,9 +423,9 @@ Status copyAll(SqliteFile& file, PgTarget& pg, const std::string& sqlitePath,
                         "read the highest " + table + " " + column);
     if (!top) return top.refusal();
     next = std::max<int64_t>(next, std::stoll(*top) + 1);
-    if (auto st = pg.exec("SELECT setval(pg_get_serial_sequence(?, ?), ?::bigint, false)",
-                          "move the " + table + " sequence on",
-                          {table, column, std::to_string(next)});
+    if (auto st =
+            pg.exec("SELECT setval(pg_get_serial_sequence(?, ?), ?::bigint, false)",
+                    "move the " + table + " sequence on", {table, column, std::to_string(next)});
         !st)
       return st;
   }

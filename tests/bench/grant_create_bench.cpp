@@ -8,9 +8,9 @@
 // as root) or the database URL names (--store, which must be empty).
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
-#include <cctype>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -36,8 +36,7 @@ bool measure(const std::string& label, const std::vector<std::string>& storeArgs
   args.insert(args.end(), storeArgs.begin(), storeArgs.end());
   testing::Daemon daemon(JITGATED_BIN, args, dir / "daemon.log");
   if (!daemon.waitReady()) {
-    std::fprintf(stderr, "jitgated (%s) did not start:\n%s\n", label.c_str(),
-                 daemon.log().c_str());
+    std::fprintf(stderr, "jitgated (%s) did not start:\n%s\n", label.c_str(), daemon.log().c_str());
     return false;
   }
   namespace http = boost::beast::http;
@@ -50,7 +49,8 @@ bool measure(const std::string& label, const std::vector<std::string>& storeArgs
     }
     return true;
   };
-  if (!must(http::verb::post, "/v1/targets", R"({"name":"vm1","address":"10.0.0.5","os":"linux"})") ||
+  if (!must(http::verb::post, "/v1/targets",
+            R"({"name":"vm1","address":"10.0.0.5","os":"linux"})") ||
       !must(http::verb::put, "/v1/targets/vm1/policy", "{}"))
     return false;
 
@@ -117,9 +117,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     url = cluster->url("bench");
-    std::printf("postgresql: own cluster (PostgreSQL 15, 127.0.0.1:%u, fsync on, "
-                "synchronous_commit on)\n",
-                cluster->port());
+    std::printf(
+        "postgresql: own cluster (PostgreSQL 15, 127.0.0.1:%u, fsync on, "
+        "synchronous_commit on)\n",
+        cluster->port());
   }
   return measure("postgresql", {"--store", url}, count) ? 0 : 1;
 }

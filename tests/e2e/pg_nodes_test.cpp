@@ -118,8 +118,7 @@ TEST_F(PgNodeTest, SqliteNodeMovesToPostgresWithCopyStoreTo) {
   std::string id = g.out.substr(0, g.out.find('\n'));
   std::string url = cluster().url(db_);
   auto copy = [&] {
-    return testing::run({JITGATED_BIN, "--state-dir", state, "--copy-store-to", url},
-                        dir_.path());
+    return testing::run({JITGATED_BIN, "--state-dir", state, "--copy-store-to", url}, dir_.path());
   };
 
   // Not while the node runs on it.

@@ -259,8 +259,7 @@ TEST_F(StoreCopyTest, RefusesADatabaseThatIsNotEmpty) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.refusal().code, RefusalCode::Conflict);
   EXPECT_EQ(r.refusal().field, "--copy-store-to");
-  EXPECT_NE(r.refusal().message.find("targets (1 rows)"), std::string::npos)
-      << r.refusal().message;
+  EXPECT_NE(r.refusal().message.find("targets (1 rows)"), std::string::npos) << r.refusal().message;
   EXPECT_EQ(openPostgresStore(used).value()->targets().value().size(), 1u);
   // One holding anything else.
   std::string other = database("copy_other");
@@ -268,8 +267,7 @@ TEST_F(StoreCopyTest, RefusesADatabaseThatIsNotEmpty) {
   r = copyStateDirToPostgres(state(), other);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.refusal().code, RefusalCode::Conflict);
-  EXPECT_NE(r.refusal().message.find("public.invoices"), std::string::npos)
-      << r.refusal().message;
+  EXPECT_NE(r.refusal().message.find("public.invoices"), std::string::npos) << r.refusal().message;
   EXPECT_EQ(tablesIn("copy_other"), "1");
   // A schema a jitgated created with nothing in it yet is empty.
   std::string fresh = database("copy_fresh_schema");
@@ -290,8 +288,9 @@ TEST_F(StoreCopyTest, RefusesABadUrlWithoutItsPassword) {
     EXPECT_EQ(r.refusal().describe().find("Url-Pw-7"), std::string::npos) << r.refusal().describe();
   }
   // Well formed, nobody there: refused, naming the server, not the password.
-  std::string url = "postgresql://postgres:Hidden-Pw-9@127.0.0.1:" +
-                    std::to_string(testing::pickFreePort()) + "/jitgate?connect_timeout=2";
+  std::string url =
+      "postgresql://postgres:Hidden-Pw-9@127.0.0.1:" + std::to_string(testing::pickFreePort()) +
+      "/jitgate?connect_timeout=2";
   auto r = copyStateDirToPostgres(state(), url);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.refusal().code, RefusalCode::StoreUnavailable);

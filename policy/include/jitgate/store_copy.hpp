@@ -18,8 +18,8 @@ struct StoreCopyCount {
 };
 
 struct StoreCopyReport {
-  std::string from;  // the SQLite file
-  std::string to;    // the server, its password as ***
+  std::string from;       // the SQLite file
+  std::string to;         // the server, its password as ***
   int schemaVersion = 0;  // PostgreSQL's, after the copy
   std::vector<StoreCopyCount> counts;
   int64_t auditFirstSeq = 0;  // 0 when the audit is empty
@@ -33,8 +33,7 @@ struct StoreCopyReport {
 // schema, copies every table keeping keys and sequences (audit.seq,
 // ca_keys.id), compares each table's rows read back with the file's, audits
 // `store.copy`, and only then commits: all or nothing.
-Result<StoreCopyReport> copyStateDirToPostgres(const std::string& stateDir,
-                                               const std::string& url);
+Result<StoreCopyReport> copyStateDirToPostgres(const std::string& stateDir, const std::string& url);
 
 // The report as printed by jitgated: one line per kind, then the totals.
 std::string describeStoreCopy(const StoreCopyReport& r);
